@@ -1,0 +1,128 @@
+"""The publishing dashboard: a Flask + htmx app and JSON API for publishing short clips."""
+
+from __future__ import annotations
+
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from .config import load_config
+from .errors import DomainError
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: settings (from the environment, then `config`), extensions, blueprints."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.from_mapping(load_config(app.instance_path))
+    if config:
+        app.config.from_mapping(config)
+    app.json.sort_keys = False  # keep the contract's field order
+
+    from .extensions import csrf, db, htmx, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from . import models  # noqa: F401  (register the tables with the metadata)
+    from .api.spec import spec
+    from .api.views import bp as api_bp
+    from .publishing.api import bp as publishing_bp
+    from .web import init_app as init_web
+
+    for blueprint in (api_bp, publishing_bp):
+        csrf.exempt(blueprint)
+        app.register_blueprint(blueprint)
+    init_web(app)
+    spec.register(app)
+
+    @app.get("/openapi.json")
+    def openapi():
+        """The OpenAPI 3 document, generated from the pydantic models."""
+        return jsonify(spec.spec)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness and database reachability (no token needed)."""
+        try:
+            db.session.execute(text("SELECT 1"))
+        except OperationalError:
+            db.session.rollback()
+            return jsonify(status="unavailable", database="unreachable"), 503
+        return jsonify(status="ok", database="ok")
+
+    _register_error_handlers(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+API_PREFIXES = ("/api/", "/publishing/", "/healthz", "/openapi.json")
+
+
+def wants_json() -> bool:
+    """True for the JSON API's URLs; pages get HTML errors."""
+    return request.path.startswith(API_PREFIXES)
+
+
+def problem(status: int, title: str, detail: str | None = None, errors=None, **headers):
+    """An RFC 9457 problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    response.headers.update(headers)
+    return response
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .extensions import db
+
+    def page(status: int, title: str, detail: str | None):
+        return render_template("errors/error.html", status=status, title=title, detail=detail), status
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        db.session.rollback()
+        if wants_json():
+            return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors])
+        return page(exc.status, exc.title, exc.detail)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            headers = {"WWW-Authenticate": "Bearer"} if exc.code == 401 else {}
+            return problem(exc.code or 500, exc.name, exc.description, **headers)
+        if exc.code == 401:
+            return exc
+        return page(exc.code or 500, exc.name, exc.description)
+
+    @app.errorhandler(OperationalError)
+    def database_down(exc: OperationalError):
+        db.session.rollback()
+        app.logger.error("database unreachable: %s", type(exc).__name__)
+        unavailable = ServiceUnavailable("the database is unreachable; try again shortly")
+        return http_error(unavailable)
+
+    @app.errorhandler(Exception)
+    def bug(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return http_error(InternalServerError())

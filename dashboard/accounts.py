@@ -1,0 +1,100 @@
+"""Accounts service: main accounts and their satellites, per platform."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from .errors import Conflict, InvalidInput, NotFound
+from .ledger import record_event
+from .models import PLATFORMS, SocialAccount
+from .schemas import AccountIn, AccountPatch
+
+
+def get_account(db, account_id: uuid.UUID) -> SocialAccount:
+    """The account, or NotFound."""
+    account = db.session.get(SocialAccount, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def list_accounts(db, platform: str | None = None) -> list[SocialAccount]:
+    """Every account, by platform then handle."""
+    query = select(SocialAccount).order_by(SocialAccount.platform, SocialAccount.handle)
+    if platform:
+        query = query.where(SocialAccount.platform == platform)
+    return list(db.session.scalars(query))
+
+
+def accounts_by_platform(db) -> dict[str, list[SocialAccount]]:
+    """Main accounts per platform (satellites reachable through `.satellites`)."""
+    grouped: dict[str, list[SocialAccount]] = {platform: [] for platform in PLATFORMS}
+    for account in list_accounts(db):
+        if account.is_main:
+            grouped.setdefault(account.platform, []).append(account)
+    return grouped
+
+
+def _check_parent(db, platform: str, parent_id: uuid.UUID | None, self_id: uuid.UUID | None = None):
+    if parent_id is None:
+        return
+    parent = db.session.get(SocialAccount, parent_id)
+    if parent is None:
+        raise InvalidInput.field("parent_account_id", "no such account")
+    if parent.id == self_id:
+        raise InvalidInput.field("parent_account_id", "an account cannot be its own main account")
+    if parent.platform != platform:
+        raise InvalidInput.field(
+            "parent_account_id", f"@{parent.handle} is a {parent.platform} account, not {platform}"
+        )
+    if not parent.is_main:
+        raise InvalidInput.field("parent_account_id", f"@{parent.handle} is itself a satellite")
+
+
+def _check_handle_free(db, platform: str, handle: str, self_id: uuid.UUID | None = None):
+    clash = db.session.scalar(select(SocialAccount).where(
+        SocialAccount.platform == platform, SocialAccount.handle == handle))
+    if clash is not None and clash.id != self_id:
+        raise Conflict(f"{platform} account @{handle} already exists")
+
+
+def create_account(db, data: AccountIn) -> SocialAccount:
+    """Add an account (commits) and record `account_created`."""
+    handle = data.handle.lstrip("@")
+    _check_parent(db, data.platform, data.parent_account_id)
+    _check_handle_free(db, data.platform, handle)
+    account = SocialAccount(
+        platform=data.platform, handle=handle, display_name=data.display_name,
+        parent_account_id=data.parent_account_id, config=data.config, active=data.active,
+    )
+    db.session.add(account)
+    db.session.flush()
+    record_event(db.session, "account_created", "account", account.id, {
+        "platform": account.platform, "handle": account.handle,
+        "parent_account_id": account.parent_account_id,
+    })
+    db.session.commit()
+    return account
+
+
+def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAccount:
+    """Change the given fields of an account (commits) and record `account_updated`."""
+    account = get_account(db, account_id)
+    fields = changes.model_dump(exclude_unset=True)
+    if "parent_account_id" in fields:
+        _check_parent(db, account.platform, fields["parent_account_id"], account.id)
+        if fields["parent_account_id"] is not None and account.satellites:
+            raise InvalidInput.field("parent_account_id",
+                                     "a main account with satellites cannot become a satellite")
+    if fields.get("handle"):
+        fields["handle"] = fields["handle"].lstrip("@")
+        _check_handle_free(db, account.platform, fields["handle"], account.id)
+    for name, value in fields.items():
+        if value is None and name not in ("parent_account_id",):
+            continue
+        setattr(account, name, value)
+    record_event(db.session, "account_updated", "account", account.id, {"fields": sorted(fields)})
+    db.session.commit()
+    return account

@@ -1,0 +1,44 @@
+"""The OpenAPI document and request validation, both from the pydantic models (spectree)."""
+
+from __future__ import annotations
+
+from spectree import Response, SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData, SecureType
+
+from ..errors import FieldError, InvalidInput
+from ..schemas import Problem
+
+
+def _raise_problem(_req, _resp, validation_error, _instance, _adapter):
+    """Turn spectree's validation failure into our 400 problem, field by field."""
+    if validation_error is None:
+        return
+    errors = [
+        FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"])
+        for err in validation_error.errors(include_context=False, include_url=False)
+    ]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    raise InvalidInput(detail, errors)
+
+
+spec = SpecTree(
+    "flask",
+    title="Publishing dashboard API",
+    version="1.0.0",
+    path="apidoc",
+    page_templates={},  # its UI pages load from a CDN; the dashboard runs offline
+    before=_raise_problem,
+    validation_error_status=400,
+    security_schemes=[
+        SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")),
+    ],
+    security={"bearer": []},
+)
+
+
+def responses(ok_status: int | None, ok_model=None, *errors: int) -> Response:
+    """Spectree responses: one success and the problem+json statuses the endpoint can answer."""
+    codes = {f"HTTP_{code}": Problem for code in (401, 403, *errors)}
+    if ok_status is not None:
+        codes[f"HTTP_{ok_status}"] = ok_model
+    return Response(**codes)

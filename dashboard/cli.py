@@ -1,0 +1,128 @@
+"""flask commands: users, tokens, demo data, credentials rotation, first-run setup."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from .errors import DomainError
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the command groups to the app's CLI."""
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(credentials_cli)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(first_run)
+
+
+def _fail(exc: DomainError):
+    raise click.ClickException(exc.detail)
+
+
+@click.group("users")
+def users_cli():
+    """Manage dashboard users."""
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "editor", "viewer"]), default="viewer",
+              show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_command(email: str, role: str, password_stdin: bool):
+    """Create a user; asks for the password unless --password-stdin is given."""
+    from .extensions import db
+    from .users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(db, email, password, role)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"created {user.role} {user.email}")
+
+
+@click.group("tokens")
+def tokens_cli():
+    """Manage API tokens."""
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for, e.g. 'ci' or 'zapier'.")
+def create_token_command(email: str, name: str):
+    """Create an API token for a user and print it once."""
+    from .extensions import db
+    from .users import create_token, find_user
+
+    try:
+        new = create_token(db, find_user(db, email).id, name)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(new.plaintext)
+
+
+@click.group("credentials")
+def credentials_cli():
+    """Encrypted account credentials."""
+
+
+@credentials_cli.command("rotate")
+def rotate_command():
+    """Re-encrypt every account's credentials under the newest CREDENTIALS_KEYS key."""
+    from .credentials import rotate_credentials
+    from .extensions import db
+
+    report = rotate_credentials(db)
+    click.echo(f"re-encrypted {report.rotated} account(s)")
+    if report.unreadable:
+        click.echo(f"warning: {report.unreadable} account(s) hold credentials no configured key "
+                   "can open; they were left as they are", err=True)
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Add demo accounts, satellites and clips; does nothing on a non-empty database."""
+    from .demo import seed_demo_data
+    from .extensions import db
+
+    if seed_demo_data(db):
+        click.echo("demo data added")
+    else:
+        click.echo("database not empty: demo data not added")
+
+
+@click.command("first-run")
+@click.option("--email", default="admin@example.com", show_default=True)
+def first_run(email: str):
+    """Seed demo data and create an admin with a generated password and API token, once.
+
+    Prints the password and the token; on later runs prints nothing new.
+    """
+    from .demo import seed_demo_data
+    from .extensions import db
+    from .models import User
+    from .users import create_token, create_user
+
+    seed_demo_data(db)
+    if db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("users exist already: no new admin created")
+        return
+    password = secrets.token_urlsafe(12)
+    user = create_user(db, email, password, "admin")
+    token = create_token(db, user.id, "first-run").plaintext
+    click.echo("")
+    click.echo("  Sign in at http://127.0.0.1:5000 with")
+    click.echo(f"    email:    {user.email}")
+    click.echo(f"    password: {password}")
+    click.echo(f"  API token (shown once): {token}")
+    click.echo("")

@@ -1,0 +1,131 @@
+"""Settings, read once from the environment (a `.env` file is honoured).
+
+Embedded defaults need no variable at all: the SQLite database, the generated secret key and the
+generated credentials key live in Flask's instance folder. A production config
+(`DASHBOARD_ENV=production`) refuses to start without `DATABASE_URL`, `SECRET_KEY` and
+`CREDENTIALS_KEYS`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS")
+
+# Platform facts from shared/platforms.md (November 2026). Platforms change these numbers, so each
+# is a setting: override with e.g. INSTAGRAM_CAPTION_MAX_CHARS=2000.
+PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
+    "instagram": {
+        "caption_max_chars": 2200,
+        "hashtags_max": 30,
+        "mentions_max": 20,
+        "duration_min_seconds": 3,
+        "duration_max_seconds": 15 * 60,
+        "posts_per_24h": 50,
+    },
+    "tiktok": {
+        "caption_max_chars": 2200,  # counted in UTF-16 code units
+        "duration_max_seconds": 600,
+        "posts_per_24h": 15,
+    },
+    "youtube": {
+        "title_max_chars": 100,
+        "description_max_bytes": 5000,
+        "tags_max_chars": 500,
+        "duration_max_seconds": 180,
+        "posts_per_24h": 100,
+    },
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment is missing something the chosen configuration needs."""
+
+
+def _instance_secret(instance_path: Path, name: str, make) -> str:
+    """Read a generated secret from the instance folder, creating it (mode 0600) on first use."""
+    path = instance_path / name
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+    return path.read_text().strip()
+
+
+def _float(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        return default if raw in (None, "") else float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env, name: str, default: int | None) -> int | None:
+    raw = env.get(name)
+    try:
+        return default if raw in (None, "") else int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain `postgresql://` URLs at psycopg 3, the driver this project ships."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_config(instance_path: str | Path, env: dict[str, str] | None = None) -> dict:
+    """Build the Flask config mapping from the environment."""
+    env = dict(os.environ if env is None else env)
+    instance_path = Path(instance_path)
+    production = env.get("DASHBOARD_ENV", "development") == "production"
+    if production:
+        missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
+        if missing:
+            raise ConfigError(
+                "DASHBOARD_ENV=production needs these environment variables: " + ", ".join(missing)
+            )
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'dashboard.sqlite3'}"
+    secret_key = env.get("SECRET_KEY") or _instance_secret(
+        instance_path, "secret_key", lambda: secrets.token_hex(32)
+    )
+    keys_raw = env.get("CREDENTIALS_KEYS") or _instance_secret(
+        instance_path, "credentials.key", lambda: Fernet.generate_key().decode()
+    )
+    credentials_keys = [key.strip() for key in keys_raw.split(",") if key.strip()]
+
+    limits = {
+        platform: {
+            rule: _int(env, f"{platform.upper()}_{rule.upper()}", default)
+            for rule, default in rules.items()
+        }
+        for platform, rules in PLATFORM_LIMIT_DEFAULTS.items()
+    }
+
+    return {
+        "DASHBOARD_ENV": "production" if production else "development",
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CREDENTIALS_KEYS": credentials_keys,
+        "SIMULATOR_MIN_DELAY": _float(env, "SIMULATOR_MIN_DELAY", 0.1),
+        "SIMULATOR_MAX_DELAY": _float(env, "SIMULATOR_MAX_DELAY", 0.3),
+        "SIMULATOR_FAILURE_RATE": _float(env, "SIMULATOR_FAILURE_RATE", 0.1),
+        "SIMULATOR_SEED": _int(env, "SIMULATOR_SEED", None),
+        "PLATFORM_LIMITS": limits,
+        "API_PAGE_SIZE_MAX": 200,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }

@@ -1,0 +1,184 @@
+"""Encryption at rest for account credentials.
+
+Credentials are a JSON object encrypted with MultiFernet over `CREDENTIALS_KEYS` (newest first),
+so keys can be rotated: new writes use the newest key, reads accept every listed key, and
+`rotate_credentials` re-encrypts every account under the newest. Plain values leave this module
+only towards a provider client (`get_account_credentials`); everything else sees a
+`CredentialSummary`, which names the keys that are set and never their values.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
+from sqlalchemy import select
+
+from .errors import FieldError, InvalidInput, NotFound
+from .ledger import record_event
+from .models import SocialAccount
+
+# The keys a provider client needs, per platform (see shared/platforms.md).
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "instagram": ("access_token", "instagram_account_id"),
+    "tiktok": ("client_key", "client_secret", "access_token"),
+    "youtube": ("client_id", "client_secret", "access_token"),
+}
+# Keys a form may also set: useful context, never required.
+OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {
+    "instagram": ("facebook_page_id",),
+    "tiktok": ("refresh_token",),
+    "youtube": ("refresh_token",),
+}
+
+
+class CredentialError(Exception):
+    """Stored credentials exist but cannot be decrypted with any configured key."""
+
+
+@dataclass(frozen=True)
+class CredentialSummary:
+    """What may be shown about an account's credentials: a status and the names of set keys."""
+
+    status: str  # "none" | "incomplete" | "complete" | "unreadable"
+    keys_set: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _fernet() -> MultiFernet:
+    keys = current_app.config["CREDENTIALS_KEYS"]
+    return MultiFernet([Fernet(key) for key in keys])
+
+
+def encrypt_credentials(values: dict[str, str]) -> str:
+    """Encrypt a credentials dict under the newest key."""
+    return _fernet().encrypt(json.dumps(values, sort_keys=True).encode()).decode()
+
+
+def decrypt_credentials(ciphertext: str) -> dict[str, str]:
+    """Decrypt a stored token; raises CredentialError when no key opens it."""
+    try:
+        return json.loads(_fernet().decrypt(ciphertext.encode()))
+    except (InvalidToken, ValueError) as exc:
+        raise CredentialError("stored credentials cannot be decrypted with the configured keys") from exc
+
+
+def missing_keys(platform: str, values: dict[str, str]) -> tuple[str, ...]:
+    """The required keys of `platform` that are absent or empty in `values`."""
+    return tuple(
+        key for key in REQUIRED_KEYS.get(platform, ()) if not str(values.get(key) or "").strip()
+    )
+
+
+def _account(session, account_id: uuid.UUID) -> SocialAccount:
+    account = session.get(SocialAccount, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def get_account_credentials(db, account_id: uuid.UUID) -> dict[str, str] | None:
+    """The decrypted credentials of an account, None when none are stored.
+
+    Raises CredentialError when they cannot be decrypted. Only provider clients should call this.
+    """
+    account = _account(db.session, account_id)
+    if account.credentials_ciphertext is None:
+        return None
+    return decrypt_credentials(account.credentials_ciphertext)
+
+
+def summarize(account: SocialAccount) -> CredentialSummary:
+    """The status of an account's credentials, safe to show anywhere."""
+    if account.credentials_ciphertext is None:
+        return CredentialSummary("none", (), REQUIRED_KEYS.get(account.platform, ()))
+    try:
+        values = decrypt_credentials(account.credentials_ciphertext)
+    except CredentialError:
+        return CredentialSummary("unreadable")
+    keys_set = tuple(sorted(k for k, v in values.items() if str(v or "").strip()))
+    missing = missing_keys(account.platform, values)
+    return CredentialSummary("incomplete" if missing else "complete", keys_set, missing)
+
+
+def allowed_keys(platform: str) -> tuple[str, ...]:
+    """Every key a credentials form of `platform` may set."""
+    return REQUIRED_KEYS.get(platform, ()) + OPTIONAL_KEYS.get(platform, ())
+
+
+def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -> CredentialSummary:
+    """Encrypt and store an account's credentials, replacing any earlier ones (commits).
+
+    Unknown keys are refused; empty values are dropped, so a partial set is stored as
+    `incomplete` and the publishing engine falls back to the simulator for it.
+    """
+    account = _account(db.session, account_id)
+    allowed = allowed_keys(account.platform)
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise InvalidInput(
+            f"{account.platform} credentials take only: {', '.join(allowed)}",
+            [FieldError(f"credentials.{key}", f"is not a {account.platform} credential")
+             for key in unknown],
+        )
+    bad_type = [key for key, value in values.items() if not isinstance(value, str)]
+    if bad_type:
+        raise InvalidInput.field(f"credentials.{bad_type[0]}", "must be a string")
+    cleaned = {key: value.strip() for key, value in values.items() if value and value.strip()}
+    if not cleaned:
+        raise InvalidInput.field("credentials", "at least one value is needed")
+    account.credentials_ciphertext = encrypt_credentials(cleaned)
+    summary = summarize(account)
+    record_event(
+        db.session,
+        "account_credentials_set",
+        "account",
+        account.id,
+        {"platform": account.platform, "keys_set": list(summary.keys_set), "status": summary.status},
+    )
+    db.session.commit()
+    return summary
+
+
+def remove_account_credentials(db, account_id: uuid.UUID) -> None:
+    """Forget an account's credentials (commits); publishing then uses the simulator."""
+    account = _account(db.session, account_id)
+    if account.credentials_ciphertext is None:
+        return
+    account.credentials_ciphertext = None
+    record_event(db.session, "account_credentials_removed", "account", account.id,
+                 {"platform": account.platform})
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    rotated: int
+    unreadable: int
+
+
+def rotate_credentials(db) -> RotationReport:
+    """Re-encrypt every account's credentials under the newest key (commits).
+
+    Tokens no configured key can open are left as they are and counted, never dropped.
+    """
+    fernet = _fernet()
+    rotated = unreadable = 0
+    accounts = db.session.scalars(
+        select(SocialAccount).where(SocialAccount.credentials_ciphertext.is_not(None))
+    )
+    for account in accounts:
+        try:
+            account.credentials_ciphertext = fernet.rotate(
+                account.credentials_ciphertext.encode()
+            ).decode()
+            rotated += 1
+        except InvalidToken:
+            unreadable += 1
+    record_event(db.session, "credentials_rotated", "system", uuid.UUID(int=0),
+                 {"rotated": rotated, "unreadable": unreadable})
+    db.session.commit()
+    return RotationReport(rotated, unreadable)

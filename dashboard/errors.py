@@ -1,0 +1,53 @@
+"""Domain errors raised by services; views turn them into problem+json or inline messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field: `field` is a dotted path such as `metadata.caption`."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class DomainError(Exception):
+    """Base of the errors a service raises on purpose; `status` is the HTTP status it maps to."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class InvalidInput(DomainError):
+    status = 400
+    title = "Invalid input"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> "InvalidInput":
+        """An error about one field, with the field named in the detail."""
+        return cls(f"{field}: {message}", [FieldError(field, message)])
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"

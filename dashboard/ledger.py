@@ -1,0 +1,95 @@
+"""The SocialSyncLedger: an append-only record of every step, browsed and filtered by managers.
+
+`record_event` adds an event to the caller's transaction, so a state change and the events that
+describe it commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import LedgerEvent
+from .pagination import Page, keyset_page
+
+# Keys that must never reach the ledger, whatever a caller passes.
+_FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret"}
+
+
+def record_event(
+    session: Session,
+    event_type: str,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    metadata: dict[str, Any] | None = None,
+) -> LedgerEvent:
+    """Add one event to the session's current transaction (the caller commits)."""
+    metadata = dict(metadata or {})
+    leaked = _FORBIDDEN_KEYS.intersection(metadata)
+    if leaked:
+        raise ValueError(f"secret-looking keys in ledger metadata: {sorted(leaked)}")
+    event = LedgerEvent(
+        event_type=event_type,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        event_metadata=_jsonable(metadata),
+    )
+    session.add(event)
+    return event
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What a manager filters the ledger by; every field is optional."""
+
+    event_type: str | None = None
+    entity_type: str | None = None
+    entity_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_events(
+    session: Session, filters: LedgerFilter, cursor: str | None = None, limit: int = 50
+) -> Page[LedgerEvent]:
+    """Events newest first, one keyset page at a time."""
+    query = select(LedgerEvent)
+    if filters.event_type:
+        query = query.where(LedgerEvent.event_type == filters.event_type)
+    if filters.entity_type:
+        query = query.where(LedgerEvent.entity_type == filters.entity_type)
+    if filters.entity_id:
+        query = query.where(LedgerEvent.entity_id == filters.entity_id)
+    if filters.since:
+        query = query.where(LedgerEvent.created_at >= filters.since)
+    if filters.until:
+        query = query.where(LedgerEvent.created_at < filters.until)
+    return keyset_page(session, query, LedgerEvent.created_at, LedgerEvent.id, cursor, limit)
+
+
+def events_for(session: Session, entity_type: str, entity_id: uuid.UUID) -> list[LedgerEvent]:
+    """Every event of one entity, oldest first (its timeline)."""
+    return list(
+        session.scalars(
+            select(LedgerEvent)
+            .where(LedgerEvent.entity_type == entity_type, LedgerEvent.entity_id == entity_id)
+            .order_by(LedgerEvent.created_at, LedgerEvent.id)
+        )
+    )

@@ -1,0 +1,222 @@
+"""Typed SQLAlchemy 2 models.
+
+Ids are UUIDs (native on PostgreSQL, CHAR(32) on SQLite); timestamps are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+    event,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Platform(str, enum.Enum):
+    INSTAGRAM = "instagram"
+    TIKTOK = "tiktok"
+    YOUTUBE = "youtube"
+
+
+class PublishStatus(str, enum.Enum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class Role(str, enum.Enum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return ["viewer", "editor", "admin"].index(self.value)
+
+    def allows(self, needed: "Role") -> bool:
+        """True when this role has at least the rights of `needed`."""
+        return self.rank >= needed.rank
+
+
+PLATFORMS = [p.value for p in Platform]
+ROLES = [r.value for r in Role]
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Clip(TimestampMixin, db.Model):
+    __tablename__ = "clips"
+    __table_args__ = (Index("ix_clips_created_at_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[str] = mapped_column(String(2000))
+    duration_seconds: Mapped[float | None] = mapped_column(db.Float)
+
+
+class SocialAccount(TimestampMixin, db.Model):
+    __tablename__ = "social_accounts"
+    __table_args__ = (Index("ix_social_accounts_platform_handle", "platform", "handle", unique=True),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    platform: Mapped[str] = mapped_column(String(20))
+    handle: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    parent_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("social_accounts.id"), index=True
+    )
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Fernet token of the JSON credentials; only credentials.py reads or writes it.
+    credentials_ciphertext: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    parent: Mapped[SocialAccount | None] = relationship(
+        remote_side=[id], back_populates="satellites"
+    )
+    satellites: Mapped[list[SocialAccount]] = relationship(
+        back_populates="parent", order_by="SocialAccount.handle"
+    )
+
+    @property
+    def is_main(self) -> bool:
+        return self.parent_account_id is None
+
+    def __repr__(self) -> str:  # never includes the credentials
+        return f"<SocialAccount {self.platform}:{self.handle}>"
+
+
+class PublishLog(TimestampMixin, db.Model):
+    __tablename__ = "publish_logs"
+    __table_args__ = (
+        Index("ix_publish_logs_clip_requested", "clip_id", "requested_at"),
+        Index("ix_publish_logs_status_requested", "status", "requested_at"),
+        Index("ix_publish_logs_platform_requested", "platform", "requested_at"),
+        Index("ix_publish_logs_account_requested", "social_account_id", "requested_at"),
+        Index("ix_publish_logs_requested_id", "requested_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    clip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clips.id"))
+    platform: Mapped[str] = mapped_column(String(20))
+    social_account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("social_accounts.id"))
+    status: Mapped[str] = mapped_column(String(20), default=PublishStatus.PENDING.value)
+    provider: Mapped[str | None] = mapped_column(String(50))
+    external_post_id: Mapped[str | None] = mapped_column(String(200))
+    external_url: Mapped[str | None] = mapped_column(String(500))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    hashtags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    clip: Mapped[Clip] = relationship()
+    social_account: Mapped[SocialAccount | None] = relationship()
+
+
+class LedgerEvent(db.Model):
+    """One step in the SocialSyncLedger. Append-only: see the guard below."""
+
+    __tablename__ = "ledger_events"
+    __table_args__ = (
+        Index("ix_ledger_events_entity_created", "entity_type", "entity_id", "created_at"),
+        Index("ix_ledger_events_type_created", "event_type", "created_at"),
+        Index("ix_ledger_events_created_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    event_type: Mapped[str] = mapped_column(String(50))
+    entity_type: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    event_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AppendOnlyError(RuntimeError):
+    """Someone tried to change or delete a ledger event."""
+
+
+@event.listens_for(Session, "before_flush")
+def _ledger_is_append_only(session, _flush_context, _instances):
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, LedgerEvent):
+            raise AppendOnlyError("ledger events are append-only")
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+    def has_role(self, needed: Role | str) -> bool:
+        """True when the user's role includes the rights of `needed`."""
+        return Role(self.role).allows(Role(needed))
+
+
+class ApiToken(TimestampMixin, db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the token; the plaintext is shown once at creation and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,148 @@
+"""The JSON contract of clips, accounts and the ledger (pydantic v2); unknown fields are rejected."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .publishing.models import PlatformName, UtcTime
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Media = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Handle = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^@?[\w.\-]+$"),
+]
+Duration = Annotated[float, Field(gt=0, le=4 * 3600)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClipIn(Strict):
+    title: Title
+    description: Annotated[str, Field(max_length=5000)] = ""
+    media: Media
+    duration_seconds: Duration | None = None
+
+
+class ClipPatch(Strict):
+    title: Title | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    media: Media | None = None
+    duration_seconds: Duration | None = None
+
+
+class ClipOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    media: str
+    duration_seconds: float | None
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class ClipQuery(Strict):
+    q: Annotated[str, Field(max_length=200)] | None = None
+    cursor: str | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class ClipPage(BaseModel):
+    items: list[ClipOut]
+    next_cursor: str | None
+
+
+class AccountIn(Strict):
+    platform: PlatformName
+    handle: Handle
+    display_name: Annotated[str, Field(max_length=200)] = ""
+    parent_account_id: uuid.UUID | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    active: bool = True
+
+
+class AccountPatch(Strict):
+    handle: Handle | None = None
+    display_name: Annotated[str, Field(max_length=200)] | None = None
+    parent_account_id: uuid.UUID | None = None
+    config: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    platform: PlatformName
+    handle: str
+    display_name: str
+    parent_account_id: uuid.UUID | None
+    config: dict[str, Any]
+    active: bool
+    credentials: Literal["none", "incomplete", "complete", "unreadable"]
+    credential_keys_set: list[str]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class AccountList(BaseModel):
+    items: list[AccountOut]
+
+
+class CredentialsIn(BaseModel):
+    """The platform's credential keys and their values (write-only)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class CredentialsOut(BaseModel):
+    account_id: uuid.UUID
+    credentials: Literal["none", "incomplete", "complete", "unreadable"]
+    credential_keys_set: list[str]
+    missing: list[str]
+
+
+class LedgerQuery(Strict):
+    event_type: Annotated[str, Field(max_length=50)] | None = None
+    entity_type: Annotated[str, Field(max_length=50)] | None = None
+    entity_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class LedgerEventOut(BaseModel):
+    id: uuid.UUID
+    event_type: str
+    entity_type: str
+    entity_id: uuid.UUID
+    metadata: dict[str, Any]
+    created_at: UtcTime
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEventOut]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unreachable"]

@@ -1,0 +1,123 @@
+"""Users and API tokens: sign-in checks, roles, and tokens shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import Conflict, InvalidInput, NotFound
+from .ledger import record_event
+from .models import ROLES, ApiToken, User, utcnow
+
+TOKEN_PREFIX = "sdb_"
+MIN_PASSWORD_LENGTH = 10
+# Writing last_used_at on every call would make each API read a write; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Checked when the email is unknown, so both cases take the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(db, email: str, password: str, role: str = "viewer") -> User:
+    """Add a user (commits); the password is stored as a salted hash only."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 320:
+        raise InvalidInput.field("email", "is not an email address")
+    if role not in ROLES:
+        raise InvalidInput.field("role", f"must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.field("password", f"needs at least {MIN_PASSWORD_LENGTH} characters")
+    if db.session.scalar(select(User).where(User.email == email)) is not None:
+        raise Conflict(f"a user with email {email} already exists")
+    user = User(email=email, password_hash=generate_password_hash(password), role=role)
+    db.session.add(user)
+    db.session.flush()
+    record_event(db.session, "user_created", "user", user.id, {"email": email, "role": role})
+    db.session.commit()
+    return user
+
+
+def find_user(db, email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise NotFound(f"no user with email {email}")
+    return user
+
+
+def check_password(db, email: str, password: str) -> User | None:
+    """The active user with this email and password, else None."""
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def count_users(db) -> int:
+    return db.session.scalar(select(func.count()).select_from(User))
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created token: `plaintext` is shown once and never stored."""
+
+    token: ApiToken
+    plaintext: str
+
+
+def create_token(db, user_id: uuid.UUID, name: str) -> NewToken:
+    """Create an API token for a user (commits)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput.field("name", "needs 1 to 100 characters")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user_id, name=name, token_hash=hash_token(plaintext),
+                     prefix=plaintext[:10])
+    db.session.add(token)
+    db.session.flush()
+    record_event(db.session, "api_token_created", "user", user_id, {"name": name, "prefix": token.prefix})
+    db.session.commit()
+    return NewToken(token, plaintext)
+
+
+def list_tokens(db, user_id: uuid.UUID) -> list[ApiToken]:
+    return list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())))
+
+
+def revoke_token(db, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
+    """Revoke one of the user's own tokens (commits)."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound(f"token {token_id} does not exist")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record_event(db.session, "api_token_revoked", "user", user_id, {"name": token.name, "prefix": token.prefix})
+        db.session.commit()
+
+
+def user_for_token(db, plaintext: str) -> User | None:
+    """The active user a bearer token belongs to, else None; notes when the token was used."""
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user

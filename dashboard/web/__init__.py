@@ -1,0 +1,39 @@
+"""Server-rendered dashboard blueprints (one module per page family)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, request
+
+from ..extensions import db, login_manager
+from ..models import User
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard's blueprints, sign-in hooks and template helpers."""
+    from . import accounts, auth, clips, history, home, ledger, tokens, users
+    from .access import template_helpers
+
+    for module in (auth, home, accounts, clips, history, ledger, tokens, users):
+        app.register_blueprint(module.bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    app.context_processor(template_helpers)
+
+    @app.after_request
+    def vary_on_htmx(response):
+        # Pages and their htmx fragments share URLs: caches must keep them apart.
+        if request.blueprint not in (None, "api", "publishing"):
+            response.vary.add("HX-Request")
+        return response
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        return None
