@@ -1,0 +1,159 @@
+"""Fixtures shared by every test.
+
+The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL names one. The schema
+is built once per run with create_all (test_migrations.py checks that the migrations produce the
+same schema) and every table is emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+# Set before the app reads them, so tests never write generated secrets into instance/.
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+TEST_CREDENTIALS_KEY = Fernet.generate_key().decode()
+os.environ["CREDENTIALS_KEYS"] = TEST_CREDENTIALS_KEY
+
+from dashboard import create_app  # noqa: E402
+from dashboard.extensions import db as _db  # noqa: E402
+from dashboard.models import Clip, Role, SocialAccount  # noqa: E402
+from dashboard.users import create_token, create_user  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory):
+    return database_url(tmp_path_factory)
+
+
+def base_config(database_uri: str) -> dict:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_uri,
+        "WTF_CSRF_ENABLED": False,
+        "SIMULATOR_MIN_DELAY": 0.0,
+        "SIMULATOR_MAX_DELAY": 0.0,
+        "SIMULATOR_FAILURE_RATE": 0.0,
+        "SIMULATOR_SEED": 1234,
+        "CREDENTIALS_KEYS": [TEST_CREDENTIALS_KEY],
+    }
+
+
+def _empty_all_tables():
+    _db.session.remove()
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in _db.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in reversed(_db.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def app_config(database_uri):
+    """Override in a test module (or parametrize) to change settings."""
+    return base_config(database_uri)
+
+
+@pytest.fixture
+def app(app_config):
+    from dashboard.config import normalise_database_url
+
+    app_config = dict(app_config)
+    app_config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app_config["SQLALCHEMY_DATABASE_URI"])
+    app = create_app(app_config)
+    with app.app_context():
+        _db.create_all()
+        _empty_all_tables()
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    ctx.pop()
+    with app.app_context():
+        _empty_all_tables()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(role="editor", email=None) -> User."""
+
+    def make(role: str = "editor", email: str | None = None):
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        return create_user(db, email, PASSWORD, role)
+
+    return make
+
+
+@pytest.fixture
+def api_headers(db, make_user):
+    """api_headers(role="editor") -> headers with a fresh Bearer token for a user of that role."""
+
+    def headers(role: str = "editor") -> dict[str, str]:
+        user = make_user(role)
+        token = create_token(db, user.id, "test").plaintext
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def login(client, make_user):
+    """login(role="editor") -> User signed in on `client` (through the session, not the form)."""
+
+    def sign_in(role: str = "editor"):
+        user = make_user(role)
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user.id)
+            session["_fresh"] = True
+        return user
+
+    return sign_in
+
+
+@pytest.fixture
+def make_clip(db):
+    def make(**fields) -> Clip:
+        values = {"title": "Launch teaser", "description": "", "media": "https://cdn.example.com/a.mp4",
+                  "duration_seconds": 30.0}
+        values.update(fields)
+        clip = Clip(**values)
+        db.session.add(clip)
+        db.session.commit()
+        return clip
+
+    return make
+
+
+@pytest.fixture
+def make_account(db):
+    def make(platform: str = "instagram", handle: str | None = None, **fields) -> SocialAccount:
+        account = SocialAccount(platform=platform, handle=handle or f"acct{uuid.uuid4().hex[:6]}",
+                                display_name=fields.pop("display_name", "Account"), **fields)
+        db.session.add(account)
+        db.session.commit()
+        return account
+
+    return make
+
+
+ROLES = [role.value for role in Role]
