@@ -45,6 +45,10 @@ def create_app(config: dict | None = None) -> Flask:
     init_web(app)
     spec.register(app)
 
+    from . import queue
+
+    queue.init_app(app)
+
     @app.get("/openapi.json")
     def openapi():
         """The OpenAPI 3 document, generated from the pydantic models."""

@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from .errors import DomainError
@@ -19,6 +20,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(credentials_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(first_run)
+    app.cli.add_command(worker)
 
 
 def _fail(exc: DomainError):
@@ -126,3 +128,28 @@ def first_run(email: str):
     click.echo(f"    password: {password}")
     click.echo(f"  API token (shown once): {token}")
     click.echo("")
+
+
+@click.command("worker")
+@click.option("--threads", type=int, default=None,
+              help="Concurrent publishes (default: the WORKER_THREADS setting).")
+@with_appcontext
+def worker(threads: int | None):
+    """Run a queue worker: publishes queued, scheduled and retried posts until stopped."""
+    from flask import current_app
+
+    from .extensions import db
+    from .publishing.worker import sweep
+
+    app = current_app._get_current_object()
+    huey = app.extensions["huey"]
+    threads = threads or app.config["WORKER_THREADS"]
+    # Catch up at once on what happened while no worker ran (missed posts, interrupted ones).
+    report = sweep(db)
+    db.session.remove()
+    click.echo(f"worker: {threads} threads on {app.config['QUEUE_URL'].split('://')[0]} queue; "
+               f"start-up sweep requeued {report['requeued']}, interrupted {report['interrupted']}")
+    consumer = huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
+                                    initial_delay=0.05, max_delay=1.0, scheduler_interval=1,
+                                    check_worker_health=True)
+    consumer.run()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS")
+PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS", "QUEUE_URL")
 
 # Platform facts from shared/platforms.md (November 2026). Platforms change these numbers, so each
 # is a setting: override with e.g. INSTAGRAM_CAPTION_MAX_CHARS=2000.
@@ -120,7 +120,20 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "SIMULATOR_MAX_DELAY": _float(env, "SIMULATOR_MAX_DELAY", 0.3),
         "SIMULATOR_FAILURE_RATE": _float(env, "SIMULATOR_FAILURE_RATE", 0.1),
         "SIMULATOR_SEED": _int(env, "SIMULATOR_SEED", None),
+        "SIMULATOR_FAILURE_KINDS": tuple(
+            kind.strip() for kind in env.get("SIMULATOR_FAILURE_KINDS", "transient,permanent,unknown").split(",")
+            if kind.strip()
+        ),
         "PLATFORM_LIMITS": limits,
+        # The task queue: SQLite under instance/ by default; redis://... or postgresql://... to
+        # share one queue between workers on several machines.
+        "QUEUE_URL": env.get("QUEUE_URL") or f"sqlite:///{instance_path / 'queue.sqlite3'}",
+        "WORKER_THREADS": _int(env, "WORKER_THREADS", 8),
+        "PUBLISH_MAX_ATTEMPTS": _int(env, "PUBLISH_MAX_ATTEMPTS", 5),
+        "RETRY_BASE_DELAY": _float(env, "RETRY_BASE_DELAY", 30.0),
+        "RETRY_MAX_DELAY": _float(env, "RETRY_MAX_DELAY", 3600.0),
+        # A log left in `publishing` longer than this was interrupted (worker killed).
+        "PUBLISH_TIMEOUT_SECONDS": _float(env, "PUBLISH_TIMEOUT_SECONDS", 600.0),
         "API_PAGE_SIZE_MAX": 200,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

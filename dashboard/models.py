@@ -61,9 +61,26 @@ class Platform(str, enum.Enum):
 
 
 class PublishStatus(str, enum.Enum):
+    """Where a publish log is in its life; the log is the source of truth, the queue carries work.
+
+    scheduled -> queued -> publishing -> success | failed | unconfirmed, with queued again for an
+    automatic retry; scheduled/queued -> cancelled. `pending` is the immediate (synchronous) path.
+    """
+
     PENDING = "pending"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    PUBLISHING = "publishing"
     SUCCESS = "success"
     FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+    CANCELLED = "cancelled"
+
+
+# States a worker may still pick up, and states nothing will change any more by itself.
+WAITING_STATUSES = (PublishStatus.SCHEDULED.value, PublishStatus.QUEUED.value)
+FINAL_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.FAILED.value,
+                  PublishStatus.UNCONFIRMED.value, PublishStatus.CANCELLED.value)
 
 
 class Role(str, enum.Enum):
@@ -115,6 +132,9 @@ class SocialAccount(TimestampMixin, db.Model):
     # Fernet token of the JSON credentials; only credentials.py reads or writes it.
     credentials_ciphertext: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
+    # Set by a permanent authentication error; cleared when credentials are saved again.
+    needs_credentials: Mapped[bool] = mapped_column(default=False)
+    needs_credentials_reason: Mapped[str | None] = mapped_column(Text)
 
     parent: Mapped[SocialAccount | None] = relationship(
         remote_side=[id], back_populates="satellites"
@@ -139,6 +159,8 @@ class PublishLog(TimestampMixin, db.Model):
         Index("ix_publish_logs_platform_requested", "platform", "requested_at"),
         Index("ix_publish_logs_account_requested", "social_account_id", "requested_at"),
         Index("ix_publish_logs_requested_id", "requested_at", "id"),
+        Index("ix_publish_logs_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_publish_logs_account_published", "social_account_id", "published_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -154,9 +176,47 @@ class PublishLog(TimestampMixin, db.Model):
     hashtags: Mapped[list[str]] = mapped_column(JSON, default=list)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Background publishing: when it should go out, how often it was tried, when to try next.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"), index=True)
+    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"))
 
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()
+    batch: Mapped[PublishBatch | None] = relationship(back_populates="logs")
+
+
+class PublishBatch(TimestampMixin, db.Model):
+    """One cross-posting action: a clip sent to several accounts, one publish log per target."""
+
+    __tablename__ = "publish_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    clip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clips.id"), index=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+    clip: Mapped[Clip] = relationship()
+    logs: Mapped[list[PublishLog]] = relationship(back_populates="batch", order_by="PublishLog.requested_at")
+
+
+class IdempotencyRecord(db.Model):
+    """The first answer to a request sent with an Idempotency-Key, replayed for repeats."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (Index("ix_idempotency_records_user_key", "user_id", "key", unique=True),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # NULL until the first request finishes; a repeat meanwhile is told to wait (409).
+    response_status: Mapped[int | None] = mapped_column()
+    response_body: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LedgerEvent(db.Model):
@@ -197,6 +257,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(default=True)
+    # IANA name; pages show and take times in it, the database keeps UTC.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -25,7 +25,7 @@ def authenticate() -> None:
     if user is None:
         raise Unauthorized("the API token is unknown or revoked")
     g.api_user = user
-    if request.method in BODY_METHODS and request.content_length != 0:
+    if request.method in BODY_METHODS and request.content_length:
         if not request.is_json:
             raise BadRequest("the body must be JSON, sent with 'Content-Type: application/json'")
         if request.get_json(silent=True) is None and request.get_data():

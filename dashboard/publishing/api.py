@@ -1,26 +1,131 @@
-"""The /publishing JSON blueprint: publish a clip, read its publish logs."""
+"""The /publishing JSON blueprint: publish now or later, cross-post, cancel, retry, read logs."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, g
 
 from ..api.auth import authenticate, require_role
+from ..api.idempotency import idempotent
 from ..api.spec import responses, spec
 from ..api.views import json_of, parse_id
+from ..errors import InvalidInput
 from ..extensions import db
-from .models import PublishLogOut, PublishRequest, PublishResult
+from ..models import SocialAccount
+from . import background
+from .models import (
+    BatchOut,
+    BatchRequest,
+    MarkPublishedRequest,
+    PublishLogOut,
+    PublishRequest,
+    PublishResult,
+    RescheduleRequest,
+    ScheduleRequest,
+)
 from .service import get_publish_logs_for_clip, publish_clip
 
 bp = Blueprint("publishing", __name__, url_prefix="/publishing")
 bp.before_request(authenticate)
 
 
+def log_out(log_row) -> PublishLogOut:
+    return PublishLogOut.model_validate(log_row, from_attributes=True)
+
+
+def batch_out(batch) -> BatchOut:
+    summary = background.summarize_batch(batch)
+    return BatchOut(id=batch.id, clip_id=batch.clip_id, status=summary.status, counts=summary.counts,
+                    logs=[log_out(row) for row in batch.logs], created_at=batch.created_at)
+
+
 @bp.post("/publish")
 @require_role("editor")
-@spec.validate(json=PublishRequest, resp=responses(200, PublishResult, 400, 404), tags=["publishing"])
+@idempotent
+@spec.validate(json=PublishRequest, resp=responses(200, PublishResult, 400, 404, 409, 429),
+               tags=["publishing"])
 def publish(json: PublishRequest):
     """Publish a clip now. A platform failure is a 200 with `success: false` and its message."""
     return json_of(publish_clip(db, json))
+
+
+@bp.post("/schedule")
+@require_role("editor")
+@idempotent
+@spec.validate(json=ScheduleRequest, resp=responses(202, PublishLogOut, 400, 404, 409),
+               tags=["publishing"])
+def schedule(json: ScheduleRequest):
+    """Publish a clip at `scheduled_at` (with an offset, or a local time and `timezone`)."""
+    target = background.Target(json.platform, json.social_account_id, json.metadata.caption,
+                               json.metadata.hashtags)
+    log_row = background.schedule_publish(db, json.clip_id, target, json.scheduled_at)
+    return json_of(log_out(log_row), 202)
+
+
+@bp.post("/batches")
+@require_role("editor")
+@idempotent
+@spec.validate(json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409), tags=["publishing"])
+def create_batch(json: BatchRequest):
+    """Cross-post a clip to several accounts at once; each target gets its own log."""
+    per_account = {t.social_account_id: (t.metadata or json.metadata) for t in json.targets}
+    account_ids = background.expand_targets(db, list(per_account), json.with_satellites_of)
+    targets = []
+    for account_id in account_ids:
+        account = db.session.get(SocialAccount, account_id)
+        if account is None:
+            raise InvalidInput.field("targets", f"account {account_id} does not exist")
+        metadata = per_account.get(account_id, json.metadata)
+        targets.append(background.Target(account.platform, account.id, metadata.caption,
+                                         metadata.hashtags))
+    batch = background.create_batch(db, json.clip_id, targets, created_by_id=g.api_user.id)
+    return json_of(batch_out(batch), 202)
+
+
+@bp.get("/batches/<batch_id>")
+@require_role("viewer")
+@spec.validate(resp=responses(200, BatchOut, 400, 404), tags=["publishing"])
+def get_batch(batch_id: str):
+    """A cross-post and its targets: running, then succeeded, failed or partial."""
+    return json_of(batch_out(background.get_batch(db, parse_id(batch_id, "batch_id"))))
+
+
+@bp.post("/logs/<log_id>/cancel")
+@require_role("editor")
+@idempotent
+@spec.validate(resp=responses(200, PublishLogOut, 400, 404, 409), tags=["publishing"])
+def cancel(log_id: str):
+    """Cancel a scheduled or queued post before it starts (409 once it has)."""
+    return json_of(log_out(background.cancel(db, parse_id(log_id, "log_id"))))
+
+
+@bp.post("/logs/<log_id>/reschedule")
+@require_role("editor")
+@idempotent
+@spec.validate(json=RescheduleRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
+               tags=["publishing"])
+def reschedule(log_id: str, json: RescheduleRequest):
+    """Move a scheduled post to another time before it starts."""
+    return json_of(log_out(background.reschedule(db, parse_id(log_id, "log_id"), json.scheduled_at)))
+
+
+@bp.post("/logs/<log_id>/retry")
+@require_role("editor")
+@idempotent
+@spec.validate(resp=responses(202, PublishLogOut, 400, 404, 409), tags=["publishing"])
+def retry(log_id: str):
+    """Retry a failed or unconfirmed post: a new queued attempt."""
+    return json_of(log_out(background.retry(db, parse_id(log_id, "log_id"))), 202)
+
+
+@bp.post("/logs/<log_id>/mark-published")
+@require_role("editor")
+@idempotent
+@spec.validate(json=MarkPublishedRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
+               tags=["publishing"])
+def mark_published(log_id: str, json: MarkPublishedRequest):
+    """Confirm that an unconfirmed post did go out."""
+    url = str(json.external_url) if json.external_url else None
+    return json_of(log_out(background.mark_published(db, parse_id(log_id, "log_id"), url)))
 
 
 @bp.get("/logs/<clip_id>")
@@ -29,5 +134,4 @@ def publish(json: PublishRequest):
 def logs(clip_id: str):
     """Every publish attempt of a clip, most recent first."""
     rows = get_publish_logs_for_clip(db, parse_id(clip_id, "clip_id"))
-    body = [json_of(PublishLogOut.model_validate(r, from_attributes=True))[0] for r in rows]
-    return body, 200
+    return [log_out(row).model_dump(mode="json") for row in rows], 200

@@ -8,7 +8,18 @@ from typing import Annotated, Literal
 
 from datetime import timezone
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
 
 PlatformName = Literal["instagram", "tiktok", "youtube"]
 
@@ -73,7 +84,8 @@ class PublishLogOut(BaseModel):
     clip_id: uuid.UUID
     platform: PlatformName
     social_account_id: uuid.UUID | None
-    status: Literal["pending", "success", "failed"]
+    status: Literal["pending", "scheduled", "queued", "publishing", "success", "failed",
+                    "unconfirmed", "cancelled"]
     provider: str | None
     external_post_id: str | None
     external_url: str | None
@@ -82,5 +94,76 @@ class PublishLogOut(BaseModel):
     hashtags: list[str]
     requested_at: UtcTime
     published_at: UtcTime | None
+    scheduled_at: UtcTime | None = None
+    attempts: int = 0
+    next_attempt_at: UtcTime | None = None
+    batch_id: uuid.UUID | None = None
+    retry_of_id: uuid.UUID | None = None
     created_at: UtcTime
     updated_at: UtcTime
+
+
+class When(Strict):
+    """A moment given as ISO 8601 with an offset, or as a local time plus an IANA `timezone`."""
+
+    scheduled_at: datetime
+    timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _attach_timezone(self):
+        if self.timezone is not None:
+            try:
+                zone = ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
+            if self.scheduled_at.tzinfo is None:
+                self.scheduled_at = self.scheduled_at.replace(tzinfo=zone)
+        elif self.scheduled_at.tzinfo is None:
+            raise ValueError("scheduled_at needs a UTC offset (e.g. 2026-11-26T09:00:00+01:00) "
+                             "or a timezone (e.g. Europe/Paris)")
+        return self
+
+
+class ScheduleRequest(When):
+    """Publish a clip to one platform at a given time."""
+
+    clip_id: uuid.UUID
+    platform: PlatformName
+    social_account_id: uuid.UUID | None = None
+    metadata: PublishMetadata = Field(default_factory=PublishMetadata)
+
+
+class RescheduleRequest(When):
+    """Move a scheduled post to another time."""
+
+
+class BatchTarget(Strict):
+    """One account of a cross-post; `metadata` replaces the batch's caption for this account."""
+
+    social_account_id: uuid.UUID
+    metadata: PublishMetadata | None = None
+
+
+class BatchRequest(Strict):
+    """Publish a clip to several accounts at once: those listed, and/or main accounts with all
+    their satellites (`with_satellites_of`)."""
+
+    clip_id: uuid.UUID
+    metadata: PublishMetadata = Field(default_factory=PublishMetadata)
+    targets: list[BatchTarget] = Field(default_factory=list, max_length=200)
+    with_satellites_of: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+
+
+class MarkPublishedRequest(Strict):
+    """Confirm that an unconfirmed post went out, optionally with its public URL."""
+
+    external_url: HttpUrl | None = None
+
+
+class BatchOut(BaseModel):
+    id: uuid.UUID
+    clip_id: uuid.UUID
+    status: Literal["running", "succeeded", "failed", "partial"]
+    counts: dict[str, int]
+    logs: list[PublishLogOut]
+    created_at: UtcTime

@@ -31,6 +31,8 @@ class PlatformOutcome:
     external_url: str | None = None
     error_message: str | None = None
     error_kind: ErrorKind | None = None
+    # True when the platform refused the account's token: the account needs new credentials.
+    auth_error: bool = False
 
 
 class Publisher(Protocol):

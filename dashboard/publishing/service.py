@@ -1,31 +1,39 @@
-"""publish_clip() and get_publish_logs_for_clip(): the engine's service layer.
+"""The engine's service layer: publish now, and the steps every attempt shares.
 
-The same `publish_clip` serves the JSON API, the htmx button, the CLI and background workers; it
-never imports flask.request, forms or templates. No transaction or pooled connection is held
-across the platform call: the pending log is committed and the session released first, and the
-outcome is recorded in a new transaction.
+The same functions serve the JSON API, the htmx button, the CLI and the background workers; they
+never import flask.request, forms or templates. No transaction or pooled connection is held
+across a platform call: the attempt is committed and the session released first, and the outcome
+is recorded in a new transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from ..credentials import CredentialError, get_account_credentials
-from ..errors import InvalidInput, NotFound
+from ..errors import DomainError, InvalidInput, NotFound
 from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .providers import PROVIDER_CLIENTS
+from .quotas import quota_state
 from .rules import check_publish, compose_caption
 from .simulator import PlatformSimulator, SimulatorSettings
 
 log = logging.getLogger(__name__)
+
+
+class QuotaExceeded(DomainError):
+    status = 429
+    title = "Quota exceeded"
 
 
 @dataclass(frozen=True)
@@ -61,27 +69,35 @@ def choose_publisher(db, platform: str, account: SocialAccount | None) -> Publis
     return PublisherChoice(client, "publish_provider_ready")
 
 
-def _load_target(db, request: PublishRequest) -> tuple[Clip, SocialAccount | None]:
-    clip = db.session.get(Clip, request.clip_id)
+def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | None,
+                caption: str, hashtags: list[str]) -> tuple[Clip, SocialAccount | None]:
+    """The clip and account of a publish, checked; raises before anything is written.
+
+    NotFound for an unknown clip or account; InvalidInput for an account of another platform,
+    an inactive account, an account that needs new credentials, or a broken platform rule.
+    """
+    clip = db.session.get(Clip, clip_id)
     if clip is None:
-        raise NotFound(f"clip {request.clip_id} does not exist")
+        raise NotFound(f"clip {clip_id} does not exist")
     account = None
-    if request.social_account_id is not None:
-        account = db.session.get(SocialAccount, request.social_account_id)
+    if account_id is not None:
+        account = db.session.get(SocialAccount, account_id)
         if account is None:
-            raise NotFound(f"account {request.social_account_id} does not exist")
-        if account.platform != request.platform:
+            raise NotFound(f"account {account_id} does not exist")
+        if account.platform != platform:
             raise InvalidInput.field(
                 "social_account_id",
-                f"@{account.handle} is a {account.platform} account, not {request.platform}",
+                f"@{account.handle} is a {account.platform} account, not {platform}",
             )
         if not account.active:
             raise InvalidInput.field("social_account_id", f"@{account.handle} is inactive")
+        if account.needs_credentials:
+            raise InvalidInput.field("social_account_id", needs_credentials_message(account))
     errors = check_publish(
-        request.platform,
-        current_app.config["PLATFORM_LIMITS"].get(request.platform, {}),
-        caption=request.metadata.caption,
-        hashtags=request.metadata.hashtags,
+        platform,
+        current_app.config["PLATFORM_LIMITS"].get(platform, {}),
+        caption=caption,
+        hashtags=hashtags,
         clip_title=clip.title,
         duration_seconds=clip.duration_seconds,
     )
@@ -90,105 +106,191 @@ def _load_target(db, request: PublishRequest) -> tuple[Clip, SocialAccount | Non
     return clip, account
 
 
-def _call_platform(publisher: Publisher, job: PublishJob) -> PlatformOutcome:
+def needs_credentials_message(account: SocialAccount) -> str:
+    reason = f" ({account.needs_credentials_reason})" if account.needs_credentials_reason else ""
+    return f"@{account.handle} needs new credentials{reason}: save them on the accounts page"
+
+
+def lock_account(db, account_id: uuid.UUID | None) -> None:
+    """Serialise quota checks per account (a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serialises writers)."""
+    if account_id is not None:
+        db.session.execute(
+            select(SocialAccount.id).where(SocialAccount.id == account_id).with_for_update()
+        )
+
+
+def job_for(log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> PublishJob:
+    """The plain values a publisher needs for this attempt."""
+    return PublishJob(
+        platform=log_row.platform,
+        clip_title=clip.title,
+        clip_description=clip.description,
+        media=clip.media,
+        duration_seconds=clip.duration_seconds,
+        caption=compose_caption(log_row.caption, log_row.hashtags or []),
+        hashtags=tuple(log_row.hashtags or []),
+        account_handle=account.handle if account else None,
+    )
+
+
+def record_provider_choice(db, log_row: PublishLog, account: SocialAccount | None) -> Publisher:
+    """Pick the publisher for an attempt, note it on the log and record exactly one event."""
+    choice = choose_publisher(db, log_row.platform, account)
+    log_row.provider = choice.publisher.name
+    metadata = {"platform": log_row.platform}
+    if choice.reason is None:
+        metadata["provider"] = choice.publisher.name
+    else:
+        metadata["reason"] = choice.reason
+    metadata["publish_log_id"] = log_row.id
+    record_event(db.session, choice.event_type, "clip", log_row.clip_id, metadata)
+    return choice.publisher
+
+
+def call_platform(publisher: Publisher, job: PublishJob) -> PlatformOutcome:
+    """Run the platform call; an exception is an outcome of unknown effect, never a 500."""
     try:
         return publisher.publish(job)
-    except Exception as exc:  # a platform failure is a failed publish, never a 500
+    except Exception as exc:
         log.warning("publisher %s raised %s", publisher.name, type(exc).__name__)
         return PlatformOutcome(False, error_message=str(exc) or type(exc).__name__,
                                error_kind="unknown")
 
 
 def publish_clip(db, request: PublishRequest) -> PublishResult:
-    """Publish a clip to one platform and record the attempt and its every step.
+    """Publish a clip to one platform now, recording the attempt and its every step.
 
-    Raises NotFound (unknown clip or account) or InvalidInput (platform mismatch, inactive
-    account, a platform rule broken) before anything is written. A platform failure is not an
-    exception: the result says `success: False` with the platform's message.
+    Raises NotFound, InvalidInput or QuotaExceeded before anything is written. A platform failure
+    is not an exception: the result says `success: False` with the platform's message.
     """
     session = db.session
-    clip, account = _load_target(db, request)
+    metadata = request.metadata
+    lock_account(db, request.social_account_id)
+    clip, account = load_target(db, request.clip_id, request.platform, request.social_account_id,
+                                metadata.caption, metadata.hashtags)
+    now = utcnow()
+    if account is not None:
+        quota = quota_state(session, account, now)
+        if quota.exhausted:
+            raise QuotaExceeded(
+                f"@{account.handle} has made {quota.used} of its {quota.limit} posts in the last "
+                f"24 hours; the next post is possible at {quota.next_slot:%Y-%m-%d %H:%M} UTC. "
+                "Schedule it for then instead."
+            )
     log_row = PublishLog(
         clip_id=clip.id,
         platform=request.platform,
         social_account_id=account.id if account else None,
         status=PublishStatus.PENDING.value,
-        caption=request.metadata.caption,
-        hashtags=list(request.metadata.hashtags),
-        requested_at=utcnow(),
+        caption=metadata.caption,
+        hashtags=list(metadata.hashtags),
+        requested_at=now,
+        started_at=now,
+        attempts=1,
     )
     session.add(log_row)
     session.flush()
-    log_id = log_row.id
     record_event(session, "publish_started", "clip", clip.id, {
         "platform": request.platform,
-        "social_account_id": account.id if account else None,
-        "publish_log_id": log_id,
+        "social_account_id": log_row.social_account_id,
+        "publish_log_id": log_row.id,
     })
-    choice = choose_publisher(db, request.platform, account)
-    log_row.provider = choice.publisher.name
-    if choice.reason is None:
-        record_event(session, choice.event_type, "clip", clip.id, {
-            "platform": request.platform, "provider": choice.publisher.name, "publish_log_id": log_id,
-        })
-    else:
-        record_event(session, choice.event_type, "clip", clip.id, {
-            "platform": request.platform, "reason": choice.reason, "publish_log_id": log_id,
-        })
-    job = PublishJob(
-        platform=request.platform,
-        clip_title=clip.title,
-        clip_description=clip.description,
-        media=clip.media,
-        duration_seconds=clip.duration_seconds,
-        caption=compose_caption(request.metadata.caption, request.metadata.hashtags),
-        hashtags=tuple(request.metadata.hashtags),
-        account_handle=account.handle if account else None,
-    )
-    clip_id = clip.id
+    publisher = record_provider_choice(db, log_row, account)
+    job = job_for(log_row, clip, account)
+    log_id = log_row.id
     session.commit()
     session.close()  # give the connection back before the (slow) platform call
 
-    outcome = _call_platform(choice.publisher, job)
+    outcome = call_platform(publisher, job)
 
-    return record_outcome(db, log_id, clip_id, outcome)
-
-
-def record_outcome(db, log_id: uuid.UUID, clip_id: uuid.UUID, outcome: PlatformOutcome) -> PublishResult:
-    """Write a platform's answer onto the log with its ledger event, in one transaction."""
-    session = db.session
     log_row = session.get(PublishLog, log_id)
-    if outcome.success:
-        log_row.status = PublishStatus.SUCCESS.value
-        log_row.external_post_id = outcome.external_post_id
-        log_row.external_url = outcome.external_url
-        log_row.published_at = utcnow()
-        record_event(session, "publish_successful", "clip", clip_id, {
-            "platform": log_row.platform,
-            "external_post_id": outcome.external_post_id,
-            "external_url": outcome.external_url,
-            "publish_log_id": log_id,
-        })
-    else:
-        log_row.status = PublishStatus.FAILED.value
-        log_row.error_message = outcome.error_message
-        record_event(session, "publish_failed", "clip", clip_id, {
-            "platform": log_row.platform,
-            "error": outcome.error_message,
-            "publish_log_id": log_id,
-        })
+    record_outcome(db, log_row, outcome, may_retry=False)
     result = result_of(log_row)
     session.commit()
     return result
 
 
+def next_retry_at(attempts_made: int) -> datetime | None:
+    """When to try again after `attempts_made` transient failures; None when none are left.
+
+    Exponential backoff with jitter: base * 2^(n-1), capped, then a random point in its upper
+    half, so that posts that failed together don't all come back together.
+    """
+    config = current_app.config
+    if attempts_made >= config["PUBLISH_MAX_ATTEMPTS"]:
+        return None
+    delay = min(config["RETRY_MAX_DELAY"], config["RETRY_BASE_DELAY"] * 2 ** (attempts_made - 1))
+    return utcnow() + timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+
+def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_retry: bool) -> None:
+    """Write a platform's answer onto the log with its ledger event (the caller commits).
+
+    success -> success; unknown effect -> unconfirmed (a person decides: a duplicate post is
+    worse than a late one); transient failure -> queued again when `may_retry` and attempts are
+    left; anything else -> failed. A refused token marks the account as needing new credentials.
+    """
+    session = db.session
+    base = {"platform": log_row.platform}
+    if outcome.success:
+        log_row.status = PublishStatus.SUCCESS.value
+        log_row.external_post_id = outcome.external_post_id
+        log_row.external_url = outcome.external_url
+        log_row.published_at = utcnow()
+        log_row.next_attempt_at = None
+        record_event(session, "publish_successful", "clip", log_row.clip_id, {
+            **base,
+            "external_post_id": outcome.external_post_id,
+            "external_url": outcome.external_url,
+            "publish_log_id": log_row.id,
+        })
+        return
+    log_row.error_message = outcome.error_message
+    if outcome.error_kind == "unknown":
+        log_row.status = PublishStatus.UNCONFIRMED.value
+        log_row.next_attempt_at = None
+        record_event(session, "publish_unconfirmed", "clip", log_row.clip_id, {
+            **base, "error": outcome.error_message, "reason": "unknown_outcome",
+            "publish_log_id": log_row.id,
+        })
+        return
+    retry_at = next_retry_at(log_row.attempts) if may_retry and outcome.error_kind == "transient" else None
+    if retry_at is not None:
+        log_row.status = PublishStatus.QUEUED.value
+        log_row.next_attempt_at = retry_at
+        record_event(session, "publish_retry_scheduled", "clip", log_row.clip_id, {
+            **base, "error": outcome.error_message, "attempt": log_row.attempts,
+            "next_attempt_at": retry_at, "publish_log_id": log_row.id,
+        })
+        return
+    log_row.status = PublishStatus.FAILED.value
+    log_row.next_attempt_at = None
+    record_event(session, "publish_failed", "clip", log_row.clip_id, {
+        **base, "error": outcome.error_message, "publish_log_id": log_row.id,
+    })
+    if outcome.auth_error and log_row.social_account_id is not None:
+        account = session.get(SocialAccount, log_row.social_account_id)
+        if account is not None and not account.needs_credentials:
+            account.needs_credentials = True
+            account.needs_credentials_reason = outcome.error_message
+            record_event(session, "account_needs_credentials", "account", account.id, {
+                "platform": account.platform, "error": outcome.error_message,
+                "publish_log_id": log_row.id,
+            })
+
+
 def result_of(log_row: PublishLog) -> PublishResult:
     """The API's view of a finished attempt."""
+    error = log_row.error_message
+    if log_row.status == PublishStatus.UNCONFIRMED.value:
+        error = (f"Outcome unknown: {error}. The platform may have published it; check before "
+                 "retrying.")
     return PublishResult(
         success=log_row.status == PublishStatus.SUCCESS.value,
         external_post_id=log_row.external_post_id,
         external_url=log_row.external_url,
-        error_message=log_row.error_message,
+        error_message=error,
         platform=log_row.platform,
         clip_id=log_row.clip_id,
         social_account_id=log_row.social_account_id,

@@ -21,6 +21,7 @@ _SHORTCODE_ALPHABET = string.ascii_letters + string.digits + "_-"
 class SimulatedFailure:
     message: str
     kind: ErrorKind
+    auth_error: bool = False
 
 
 # Messages as the platforms word them (shared/platforms.md), each tagged by what a retry can do.
@@ -28,7 +29,8 @@ FAILURES: dict[str, tuple[SimulatedFailure, ...]] = {
     "instagram": (
         SimulatedFailure("(#9) Application request limit reached: the account reached its limit "
                          "of 50 API-published posts in 24 hours (subcode 2207042)", "transient"),
-        SimulatedFailure("(#190) Error validating access token: Session has expired", "permanent"),
+        SimulatedFailure("(#190) Error validating access token: Session has expired", "permanent",
+                         auth_error=True),
         SimulatedFailure("Media processing failed: the container status is ERROR", "permanent"),
         SimulatedFailure("(#2) Service temporarily unavailable", "transient"),
         SimulatedFailure("Timed out waiting for the media_publish response", "unknown"),
@@ -36,7 +38,7 @@ FAILURES: dict[str, tuple[SimulatedFailure, ...]] = {
     "tiktok": (
         SimulatedFailure("rate_limit_exceeded: too many requests for this access token", "transient"),
         SimulatedFailure("access_token_invalid: the access token is invalid or has expired",
-                         "permanent"),
+                         "permanent", auth_error=True),
         SimulatedFailure("spam_risk_too_many_posts: the creator has reached today's post limit",
                          "transient"),
         SimulatedFailure("invalid_file_upload: the file does not meet the upload requirements",
@@ -47,7 +49,7 @@ FAILURES: dict[str, tuple[SimulatedFailure, ...]] = {
         SimulatedFailure("quotaExceeded: the request cannot be completed because the project "
                          "exceeded its quota", "transient"),
         SimulatedFailure("authError: invalid credentials, the access token has expired",
-                         "permanent"),
+                         "permanent", auth_error=True),
         SimulatedFailure("uploadLimitExceeded: the user has exceeded the number of videos they "
                          "may upload", "transient"),
         SimulatedFailure("backendError: the upload connection was reset after the bytes were "
@@ -83,6 +85,8 @@ class SimulatorSettings:
     max_delay: float = 0.3
     failure_rate: float = 0.1
     seed: int | None = None
+    # Which kinds of failure to draw from (tests pin one to make a path deterministic).
+    failure_kinds: tuple[str, ...] = ("transient", "permanent", "unknown")
 
     @classmethod
     def from_config(cls, config) -> "SimulatorSettings":
@@ -91,6 +95,7 @@ class SimulatorSettings:
             config["SIMULATOR_MAX_DELAY"],
             config["SIMULATOR_FAILURE_RATE"],
             config["SIMULATOR_SEED"],
+            tuple(config.get("SIMULATOR_FAILURE_KINDS") or cls.failure_kinds),
         )
 
 
@@ -126,10 +131,12 @@ class PlatformSimulator:
         with SeededRandom._lock:
             delay = rng.uniform(self.settings.min_delay, self.settings.max_delay)
             fails = rng.random() < self.settings.failure_rate
-            failure = rng.choice(FAILURES[self.platform])
+            candidates = [f for f in FAILURES[self.platform] if f.kind in self.settings.failure_kinds]
+            failure = rng.choice(candidates or FAILURES[self.platform])
             post_id, url = ID_MAKERS[self.platform](rng, job)
         if delay > 0:
             time.sleep(delay)
         if fails:
-            return PlatformOutcome(False, error_message=failure.message, error_kind=failure.kind)
+            return PlatformOutcome(False, error_message=failure.message, error_kind=failure.kind,
+                                   auth_error=failure.auth_error)
         return PlatformOutcome(True, external_post_id=post_id, external_url=url)

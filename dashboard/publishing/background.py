@@ -1,0 +1,243 @@
+"""Publishing later and elsewhere: scheduling, cross-posting batches, cancel, retry.
+
+Each function validates before writing, commits the log with its ledger event, then hands the
+log's id to the queue (publishing/worker.py does the platform call).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..errors import Conflict, InvalidInput, NotFound
+from ..ledger import record_event
+from ..models import (
+    WAITING_STATUSES,
+    PublishBatch,
+    PublishLog,
+    PublishStatus,
+    SocialAccount,
+    utcnow,
+)
+from .service import load_target
+from .worker import enqueue
+
+# Scheduling a little in the past (a slow form, clock skew) publishes now; more is a mistake.
+PAST_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One destination of a publish: an account (or a platform, for the simulator) and its text."""
+
+    platform: str
+    social_account_id: uuid.UUID | None
+    caption: str
+    hashtags: list[str]
+
+
+def _new_log(db, clip_id, target: Target, status: str, when: datetime, **extra) -> PublishLog:
+    log_row = PublishLog(
+        clip_id=clip_id, platform=target.platform, social_account_id=target.social_account_id,
+        status=status, caption=target.caption, hashtags=list(target.hashtags),
+        requested_at=utcnow(), next_attempt_at=when, **extra,
+    )
+    db.session.add(log_row)
+    db.session.flush()
+    return log_row
+
+
+def schedule_publish(db, clip_id: uuid.UUID, target: Target, scheduled_at: datetime) -> PublishLog:
+    """Schedule a post for `scheduled_at` (timezone-aware; stored as UTC) and commit it."""
+    if scheduled_at.tzinfo is None:
+        raise InvalidInput.field("scheduled_at", "needs a UTC offset or a timezone")
+    if scheduled_at < utcnow() - PAST_TOLERANCE:
+        raise InvalidInput.field("scheduled_at", "is in the past")
+    load_target(db, clip_id, target.platform, target.social_account_id, target.caption, target.hashtags)
+    log_row = _new_log(db, clip_id, target, PublishStatus.SCHEDULED.value, scheduled_at,
+                       scheduled_at=scheduled_at)
+    record_event(db.session, "publish_scheduled", "clip", clip_id, {
+        "platform": target.platform, "social_account_id": target.social_account_id,
+        "scheduled_at": scheduled_at, "publish_log_id": log_row.id,
+    })
+    db.session.commit()
+    enqueue(log_row.id, scheduled_at)
+    return log_row
+
+
+def queue_publish(db, clip_id: uuid.UUID, target: Target, *, batch_id=None, retry_of_id=None) -> PublishLog:
+    """Queue a post to go out as soon as a worker is free (commits)."""
+    load_target(db, clip_id, target.platform, target.social_account_id, target.caption, target.hashtags)
+    log_row = _queue(db, clip_id, target, batch_id=batch_id, retry_of_id=retry_of_id)
+    db.session.commit()
+    enqueue(log_row.id)
+    return log_row
+
+
+def _queue(db, clip_id, target: Target, **extra) -> PublishLog:
+    log_row = _new_log(db, clip_id, target, PublishStatus.QUEUED.value, utcnow(), **extra)
+    metadata = {"platform": target.platform, "social_account_id": target.social_account_id,
+                "publish_log_id": log_row.id}
+    for key in ("batch_id", "retry_of_id"):
+        if extra.get(key):
+            metadata[key] = extra[key]
+    record_event(db.session, "publish_queued", "clip", clip_id, metadata)
+    return log_row
+
+
+def expand_targets(db, platform_accounts: list[uuid.UUID], with_satellites_of: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Account ids to publish to: those picked, plus each named main account and its satellites.
+
+    Duplicates are dropped, the order kept.
+    """
+    ids: list[uuid.UUID] = list(platform_accounts)
+    for main_id in with_satellites_of:
+        main = db.session.get(SocialAccount, main_id)
+        if main is None:
+            raise NotFound(f"account {main_id} does not exist")
+        if not main.is_main:
+            raise InvalidInput.field("with_satellites_of", f"@{main.handle} is a satellite, not a main account")
+        ids.append(main.id)
+        ids.extend(s.id for s in main.satellites if s.active)
+    return list(dict.fromkeys(ids))
+
+
+def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=None) -> PublishBatch:
+    """Cross-post a clip: one queued log per target, all committed together, then queued.
+
+    Every target is checked first; one bad target refuses the whole batch, naming it.
+    """
+    if not targets:
+        raise InvalidInput.field("targets", "name at least one account")
+    for index, target in enumerate(targets):
+        try:
+            load_target(db, clip_id, target.platform, target.social_account_id, target.caption,
+                        target.hashtags)
+        except InvalidInput as exc:
+            exc.errors = [type(e)(f"targets.{index}.{e.field}", e.message) for e in exc.errors]
+            exc.detail = f"targets.{index}: {exc.detail}"
+            raise
+    batch = PublishBatch(clip_id=clip_id, created_by_id=created_by_id)
+    db.session.add(batch)
+    db.session.flush()
+    logs = [_queue(db, clip_id, target, batch_id=batch.id) for target in targets]
+    record_event(db.session, "publish_batch_created", "clip", clip_id, {
+        "batch_id": batch.id, "targets": len(logs), "publish_log_ids": [log_row.id for log_row in logs],
+    })
+    db.session.commit()
+    for log_row in logs:
+        enqueue(log_row.id)
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    status: str  # running | succeeded | failed | partial
+    counts: dict[str, int]
+    done: bool
+
+
+def summarize_batch(batch: PublishBatch) -> BatchSummary:
+    """The batch's state from its logs: running until every target has a final state; then
+    succeeded or failed when all ended alike, and partial when they ended differently."""
+    counts: dict[str, int] = {}
+    for log_row in batch.logs:
+        counts[log_row.status] = counts.get(log_row.status, 0) + 1
+    waiting = sum(counts.get(s, 0) for s in (*WAITING_STATUSES, PublishStatus.PUBLISHING.value,
+                                              PublishStatus.PENDING.value))
+    if waiting:
+        return BatchSummary("running", counts, False)
+    if set(counts) == {PublishStatus.SUCCESS.value}:
+        return BatchSummary("succeeded", counts, True)
+    if PublishStatus.SUCCESS.value not in counts:
+        return BatchSummary("failed", counts, True)
+    return BatchSummary("partial", counts, True)
+
+
+def get_batch(db, batch_id: uuid.UUID) -> PublishBatch:
+    batch = db.session.get(PublishBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"batch {batch_id} does not exist")
+    return batch
+
+
+def get_log(db, log_id: uuid.UUID) -> PublishLog:
+    log_row = db.session.get(PublishLog, log_id)
+    if log_row is None:
+        raise NotFound(f"publish log {log_id} does not exist")
+    return log_row
+
+
+def cancel(db, log_id: uuid.UUID) -> PublishLog:
+    """Cancel a scheduled or queued post that has not started (commits); 409 once it has."""
+    log_row = get_log(db, log_id)
+    if log_row.status not in WAITING_STATUSES:
+        raise Conflict(f"this post is {log_row.status} and can no longer be cancelled")
+    log_row.status = PublishStatus.CANCELLED.value
+    log_row.next_attempt_at = None
+    record_event(db.session, "publish_cancelled", "clip", log_row.clip_id, {
+        "platform": log_row.platform, "publish_log_id": log_row.id,
+    })
+    db.session.commit()
+    return log_row
+
+
+def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
+    """Move a scheduled post to another time before it starts (commits)."""
+    log_row = get_log(db, log_id)
+    if log_row.status != PublishStatus.SCHEDULED.value:
+        raise Conflict(f"this post is {log_row.status}; only scheduled posts can be rescheduled")
+    if scheduled_at.tzinfo is None:
+        raise InvalidInput.field("scheduled_at", "needs a UTC offset or a timezone")
+    if scheduled_at < utcnow() - PAST_TOLERANCE:
+        raise InvalidInput.field("scheduled_at", "is in the past")
+    previous = log_row.scheduled_at
+    log_row.scheduled_at = scheduled_at
+    log_row.next_attempt_at = scheduled_at
+    record_event(db.session, "publish_rescheduled", "clip", log_row.clip_id, {
+        "platform": log_row.platform, "publish_log_id": log_row.id,
+        "from": previous, "to": scheduled_at,
+    })
+    db.session.commit()
+    enqueue(log_row.id, scheduled_at)
+    return log_row
+
+
+def retry(db, log_id: uuid.UUID) -> PublishLog:
+    """A person retries a failed or unconfirmed post: a new queued log (commits)."""
+    original = get_log(db, log_id)
+    if original.status not in (PublishStatus.FAILED.value, PublishStatus.UNCONFIRMED.value):
+        raise Conflict(f"this post is {original.status}; only failed or unconfirmed posts are retried")
+    target = Target(original.platform, original.social_account_id, original.caption,
+                    list(original.hashtags or []))
+    return queue_publish(db, original.clip_id, target, batch_id=original.batch_id,
+                         retry_of_id=original.id)
+
+
+def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:
+    """A person confirms that an unconfirmed post did go out (commits)."""
+    log_row = get_log(db, log_id)
+    if log_row.status != PublishStatus.UNCONFIRMED.value:
+        raise Conflict(f"this post is {log_row.status}; only unconfirmed posts can be marked")
+    log_row.status = PublishStatus.SUCCESS.value
+    log_row.published_at = utcnow()
+    if external_url:
+        log_row.external_url = external_url
+    record_event(db.session, "publish_marked_published", "clip", log_row.clip_id, {
+        "platform": log_row.platform, "publish_log_id": log_row.id, "external_url": external_url,
+    })
+    db.session.commit()
+    return log_row
+
+
+def upcoming(db, start: datetime, end: datetime) -> list[PublishLog]:
+    """Scheduled posts between `start` and `end` (UTC), soonest first (the week view)."""
+    return list(db.session.scalars(
+        select(PublishLog)
+        .where(PublishLog.status == PublishStatus.SCHEDULED.value,
+               PublishLog.next_attempt_at >= start, PublishLog.next_attempt_at < end)
+        .order_by(PublishLog.next_attempt_at)
+    ))

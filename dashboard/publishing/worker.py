@@ -1,0 +1,206 @@
+"""Background publishing: the tasks the queue runs, and the sweep that keeps logs honest.
+
+Exactly once: a worker may publish a log only after moving it from `scheduled`/`queued` to
+`publishing` with one conditional UPDATE; any other worker, a repeated message or a late sweep
+finds the row already taken and does nothing. The queue carries ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, current_app
+from huey import crontab
+from sqlalchemy import or_, select, update
+
+from ..extensions import db
+from ..ledger import record_event
+from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from .quotas import quota_state
+from .service import (
+    call_platform,
+    job_for,
+    lock_account,
+    needs_credentials_message,
+    record_outcome,
+    record_provider_choice,
+)
+
+log = logging.getLogger(__name__)
+
+# A post that starts later than this after its time is reported as late in the ledger.
+LATE_AFTER = timedelta(seconds=60)
+# The sweep re-enqueues only logs overdue by this much: younger ones are still in the queue.
+REQUEUE_GRACE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class PublishTasks:
+    """The tasks registered on one app's queue."""
+
+    publish_log: object
+    sweep: object
+
+
+def register_tasks(huey, app: Flask) -> PublishTasks:
+    """Register the app's tasks on `huey`; each runs inside `app`'s context."""
+
+    @huey.task(name="publish_log")
+    def publish_log_task(log_id: str):
+        with app.app_context():
+            try:
+                run_publish(db, uuid.UUID(log_id))
+            finally:
+                db.session.remove()
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep_publish_logs")
+    def sweep_task():
+        with app.app_context():
+            try:
+                sweep(db)
+            finally:
+                db.session.remove()
+
+    return PublishTasks(publish_log_task, sweep_task)
+
+
+def enqueue(log_id: uuid.UUID, eta=None) -> None:
+    """Hand a log to the queue, now or at `eta`. Call after the log is committed.
+
+    A failure to enqueue loses nothing: the log is in the database and the sweep finds it.
+    """
+    task = current_app.extensions["publish_tasks"].publish_log
+    try:
+        if eta is not None and eta > utcnow():
+            task.schedule(args=(str(log_id),), eta=eta)
+        else:
+            task(str(log_id))
+    except Exception:
+        log.exception("could not enqueue publish log %s; the sweep will pick it up", log_id)
+
+
+def claim(db, log_id: uuid.UUID) -> bool:
+    """Move a due log from scheduled/queued to publishing; False if someone else has it."""
+    now = utcnow()
+    result = db.session.execute(
+        update(PublishLog)
+        .where(
+            PublishLog.id == log_id,
+            PublishLog.status.in_(WAITING_STATUSES),
+            or_(PublishLog.next_attempt_at.is_(None), PublishLog.next_attempt_at <= now),
+        )
+        .values(status=PublishStatus.PUBLISHING.value, started_at=now,
+                attempts=PublishLog.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def run_publish(db, log_id: uuid.UUID) -> None:
+    """Publish one queued log, if it is still due and nobody else took it (the task's body)."""
+    session = db.session
+    account_id = session.scalar(select(PublishLog.social_account_id).where(PublishLog.id == log_id))
+    lock_account(db, account_id)
+    previous_status = session.scalar(select(PublishLog.status).where(PublishLog.id == log_id))
+    if not claim(db, log_id):
+        session.rollback()
+        return
+    session.expire_all()
+    log_row = session.get(PublishLog, log_id)
+    clip = session.get(Clip, log_row.clip_id)
+    account = session.get(SocialAccount, account_id) if account_id else None
+    now = log_row.started_at
+
+    if account is not None and (not account.active or account.needs_credentials):
+        message = needs_credentials_message(account) if account.needs_credentials else f"@{account.handle} is inactive"
+        log_row.status = PublishStatus.FAILED.value
+        log_row.error_message = message
+        record_event(session, "publish_failed", "clip", clip.id, {
+            "platform": log_row.platform, "error": message, "publish_log_id": log_row.id,
+        })
+        session.commit()
+        return
+    if account is not None:
+        quota = quota_state(session, account, now, exclude_log_id=log_row.id)
+        if quota.exhausted:
+            # Not an attempt: wait for the window, keeping the state it had.
+            log_row.status = previous_status
+            log_row.attempts -= 1
+            log_row.started_at = None
+            log_row.next_attempt_at = quota.next_slot
+            record_event(session, "publish_deferred", "clip", clip.id, {
+                "platform": log_row.platform, "reason": "quota", "used": quota.used,
+                "limit": quota.limit, "until": quota.next_slot, "publish_log_id": log_row.id,
+            })
+            session.commit()
+            enqueue(log_id, quota.next_slot)
+            return
+
+    started = {"platform": log_row.platform, "social_account_id": log_row.social_account_id,
+               "publish_log_id": log_row.id, "attempt": log_row.attempts}
+    due = log_row.scheduled_at
+    if due is not None and log_row.attempts == 1 and now - due > LATE_AFTER:
+        started["late_by_seconds"] = round((now - due).total_seconds())
+    record_event(session, "publish_started", "clip", clip.id, started)
+    publisher = record_provider_choice(db, log_row, account)
+    job = job_for(log_row, clip, account)
+    session.commit()
+    session.close()  # no connection held across the platform call
+
+    outcome = call_platform(publisher, job)
+
+    log_row = session.get(PublishLog, log_id)
+    record_outcome(db, log_row, outcome, may_retry=True)
+    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+    session.commit()
+    if retry_at is not None:
+        enqueue(log_id, retry_at)
+
+
+def sweep(db) -> dict[str, int]:
+    """Keep the logs honest after crashes and downtime (runs every minute and at worker start).
+
+    - a log stuck in `publishing` past PUBLISH_TIMEOUT_SECONDS was interrupted: it becomes
+      `unconfirmed` (a platform may have received it; a person decides), never retried blindly;
+    - a scheduled or queued log that is due is handed to the queue again (its message may have
+      been lost); claiming makes a repeat harmless.
+    """
+    session = db.session
+    now = utcnow()
+    timeout = timedelta(seconds=current_app.config["PUBLISH_TIMEOUT_SECONDS"])
+    stuck = list(session.scalars(
+        select(PublishLog).where(
+            PublishLog.status == PublishStatus.PUBLISHING.value,
+            PublishLog.started_at < now - timeout,
+        )
+    ))
+    interrupted = 0
+    for log_row in stuck:
+        changed = session.execute(
+            update(PublishLog)
+            .where(PublishLog.id == log_row.id, PublishLog.status == PublishStatus.PUBLISHING.value,
+                   PublishLog.started_at == log_row.started_at)
+            .values(status=PublishStatus.UNCONFIRMED.value, updated_at=now,
+                    error_message="interrupted: the worker stopped during the platform call")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            interrupted += 1
+            record_event(session, "publish_interrupted", "clip", log_row.clip_id, {
+                "platform": log_row.platform, "publish_log_id": log_row.id,
+                "started_at": log_row.started_at, "attempt": log_row.attempts,
+            })
+    session.commit()
+    due_ids = list(session.scalars(
+        select(PublishLog.id).where(
+            PublishLog.status.in_(WAITING_STATUSES),
+            PublishLog.next_attempt_at <= now - REQUEUE_GRACE,
+        )
+    ))
+    session.commit()
+    for log_id in due_ids:
+        enqueue(log_id)
+    return {"interrupted": interrupted, "requeued": len(due_ids)}

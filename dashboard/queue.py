@@ -1,0 +1,48 @@
+"""The task queue (Huey): storage chosen by one setting, QUEUE_URL.
+
+- `sqlite:///path` (the embedded default, under instance/): no server; workers on this machine.
+- `redis://host:port/db`: any number of workers on any number of machines.
+- `postgresql://...`: the same, on the PostgreSQL the app already uses.
+
+The queue only carries work (publish-log ids); the publish log stays the source of truth, so a
+lost or repeated message can delay a post but never publish it twice (see publishing/worker.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
+
+from .config import ConfigError
+
+QUEUE_NAME = "dashboard"
+
+
+def make_huey(url: str) -> Huey:
+    """A Huey instance for the storage `url` names."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(QUEUE_NAME, url=url)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        dsn = "postgresql://" + url.split("://", 1)[1]
+        return PostgresHuey(QUEUE_NAME, dsn=dsn)
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(QUEUE_NAME, filename=str(path))
+    raise ConfigError(f"QUEUE_URL must start with sqlite:///, redis:// or postgresql://, got {url.split(':', 1)[0]}:")
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's queue and register its tasks (tasks run inside this app's context)."""
+    from .publishing.worker import register_tasks
+
+    huey = make_huey(app.config["QUEUE_URL"])
+    app.extensions["huey"] = huey
+    app.extensions["publish_tasks"] = register_tasks(huey, app)
+
+
+def tasks():
+    """The current app's registered tasks."""
+    return current_app.extensions["publish_tasks"]
