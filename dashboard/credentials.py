@@ -131,6 +131,9 @@ def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -
     if not cleaned:
         raise InvalidInput.field("credentials", "at least one value is needed")
     account.credentials_ciphertext = encrypt_credentials(cleaned)
+    # New credentials are the fix for a refused token: publishing may go on.
+    account.needs_credentials = False
+    account.needs_credentials_reason = None
     summary = summarize(account)
     record_event(
         db.session,
