@@ -3,6 +3,9 @@
 The suite runs on SQLite by default and on PostgreSQL when DATABASE_URL names one. The schema
 is built once per run with create_all (test_migrations.py checks that the migrations produce the
 same schema) and every table is emptied after each test.
+
+The task queue is a fresh SQLite file per test, or the storage TEST_QUEUE_URL names (e.g.
+redis://127.0.0.1:6379/15), flushed before and after each test.
 """
 
 from __future__ import annotations
@@ -70,12 +73,20 @@ def app_config(database_uri):
 
 
 @pytest.fixture
-def app(app_config):
+def queue_url(tmp_path):
+    """The task queue's storage for one test (never the instance folder's)."""
+    return os.environ.get("TEST_QUEUE_URL") or f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+
+
+@pytest.fixture
+def app(app_config, queue_url):
     from dashboard.config import normalise_database_url
 
     app_config = dict(app_config)
     app_config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app_config["SQLALCHEMY_DATABASE_URI"])
+    app_config.setdefault("QUEUE_URL", queue_url)
     app = create_app(app_config)
+    app.extensions["huey"].flush()
     with app.app_context():
         _db.create_all()
         _empty_all_tables()
@@ -83,6 +94,8 @@ def app(app_config):
     ctx.push()
     yield app
     ctx.pop()
+    app.extensions["huey"].flush()
+    app.extensions["huey"].storage.close()
     with app.app_context():
         _empty_all_tables()
         _db.engine.dispose()

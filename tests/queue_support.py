@@ -1,0 +1,296 @@
+"""Helpers for the queue tests: a real Huey consumer (in-process threads or a `flask worker`
+subprocess), polling with a deadline, and reads that never keep a transaction open.
+
+The test thread shares one SQLAlchemy session with the requests it makes through the test
+client (they reuse the test's app context). On SQLite every transaction starts with
+BEGIN IMMEDIATE, so a transaction left open by the test would hold the write lock and stall the
+workers: every helper here ends its transaction (`db.session.remove()`) before returning.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from dashboard.extensions import db as _db
+from dashboard.ledger import events_for
+from dashboard.models import LedgerEvent, PublishLog
+from dashboard.publishing.worker import register_tasks
+from dashboard.queue import make_huey
+
+ROOT = Path(__file__).resolve().parents[1]
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, what: str | None = None):
+    """Poll `predicate` until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what or predicate}; "
+                                 f"last value: {value!r}")
+        time.sleep(interval)
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+def released(fn):
+    """Run `fn()` and end the test thread's transaction, whatever happens."""
+    try:
+        return fn()
+    finally:
+        _db.session.remove()
+
+
+def get_log(log_id) -> PublishLog:
+    """A detached snapshot of one publish log (its columns loaded)."""
+    return released(lambda: _db.session.get(PublishLog, uuid.UUID(str(log_id))))
+
+
+def status_of(log_id) -> str:
+    return get_log(log_id).status
+
+
+def wait_for_status(log_id, *statuses: str, timeout: float = 15.0) -> PublishLog:
+    """Wait until the log is in one of `statuses`; return its snapshot."""
+    return wait_until(lambda: (row := get_log(log_id)) is not None and row.status in statuses and row,
+                      timeout, what=f"log {log_id} to become {'/'.join(statuses)}")
+
+
+def log_events(log_id) -> list[LedgerEvent]:
+    """Every ledger event about one publish log, oldest first."""
+    def read():
+        row = _db.session.get(PublishLog, uuid.UUID(str(log_id)))
+        return [e for e in events_for(_db.session, "clip", row.clip_id)
+                if (e.event_metadata or {}).get("publish_log_id") == str(log_id)]
+    return released(read)
+
+
+def event_types(log_id) -> list[str]:
+    return [e.event_type for e in log_events(log_id)]
+
+
+def all_logs() -> list[PublishLog]:
+    return released(lambda: list(_db.session.scalars(select(PublishLog))))
+
+
+def count_logs() -> int:
+    return len(all_logs())
+
+
+def events_by_type(event_type: str) -> list[LedgerEvent]:
+    return released(lambda: list(_db.session.scalars(
+        select(LedgerEvent).where(LedgerEvent.event_type == event_type))))
+
+
+def per_log_counts(event_type: str) -> Counter:
+    """How many events of `event_type` each publish log has."""
+    return Counter(e.event_metadata.get("publish_log_id") for e in events_by_type(event_type))
+
+
+# The API, as a client that ends the test thread's transaction after each request -------------
+
+class Api:
+    def __init__(self, client, headers: dict[str, str]):
+        self.client = client
+        self.headers = headers
+
+    def _call(self, method: str, url: str, headers=None, **kwargs):
+        try:
+            return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})},
+                                                **kwargs)
+        finally:
+            _db.session.remove()
+
+    def get(self, url, **kwargs):
+        return self._call("get", url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self._call("post", url, **kwargs)
+
+    def put(self, url, **kwargs):
+        return self._call("put", url, **kwargs)
+
+
+@pytest.fixture
+def api(client, api_headers):
+    """An editor's API client (`api.as_role("admin")` for another role)."""
+    made = Api(client, api_headers("editor"))
+    made.as_role = lambda role: Api(client, api_headers(role))
+    _db.session.remove()
+    return made
+
+
+# Workers --------------------------------------------------------------------------------------
+
+class InProcessWorker:
+    """A Huey consumer with thread workers inside the test process, on its own Huey instance
+    (its own storage connection) built from the app's QUEUE_URL, running the app's tasks."""
+
+    def __init__(self, app, threads: int):
+        self.huey = make_huey(app.config["QUEUE_URL"])
+        register_tasks(self.huey, app)
+        self.consumer = self.huey.create_consumer(
+            workers=threads, worker_type="thread", periodic=True, initial_delay=0.02,
+            backoff=1.2, max_delay=0.2, scheduler_interval=1, check_worker_health=False,
+        )
+        self.running = False
+
+    def start(self) -> "InProcessWorker":
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        self.consumer.start()
+        # The consumer's handlers only set a flag its run() loop reads; we don't run that loop.
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self.consumer.stop(graceful=True)
+            self.huey.storage.close()
+            self.running = False
+
+
+@pytest.fixture
+def start_worker(app):
+    """start_worker(threads=4) -> a running in-process worker; all are stopped after the test."""
+    workers: list[InProcessWorker] = []
+
+    def start(threads: int = 4) -> InProcessWorker:
+        worker = InProcessWorker(app, threads)
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(start_worker):
+    """One running in-process worker with 4 threads."""
+    return start_worker(4)
+
+
+# Settings a `flask worker` subprocess needs to act like the test's app.
+_FORWARDED = ("SIMULATOR_MIN_DELAY", "SIMULATOR_MAX_DELAY", "SIMULATOR_FAILURE_RATE",
+              "PUBLISH_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY",
+              "PUBLISH_TIMEOUT_SECONDS")
+
+
+class WorkerProcess:
+    """`flask worker` in a subprocess, with the test app's database, queue and keys."""
+
+    def __init__(self, app, database_url: str, threads: int = 4, log_path: Path | None = None,
+                 **overrides):
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "QUEUE_"))}
+        env.update({
+            "FLASK_APP": "wsgi",
+            "DATABASE_URL": database_url,
+            "QUEUE_URL": app.config["QUEUE_URL"],
+            "CREDENTIALS_KEYS": ",".join(app.config["CREDENTIALS_KEYS"]),
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "SIMULATOR_FAILURE_KINDS": ",".join(app.config["SIMULATOR_FAILURE_KINDS"]),
+            "PYTHONUNBUFFERED": "1",
+        })
+        for key in _FORWARDED:
+            env[key] = str(app.config[key])
+        for key, value in overrides.items():
+            env[key] = str(value)
+        self.log_path = log_path
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [str(FLASK), "worker", "--threads", str(threads)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # Huey's graceful shutdown
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+@pytest.fixture
+def worker_process(app, database_uri, tmp_path):
+    """worker_process(threads=4, **env) -> a running `flask worker` subprocess; all are stopped
+    (gracefully) after the test."""
+    processes: list[WorkerProcess] = []
+
+    def start(threads: int = 4, **overrides) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(processes) + 1}.log"
+        process = WorkerProcess(app, database_uri, threads, log_path, **overrides)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()
+
+
+# Time and the queue's own state ---------------------------------------------------------------
+
+def iso(moment) -> str:
+    """ISO 8601 with a Z, as the API writes times."""
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def queue_counts(app) -> tuple[int, int]:
+    """(messages waiting to run, messages waiting for their time) in the app's queue storage."""
+    huey = app.extensions["huey"]
+    return huey.pending_count(), huey.scheduled_count()
+
+
+def messages_for(app, log_id) -> int:
+    """How many messages for one log the queue holds (waiting to run or for their time)."""
+    huey = app.extensions["huey"]
+    tasks = huey.pending() + huey.scheduled()
+    return sum(1 for task in tasks if tuple(task.args) == (str(log_id),))
+
+
+# Clips and accounts as detached snapshots (their columns loaded, no transaction kept open) ----
+
+@pytest.fixture
+def make_clip(make_clip):
+    def make(**fields):
+        clip = make_clip(**fields)
+        return released(lambda: (_db.session.refresh(clip), clip)[1])
+
+    return make
+
+
+@pytest.fixture
+def make_account(make_account):
+    def make(platform: str = "instagram", handle: str | None = None, **fields):
+        account = make_account(platform, handle, **fields)
+        return released(lambda: (_db.session.refresh(account), account)[1])
+
+    return make
