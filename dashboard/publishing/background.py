@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -50,12 +50,21 @@ def _new_log(db, clip_id, target: Target, status: str, when: datetime, **extra) 
     return log_row
 
 
-def schedule_publish(db, clip_id: uuid.UUID, target: Target, scheduled_at: datetime) -> PublishLog:
-    """Schedule a post for `scheduled_at` (timezone-aware; stored as UTC) and commit it."""
-    if scheduled_at.tzinfo is None:
-        raise InvalidInput.field("scheduled_at", "needs a UTC offset or a timezone")
+def _checked_time(scheduled_at: datetime) -> datetime:
+    """A schedule time as UTC (the log and the ledger keep UTC); 400 naming the field when it
+    has no offset or is long past."""
+    if scheduled_at.tzinfo is None or scheduled_at.utcoffset() is None:
+        raise InvalidInput.field("scheduled_at", "needs a UTC offset (e.g. 2026-11-26T09:00:00+01:00) "
+                                 "or a timezone (e.g. Europe/Paris)")
+    scheduled_at = scheduled_at.astimezone(timezone.utc)
     if scheduled_at < utcnow() - PAST_TOLERANCE:
         raise InvalidInput.field("scheduled_at", "is in the past")
+    return scheduled_at
+
+
+def schedule_publish(db, clip_id: uuid.UUID, target: Target, scheduled_at: datetime) -> PublishLog:
+    """Schedule a post for `scheduled_at` (timezone-aware; stored as UTC) and commit it."""
+    scheduled_at = _checked_time(scheduled_at)
     load_target(db, clip_id, target.platform, target.social_account_id, target.caption, target.hashtags)
     log_row = _new_log(db, clip_id, target, PublishStatus.SCHEDULED.value, scheduled_at,
                        scheduled_at=scheduled_at)
@@ -190,10 +199,7 @@ def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
     log_row = get_log(db, log_id)
     if log_row.status != PublishStatus.SCHEDULED.value:
         raise Conflict(f"this post is {log_row.status}; only scheduled posts can be rescheduled")
-    if scheduled_at.tzinfo is None:
-        raise InvalidInput.field("scheduled_at", "needs a UTC offset or a timezone")
-    if scheduled_at < utcnow() - PAST_TOLERANCE:
-        raise InvalidInput.field("scheduled_at", "is in the past")
+    scheduled_at = _checked_time(scheduled_at)
     previous = log_row.scheduled_at
     log_row.scheduled_at = scheduled_at
     log_row.next_attempt_at = scheduled_at

@@ -18,6 +18,7 @@ from pydantic import (
     HttpUrl,
     PlainSerializer,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -104,23 +105,29 @@ class PublishLogOut(BaseModel):
 
 
 class When(Strict):
-    """A moment given as ISO 8601 with an offset, or as a local time plus an IANA `timezone`."""
+    """A moment given as ISO 8601 with an offset, or as a local time plus an IANA `timezone`.
+
+    A time with neither is refused by the service, naming `scheduled_at`; an unknown zone is
+    refused here, naming `timezone`.
+    """
 
     scheduled_at: datetime
     timezone: str | None = None
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
+
     @model_validator(mode="after")
     def _attach_timezone(self):
-        if self.timezone is not None:
-            try:
-                zone = ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
-            if self.scheduled_at.tzinfo is None:
-                self.scheduled_at = self.scheduled_at.replace(tzinfo=zone)
-        elif self.scheduled_at.tzinfo is None:
-            raise ValueError("scheduled_at needs a UTC offset (e.g. 2026-11-26T09:00:00+01:00) "
-                             "or a timezone (e.g. Europe/Paris)")
+        if self.timezone is not None and self.scheduled_at.tzinfo is None:
+            self.scheduled_at = self.scheduled_at.replace(tzinfo=ZoneInfo(self.timezone))
         return self
 
 
