@@ -67,16 +67,21 @@ def schedule(json: ScheduleRequest):
 @spec.validate(json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409), tags=["publishing"])
 def create_batch(json: BatchRequest):
     """Cross-post a clip to several accounts at once; each target gets its own log."""
-    per_account = {t.social_account_id: (t.metadata or json.metadata) for t in json.targets}
+    per_account = {}
+    for index, target in enumerate(json.targets):
+        if target.social_account_id in per_account:
+            raise InvalidInput.field(f"targets.{index}.social_account_id",
+                                     "this account is listed twice")
+        per_account[target.social_account_id] = target.metadata or json.metadata
     account_ids = background.expand_targets(db, list(per_account), json.with_satellites_of)
     targets = []
-    for account_id in account_ids:
+    for account_id, source in account_ids.items():
         account = db.session.get(SocialAccount, account_id)
         if account is None:
-            raise InvalidInput.field("targets", f"account {account_id} does not exist")
+            raise InvalidInput.field(f"{source}.social_account_id", f"account {account_id} does not exist")
         metadata = per_account.get(account_id, json.metadata)
         targets.append(background.Target(account.platform, account.id, metadata.caption,
-                                         metadata.hashtags))
+                                         metadata.hashtags, source))
     batch = background.create_batch(db, json.clip_id, targets, created_by_id=g.api_user.id)
     return json_of(batch_out(batch), 202)
 

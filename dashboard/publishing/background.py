@@ -37,6 +37,9 @@ class Target:
     social_account_id: uuid.UUID | None
     caption: str
     hashtags: list[str]
+    # Where the request named this target (e.g. "targets.2", "with_satellites_of.0"): errors
+    # about it are reported under that field.
+    source: str | None = None
 
 
 def _new_log(db, clip_id, target: Target, status: str, when: datetime, **extra) -> PublishLog:
@@ -97,21 +100,23 @@ def _queue(db, clip_id, target: Target, **extra) -> PublishLog:
     return log_row
 
 
-def expand_targets(db, platform_accounts: list[uuid.UUID], with_satellites_of: list[uuid.UUID]) -> list[uuid.UUID]:
-    """Account ids to publish to: those picked, plus each named main account and its satellites.
-
-    Duplicates are dropped, the order kept.
+def expand_targets(db, platform_accounts: list[uuid.UUID], with_satellites_of: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Account ids to publish to, each with the request field that named it: those picked
+    (`targets.N`), plus each named main account and its active satellites
+    (`with_satellites_of.N`). An account named twice is kept once, where it came first.
     """
-    ids: list[uuid.UUID] = list(platform_accounts)
-    for main_id in with_satellites_of:
+    ids: dict[uuid.UUID, str] = {}
+    for index, account_id in enumerate(platform_accounts):
+        ids.setdefault(account_id, f"targets.{index}")
+    for index, main_id in enumerate(with_satellites_of):
         main = db.session.get(SocialAccount, main_id)
         if main is None:
             raise NotFound(f"account {main_id} does not exist")
         if not main.is_main:
             raise InvalidInput.field("with_satellites_of", f"@{main.handle} is a satellite, not a main account")
-        ids.append(main.id)
-        ids.extend(s.id for s in main.satellites if s.active)
-    return list(dict.fromkeys(ids))
+        for account_id in [main.id, *(s.id for s in main.satellites if s.active)]:
+            ids.setdefault(account_id, f"with_satellites_of.{index}")
+    return ids
 
 
 def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=None) -> PublishBatch:
@@ -126,8 +131,9 @@ def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=No
             load_target(db, clip_id, target.platform, target.social_account_id, target.caption,
                         target.hashtags)
         except InvalidInput as exc:
-            exc.errors = [type(e)(f"targets.{index}.{e.field}", e.message) for e in exc.errors]
-            exc.detail = f"targets.{index}: {exc.detail}"
+            prefix = target.source or f"targets.{index}"
+            exc.errors = [type(e)(f"{prefix}.{e.field}", e.message) for e in exc.errors]
+            exc.detail = f"{prefix}: {exc.detail}"
             raise
     batch = PublishBatch(clip_id=clip_id, created_by_id=created_by_id)
     db.session.add(batch)
