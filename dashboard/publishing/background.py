@@ -179,8 +179,11 @@ def get_batch(db, batch_id: uuid.UUID) -> PublishBatch:
     return batch
 
 
-def get_log(db, log_id: uuid.UUID) -> PublishLog:
-    log_row = db.session.get(PublishLog, log_id)
+def get_log(db, log_id: uuid.UUID, *, for_update: bool = False) -> PublishLog:
+    """A publish log; `for_update` locks its row (PostgreSQL) and reads it afresh, so a
+    decision taken on its status holds until the caller commits."""
+    log_row = db.session.get(PublishLog, log_id, with_for_update=for_update or None,
+                             populate_existing=for_update)
     if log_row is None:
         raise NotFound(f"publish log {log_id} does not exist")
     return log_row
@@ -219,10 +222,15 @@ def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
 
 
 def retry(db, log_id: uuid.UUID) -> PublishLog:
-    """A person retries a failed or unconfirmed post: a new queued log (commits)."""
-    original = get_log(db, log_id)
+    """A person retries a failed or unconfirmed post, once: a new queued log (commits); 409 when
+    it was retried already (retry the new log if that one fails too)."""
+    original = get_log(db, log_id, for_update=True)
     if original.status not in (PublishStatus.FAILED.value, PublishStatus.UNCONFIRMED.value):
         raise Conflict(f"this post is {original.status}; only failed or unconfirmed posts are retried")
+    # Once: a second Retry (a double click, two managers) would post the clip twice.
+    earlier = db.session.scalar(select(PublishLog.id).where(PublishLog.retry_of_id == original.id).limit(1))
+    if earlier is not None:
+        raise Conflict(f"this post was already retried: see publish log {earlier}")
     target = Target(original.platform, original.social_account_id, original.caption,
                     list(original.hashtags or []))
     return queue_publish(db, original.clip_id, target, batch_id=original.batch_id,
