@@ -85,6 +85,9 @@ class AccountOut(BaseModel):
     active: bool
     credentials: Literal["none", "incomplete", "complete", "unreadable"]
     credential_keys_set: list[str]
+    # Set when the platform refused the account's token; cleared when credentials are saved.
+    needs_credentials: bool = False
+    needs_credentials_reason: str | None = None
     created_at: UtcTime
     updated_at: UtcTime
 

@@ -59,7 +59,8 @@ def account_out(account: SocialAccount) -> AccountOut:
         id=account.id, platform=account.platform, handle=account.handle,
         display_name=account.display_name, parent_account_id=account.parent_account_id,
         config=account.config or {}, active=account.active, credentials=summary.status,
-        credential_keys_set=list(summary.keys_set), created_at=account.created_at,
+        credential_keys_set=list(summary.keys_set), needs_credentials=account.needs_credentials,
+        needs_credentials_reason=account.needs_credentials_reason, created_at=account.created_at,
         updated_at=account.updated_at,
     )
 
