@@ -1,7 +1,8 @@
 """Posting quotas: how many posts an account may make in a rolling 24 hours.
 
-Counted from the publish logs: successes by their publish time, and attempts that are running or
-whose outcome is unknown by their start time (they may have been posted). Limits are the
+Counted from the publish logs: successes by their publish time, and attempts that are running
+(in a worker or in a request) or whose outcome is unknown by their start time (they may have been
+posted). Limits are the
 `posts_per_24h` settings in PLATFORM_LIMITS (shared/platforms.md).
 """
 
@@ -12,11 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from ..models import PublishLog, PublishStatus, SocialAccount
 
 WINDOW = timedelta(hours=24)
+# Posted, or possibly posted: in flight in a worker (publishing) or in a request (pending, the
+# immediate path), or of unknown outcome.
+COUNTED_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.PUBLISHING.value,
+                    PublishStatus.PENDING.value, PublishStatus.UNCONFIRMED.value)
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,7 @@ class QuotaState:
 def _counted_since(since: datetime):
     counted_at = func.coalesce(PublishLog.published_at, PublishLog.started_at)
     return counted_at, and_(
-        or_(
-            PublishLog.status == PublishStatus.SUCCESS.value,
-            PublishLog.status == PublishStatus.PUBLISHING.value,
-            PublishLog.status == PublishStatus.UNCONFIRMED.value,
-        ),
+        PublishLog.status.in_(COUNTED_STATUSES),
         counted_at >= since,
     )
 
