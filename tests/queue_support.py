@@ -294,3 +294,32 @@ def make_account(make_account):
         return released(lambda: (_db.session.refresh(account), account)[1])
 
     return make
+
+
+def fire_together(app, count: int, send):
+    """Call `send(client)` from `count` threads released at the same instant, each with its own
+    test client (and so its own app context and session, as concurrent requests have);
+    the responses in the order the threads were started."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    responses: list = [None] * count
+    errors: list = []
+
+    def run(index: int):
+        client = app.test_client()
+        barrier.wait()
+        try:
+            responses[index] = send(client)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    _db.session.remove()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return responses

@@ -1,0 +1,160 @@
+"""Quotas: posts per account in a rolling 24 hours. An immediate post over the quota is refused
+(429, with the time of the next slot); a queued or scheduled one waits for the slot."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from conftest import base_config
+from dashboard.config import PLATFORM_LIMIT_DEFAULTS
+from dashboard.extensions import db as _db
+from dashboard.models import LedgerEvent, PublishLog, utcnow
+from dashboard.publishing.simulator import PlatformSimulator
+from queue_support import (  # noqa: F401  (fixtures)
+    all_logs,
+    api,
+    count_logs,
+    event_types,
+    fire_together,
+    get_log,
+    iso,
+    log_events,
+    make_account,
+    make_clip,
+    messages_for,
+    queue_counts,
+    released,
+    start_worker,
+    wait_for_status,
+    wait_until,
+    worker,
+)
+
+LIMIT = 2
+
+
+@pytest.fixture
+def app_config(database_uri):
+    limits = copy.deepcopy(PLATFORM_LIMIT_DEFAULTS)
+    limits["instagram"]["posts_per_24h"] = LIMIT
+    return {**base_config(database_uri), "PLATFORM_LIMITS": limits}
+
+
+@pytest.fixture
+def platform_calls(monkeypatch):
+    calls = []
+    real = PlatformSimulator.publish
+
+    def publish(self, job):
+        calls.append(job)
+        return real(self, job)
+
+    monkeypatch.setattr(PlatformSimulator, "publish", publish)
+    return calls
+
+
+def body(clip, account, **extra):
+    return {"clip_id": str(clip.id), "platform": "instagram", "social_account_id": str(account.id),
+            **extra}
+
+
+def clip_event_count() -> int:
+    return released(lambda: len(list(_db.session.scalars(
+        select(LedgerEvent.id).where(LedgerEvent.entity_type == "clip")))))
+
+
+def test_immediate_post_over_the_quota_is_refused_with_the_next_slot(api, platform_calls,
+                                                                     make_account, make_clip):
+    account, other = make_account("instagram", "brand"), make_account("instagram", "other")
+    clip = make_clip()
+    for _ in range(LIMIT):
+        assert api.post("/publishing/publish", json=body(clip, account)).json["success"] is True
+    first_published = min(log.published_at for log in all_logs())
+    writes = (count_logs(), clip_event_count(), len(platform_calls))
+
+    response = api.post("/publishing/publish", json=body(clip, account))
+
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    detail = response.json["detail"]
+    assert f"@brand has made {LIMIT} of its {LIMIT} posts in the last 24 hours" in detail
+    assert f"{first_published + timedelta(hours=24):%Y-%m-%d %H:%M} UTC" in detail
+    assert (count_logs(), clip_event_count(), len(platform_calls)) == writes
+    # The quota is the account's: another account of the platform still posts.
+    assert api.post("/publishing/publish", json=body(clip, other)).json["success"] is True
+
+
+def test_failed_posts_do_not_use_the_quota(app, api, make_account, make_clip):
+    account = make_account("instagram")
+    clip = make_clip()
+    app.config.update(SIMULATOR_FAILURE_RATE=1.0, SIMULATOR_FAILURE_KINDS=("transient",))
+    for _ in range(3):
+        assert api.post("/publishing/publish", json=body(clip, account)).json["success"] is False
+    app.config.update(SIMULATOR_FAILURE_RATE=0.0)
+
+    for _ in range(LIMIT):
+        assert api.post("/publishing/publish", json=body(clip, account)).json["success"] is True
+    assert api.post("/publishing/publish", json=body(clip, account)).status_code == 429
+
+
+def test_concurrent_immediate_posts_never_exceed_the_quota(app, api_headers, make_account,
+                                                           make_clip):
+    app.config.update(SIMULATOR_MIN_DELAY=0.3, SIMULATOR_MAX_DELAY=0.3)
+    account = make_account("instagram")
+    clip = make_clip()
+    headers = api_headers("editor")
+
+    responses = fire_together(app, 5, lambda client: client.post(
+        "/publishing/publish", headers=headers, json=body(clip, account)))
+
+    assert sorted(r.status_code for r in responses) == [200] * LIMIT + [429] * (5 - LIMIT)
+    assert [log.status for log in all_logs()] == ["success"] * LIMIT
+
+
+def test_queued_post_over_the_quota_is_deferred_not_sent(app, api, worker, platform_calls,
+                                                         make_account, make_clip):
+    account = make_account("instagram")
+    clip = make_clip()
+    for _ in range(LIMIT):
+        assert api.post("/publishing/publish", json=body(clip, account)).json["success"] is True
+    next_slot = min(log.published_at for log in all_logs()) + timedelta(hours=24)
+    calls = len(platform_calls)
+
+    log_id = api.post("/publishing/schedule", json=body(clip, account, scheduled_at=iso(utcnow()))).json["id"]
+
+    wait_until(lambda: "publish_deferred" in event_types(log_id), what="the post to be deferred")
+    wait_until(lambda: messages_for(app, log_id) == 1 and queue_counts(app)[0] == 0,
+               what="the deferred post to wait in the queue")
+    worker.stop()
+    row = get_log(log_id)
+    assert (row.status, row.attempts, row.started_at) == ("scheduled", 0, None)
+    assert row.next_attempt_at == next_slot
+    [deferred] = [e for e in log_events(log_id) if e.event_type == "publish_deferred"]
+    assert deferred.event_metadata["until"] == iso(next_slot)
+    assert (deferred.event_metadata["used"], deferred.event_metadata["limit"]) == (LIMIT, LIMIT)
+    assert "publish_started" not in event_types(log_id)
+    assert len(platform_calls) == calls
+
+
+def test_posts_due_together_take_only_the_free_slots(app, api, start_worker, platform_calls,
+                                                     make_account, make_clip):
+    account = make_account("instagram")
+    clip = make_clip()
+    due = iso(utcnow())
+    ids = [api.post("/publishing/schedule", json=body(clip, account, scheduled_at=due)).json["id"]
+           for _ in range(5)]
+    start_worker(5)
+
+    def settled():
+        logs = [get_log(log_id) for log_id in ids]
+        published = [log for log in logs if log.status == "success"]
+        deferred = [log for log in logs if "publish_deferred" in event_types(log.id)]
+        return len(published) + len(deferred) == 5 and (published, deferred)
+
+    published, deferred = wait_until(settled, what="every post to be published or deferred")
+    assert len(published) == LIMIT and len(platform_calls) == LIMIT
+    assert all(log.status == "scheduled" and log.attempts == 0 for log in deferred)
