@@ -183,7 +183,7 @@ def sweep(db) -> dict[str, int]:
             update(PublishLog)
             .where(PublishLog.id == log_row.id, PublishLog.status == PublishStatus.PUBLISHING.value,
                    PublishLog.started_at == log_row.started_at)
-            .values(status=PublishStatus.UNCONFIRMED.value, updated_at=now,
+            .values(status=PublishStatus.UNCONFIRMED.value, updated_at=now, next_attempt_at=None,
                     error_message="interrupted: the worker stopped during the platform call")
             .execution_options(synchronize_session=False)
         ).rowcount
