@@ -1,0 +1,112 @@
+"""Crash safety: a `flask worker` killed with SIGKILL in the middle of a publish leaves no log
+stuck in `publishing`. The next worker marks it unconfirmed ("interrupted") and never retries
+it by itself (the platform may have received it); everything else it publishes, once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from conftest import base_config
+from dashboard.models import FINAL_STATUSES, utcnow
+from queue_support import (  # noqa: F401  (fixtures)
+    all_logs,
+    api,
+    event_types,
+    get_log,
+    iso,
+    log_events,
+    make_clip,
+    per_log_counts,
+    queue_counts,
+    wait_for_status,
+    wait_until,
+    worker_process,
+)
+
+# Events that close a log: exactly one each.
+CLOSING = ("publish_successful", "publish_failed", "publish_unconfirmed", "publish_interrupted",
+           "publish_cancelled")
+
+
+@pytest.fixture
+def app_config(database_uri):
+    return base_config(database_uri)
+
+
+def queue_post(api, clip, platform="tiktok"):
+    response = api.post("/publishing/schedule", json={
+        "clip_id": str(clip.id), "platform": platform, "scheduled_at": iso(utcnow())})
+    assert response.status_code == 202, response.json
+    return response.json["id"]
+
+
+def older_than(log_id, seconds: float) -> bool:
+    started = get_log(log_id).started_at
+    return utcnow() - started > timedelta(seconds=seconds)
+
+
+def test_killed_worker_leaves_an_unconfirmed_log_that_is_not_retried(app, api, worker_process,
+                                                                     make_clip):
+    first = worker_process(2, SIMULATOR_MIN_DELAY=3, SIMULATOR_MAX_DELAY=3)
+    log_id = queue_post(api, make_clip())
+    wait_for_status(log_id, "publishing", timeout=30)
+
+    first.kill()  # in the middle of the 3-second platform call
+    assert get_log(log_id).status == "publishing"
+    wait_until(lambda: older_than(log_id, 1.5), what="the publish to outlast the timeout")
+    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, SIMULATOR_MIN_DELAY=3,
+                            SIMULATOR_MAX_DELAY=3)
+
+    row = wait_for_status(log_id, *FINAL_STATUSES, timeout=30)
+    assert row.status == "unconfirmed", second.output()
+    assert row.error_message.startswith("interrupted")
+    assert (row.attempts, row.next_attempt_at, row.external_post_id) == (1, None, None)
+    interrupted = [e for e in log_events(log_id) if e.event_type == "publish_interrupted"]
+    assert len(interrupted) == 1
+    assert interrupted[0].event_metadata["attempt"] == 1
+    assert interrupted[0].event_metadata["started_at"] == iso(row.started_at)
+    # Not retried: nothing for it in the queue, and the worker (stopped gracefully, so it
+    # finishes whatever it runs) never started it again.
+    wait_until(lambda: queue_counts(app)[0] == 0, what="the queue to be empty")
+    second.stop()
+    assert get_log(log_id).status == "unconfirmed"
+    types = event_types(log_id)
+    assert types.count("publish_started") == 1
+    assert "publish_successful" not in types and "publish_retry_scheduled" not in types
+
+
+def test_after_a_crash_every_log_ends_in_one_final_state(app, api, worker_process, make_clip):
+    clip = make_clip()
+    first = worker_process(3, SIMULATOR_MIN_DELAY=1, SIMULATOR_MAX_DELAY=1.5)
+    ids = [queue_post(api, clip, platform) for platform in ("tiktok", "instagram", "youtube") * 4]
+
+    def in_flight():
+        logs = [get_log(log_id) for log_id in ids]
+        return [log for log in logs if log.status == "publishing"]
+
+    wait_until(lambda: len(in_flight()) >= 2, timeout=30, what="posts in flight")
+    first.kill()
+    flying = in_flight()
+    wait_until(lambda: all(older_than(log.id, 1.5) for log in flying), what="the timeout to pass")
+    worker_process(4, PUBLISH_TIMEOUT_SECONDS=1, SIMULATOR_MIN_DELAY=0, SIMULATOR_MAX_DELAY=0)
+
+    wait_until(lambda: all(log.status in FINAL_STATUSES for log in all_logs()), timeout=30,
+               what="every log to reach a final state")
+    logs = {str(log.id): log for log in all_logs()}
+    assert set(logs) == set(ids)
+    statuses = Counter(log.status for log in logs.values())
+    assert set(statuses) <= {"success", "unconfirmed"} and statuses["unconfirmed"] >= 2
+    for log_id in (str(log.id) for log in flying):
+        assert logs[log_id].status == "unconfirmed"
+        assert logs[log_id].error_message.startswith("interrupted")
+    closing = Counter()
+    for event_type in CLOSING:
+        closing.update(per_log_counts(event_type))
+    assert closing == Counter({log_id: 1 for log_id in ids})  # each log closed once
+    started = per_log_counts("publish_started")
+    assert all(started[log_id] == 1 for log_id in ids)
+    external = [log.external_post_id for log in logs.values() if log.status == "success"]
+    assert len(external) == len(set(external))
