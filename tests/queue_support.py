@@ -323,3 +323,11 @@ def fire_together(app, count: int, send):
     if errors:
         raise errors[0]
     return responses
+
+
+def status_counts() -> Counter:
+    """How many publish logs are in each status (one query)."""
+    from sqlalchemy import func
+
+    return released(lambda: Counter(dict(_db.session.execute(
+        select(PublishLog.status, func.count()).group_by(PublishLog.status)).all())))
