@@ -190,8 +190,12 @@ def get_log(db, log_id: uuid.UUID, *, for_update: bool = False) -> PublishLog:
 
 
 def cancel(db, log_id: uuid.UUID) -> PublishLog:
-    """Cancel a scheduled or queued post that has not started (commits); 409 once it has."""
-    log_row = get_log(db, log_id)
+    """Cancel a scheduled or queued post that has not started (commits); 409 once it has.
+
+    The row is locked while deciding: a worker claiming it meanwhile either waits and finds it
+    cancelled, or has claimed it and the cancel is refused.
+    """
+    log_row = get_log(db, log_id, for_update=True)
     if log_row.status not in WAITING_STATUSES:
         raise Conflict(f"this post is {log_row.status} and can no longer be cancelled")
     log_row.status = PublishStatus.CANCELLED.value
@@ -205,7 +209,7 @@ def cancel(db, log_id: uuid.UUID) -> PublishLog:
 
 def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
     """Move a scheduled post to another time before it starts (commits)."""
-    log_row = get_log(db, log_id)
+    log_row = get_log(db, log_id, for_update=True)
     if log_row.status != PublishStatus.SCHEDULED.value:
         raise Conflict(f"this post is {log_row.status}; only scheduled posts can be rescheduled")
     scheduled_at = _checked_time(scheduled_at)
@@ -239,7 +243,7 @@ def retry(db, log_id: uuid.UUID) -> PublishLog:
 
 def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:
     """A person confirms that an unconfirmed post did go out (commits)."""
-    log_row = get_log(db, log_id)
+    log_row = get_log(db, log_id, for_update=True)
     if log_row.status != PublishStatus.UNCONFIRMED.value:
         raise Conflict(f"this post is {log_row.status}; only unconfirmed posts can be marked")
     log_row.status = PublishStatus.SUCCESS.value
