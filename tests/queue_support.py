@@ -188,7 +188,7 @@ def worker(start_worker):
 # Settings a `flask worker` subprocess needs to act like the test's app.
 _FORWARDED = ("SIMULATOR_MIN_DELAY", "SIMULATOR_MAX_DELAY", "SIMULATOR_FAILURE_RATE",
               "PUBLISH_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY",
-              "PUBLISH_TIMEOUT_SECONDS")
+              "PUBLISH_TIMEOUT_SECONDS", "REQUEUE_GRACE_SECONDS")
 
 
 class WorkerProcess:
@@ -197,7 +197,7 @@ class WorkerProcess:
     def __init__(self, app, database_url: str, threads: int = 4, log_path: Path | None = None,
                  **overrides):
         env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "QUEUE_"))}
+               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "REQUEUE_", "QUEUE_"))}
         env.update({
             "FLASK_APP": "wsgi",
             "DATABASE_URL": database_url,

@@ -21,6 +21,8 @@ from queue_support import (  # noqa: F401  (fixtures)
     make_clip,
     per_log_counts,
     queue_counts,
+    start_worker,
+    status_counts,
     wait_for_status,
     wait_until,
     worker_process,
@@ -91,10 +93,17 @@ def test_after_a_crash_every_log_ends_in_one_final_state(app, api, worker_proces
     first.kill()
     flying = in_flight()
     wait_until(lambda: all(older_than(log.id, 1.5) for log in flying), what="the timeout to pass")
-    worker_process(4, PUBLISH_TIMEOUT_SECONDS=1, SIMULATOR_MIN_DELAY=0, SIMULATOR_MAX_DELAY=0)
+    # A message the killed worker had taken but not yet claimed is lost with it: the sweep
+    # re-enqueues such posts once they are overdue by the grace (1 s here, not 60).
+    second = worker_process(4, PUBLISH_TIMEOUT_SECONDS=1, REQUEUE_GRACE_SECONDS=1,
+                            SIMULATOR_MIN_DELAY=0, SIMULATOR_MAX_DELAY=0)
 
-    wait_until(lambda: all(log.status in FINAL_STATUSES for log in all_logs()), timeout=30,
-               what="every log to reach a final state")
+    try:
+        wait_until(lambda: all(log.status in FINAL_STATUSES for log in all_logs()), timeout=30,
+                   what="every log to reach a final state")
+    except AssertionError:
+        raise AssertionError(f"{status_counts()}; queue {queue_counts(app)}; first worker:\n"
+                             f"{first.output()}\nsecond worker:\n{second.output()}") from None
     logs = {str(log.id): log for log in all_logs()}
     assert set(logs) == set(ids)
     statuses = Counter(log.status for log in logs.values())
@@ -110,3 +119,28 @@ def test_after_a_crash_every_log_ends_in_one_final_state(app, api, worker_proces
     assert all(started[log_id] == 1 for log_id in ids)
     external = [log.external_post_id for log in logs.values() if log.status == "success"]
     assert len(external) == len(set(external))
+
+
+def test_immediate_publish_cut_off_by_a_dying_web_process_becomes_unconfirmed(app, db, start_worker,
+                                                                             make_clip):
+    from dashboard.models import PublishLog
+
+    clip = make_clip()
+    now = utcnow()
+
+    def pending(started):
+        row = PublishLog(clip_id=clip.id, platform="tiktok", status="pending", requested_at=started,
+                         started_at=started, attempts=1)
+        db.session.add(row)
+        db.session.commit()
+        return str(row.id)
+
+    dead, alive = pending(now - timedelta(minutes=2)), pending(now)
+    db.session.remove()
+    app.config.update(PUBLISH_TIMEOUT_SECONDS=60)
+    start_worker(1)  # sweeps at start
+
+    row = wait_for_status(dead, "unconfirmed")
+    assert row.error_message == "interrupted: the web request stopped during the platform call"
+    assert event_types(dead) == ["publish_interrupted"]
+    assert get_log(alive).status == "pending"  # still within its time

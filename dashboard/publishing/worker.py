@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app
 from huey import crontab
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from ..extensions import db
 from ..ledger import record_event
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 # A post that starts later than this after its time is reported as late in the ledger.
 LATE_AFTER = timedelta(seconds=60)
-# The sweep re-enqueues only logs overdue by this much: younger ones are still in the queue.
-REQUEUE_GRACE = timedelta(seconds=60)
+# Attempts in a platform call: in a worker, or in a web request (the immediate path).
+IN_FLIGHT = (PublishStatus.PUBLISHING.value, PublishStatus.PENDING.value)
 
 
 @dataclass(frozen=True)
@@ -165,26 +165,29 @@ def sweep(db) -> dict[str, int]:
 
     - a log stuck in `publishing` past PUBLISH_TIMEOUT_SECONDS was interrupted: it becomes
       `unconfirmed` (a platform may have received it; a person decides), never retried blindly;
-    - a scheduled or queued log that is due is handed to the queue again (its message may have
-      been lost); claiming makes a repeat harmless.
+      so does a `pending` one (an immediate publish whose web process died in the call);
+    - a scheduled or queued log overdue by REQUEUE_GRACE_SECONDS is handed to the queue again
+      (its message may have been lost, e.g. taken by a worker that was killed before claiming
+      it); claiming makes a repeat harmless.
     """
     session = db.session
     now = utcnow()
     timeout = timedelta(seconds=current_app.config["PUBLISH_TIMEOUT_SECONDS"])
+    # Re-enqueue only logs overdue by this much: younger ones are most likely still queued.
+    grace = timedelta(seconds=current_app.config["REQUEUE_GRACE_SECONDS"])
+    began = func.coalesce(PublishLog.started_at, PublishLog.requested_at)
     stuck = list(session.scalars(
-        select(PublishLog).where(
-            PublishLog.status == PublishStatus.PUBLISHING.value,
-            PublishLog.started_at < now - timeout,
-        )
+        select(PublishLog).where(PublishLog.status.in_(IN_FLIGHT), began < now - timeout)
     ))
     interrupted = 0
     for log_row in stuck:
+        who = "worker" if log_row.status == PublishStatus.PUBLISHING.value else "web request"
         changed = session.execute(
             update(PublishLog)
-            .where(PublishLog.id == log_row.id, PublishLog.status == PublishStatus.PUBLISHING.value,
+            .where(PublishLog.id == log_row.id, PublishLog.status == log_row.status,
                    PublishLog.started_at == log_row.started_at)
             .values(status=PublishStatus.UNCONFIRMED.value, updated_at=now, next_attempt_at=None,
-                    error_message="interrupted: the worker stopped during the platform call")
+                    error_message=f"interrupted: the {who} stopped during the platform call")
             .execution_options(synchronize_session=False)
         ).rowcount
         if changed:
@@ -197,7 +200,7 @@ def sweep(db) -> dict[str, int]:
     due_ids = list(session.scalars(
         select(PublishLog.id).where(
             PublishLog.status.in_(WAITING_STATUSES),
-            PublishLog.next_attempt_at <= now - REQUEUE_GRACE,
+            PublishLog.next_attempt_at <= now - grace,
         )
     ))
     session.commit()
