@@ -35,7 +35,8 @@ def log_out(log_row) -> PublishLogOut:
 def batch_out(batch) -> BatchOut:
     summary = background.summarize_batch(batch)
     return BatchOut(id=batch.id, clip_id=batch.clip_id, status=summary.status, counts=summary.counts,
-                    logs=[log_out(row) for row in batch.logs], created_at=batch.created_at)
+                    logs=[log_out(row) for row in background.current_logs(batch)],
+                    created_at=batch.created_at)
 
 
 @bp.post("/publish")

@@ -155,11 +155,18 @@ class BatchSummary:
     done: bool
 
 
+def current_logs(batch: PublishBatch) -> list[PublishLog]:
+    """One log per target: its latest attempt (a log a person retried is replaced by its retry)."""
+    retried = {row.retry_of_id for row in batch.logs if row.retry_of_id is not None}
+    return [row for row in batch.logs if row.id not in retried]
+
+
 def summarize_batch(batch: PublishBatch) -> BatchSummary:
-    """The batch's state from its logs: running until every target has a final state; then
-    succeeded or failed when all ended alike, and partial when they ended differently."""
+    """The batch's state from its targets' latest attempts: running until every target has a
+    final state; then succeeded or failed when all ended alike, and partial when they ended
+    differently."""
     counts: dict[str, int] = {}
-    for log_row in batch.logs:
+    for log_row in current_logs(batch):
         counts[log_row.status] = counts.get(log_row.status, 0) + 1
     waiting = sum(counts.get(s, 0) for s in (*WAITING_STATUSES, PublishStatus.PUBLISHING.value,
                                               PublishStatus.PENDING.value))

@@ -172,5 +172,6 @@ class BatchOut(BaseModel):
     clip_id: uuid.UUID
     status: Literal["running", "succeeded", "failed", "partial"]
     counts: dict[str, int]
+    # One per target: its latest attempt (a retried log's history is in GET /publishing/logs).
     logs: list[PublishLogOut]
     created_at: UtcTime
