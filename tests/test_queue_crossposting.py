@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from conftest import base_config
 from dashboard.credentials import set_account_credentials
 from dashboard.models import LedgerEvent, PublishBatch
+from dashboard.publishing.outcome import PlatformOutcome
+from dashboard.publishing.simulator import PlatformSimulator
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     count_logs,
@@ -120,6 +122,36 @@ def test_targets_that_end_differently_make_a_partial_batch(app, db, api, worker,
     assert done["counts"] == {"success": 1, "failed": 2}
     statuses = {log["social_account_id"]: log["status"] for log in done["logs"]}
     assert statuses == {str(main.id): "success", str(fr.id): "failed", str(de.id): "failed"}
+
+
+def test_retrying_the_failed_target_completes_the_batch(app, api, worker, family, make_clip,
+                                                       monkeypatch):
+    main, (fr, de), _ = family
+    real = PlatformSimulator.publish
+    de_down = [True]
+
+    def publish(self, job):  # @brand.de's first call fails for good, the others pass
+        if job.account_handle == "brand.de" and de_down:
+            de_down.pop()
+            return PlatformOutcome(False, error_message="invalid_file_upload", error_kind="permanent")
+        return real(self, job)
+
+    monkeypatch.setattr(PlatformSimulator, "publish", publish)
+    clip = make_clip()
+    batch = api.post("/publishing/batches", json=batch_body(clip, with_satellites_of=[str(main.id)])).json
+    partial = wait_for_batch(api, batch["id"], "succeeded", "failed", "partial")
+    assert (partial["status"], partial["counts"]) == ("partial", {"success": 2, "failed": 1})
+    [failed] = [log for log in partial["logs"] if log["status"] == "failed"]
+    assert failed["social_account_id"] == str(de.id)
+
+    retry = api.post(f"/publishing/logs/{failed['id']}/retry")
+    assert retry.status_code == 202 and retry.json["batch_id"] == batch["id"]
+    done = wait_for_batch(api, batch["id"], "succeeded", "failed", "partial")
+
+    assert (done["status"], done["counts"]) == ("succeeded", {"success": 3})
+    assert len(done["logs"]) == 3  # one row per target: its latest attempt
+    [de_row] = [log for log in done["logs"] if log["social_account_id"] == str(de.id)]
+    assert (de_row["id"], de_row["retry_of_id"]) == (retry.json["id"], failed["id"])
 
 
 def test_a_batch_whose_targets_all_failed_is_failed(app, api, worker, family, make_clip):
