@@ -158,3 +158,27 @@ def test_posts_due_together_take_only_the_free_slots(app, api, start_worker, pla
     published, deferred = wait_until(settled, what="every post to be published or deferred")
     assert len(published) == LIMIT and len(platform_calls) == LIMIT
     assert all(log.status == "scheduled" and log.attempts == 0 for log in deferred)
+
+
+def test_deferred_post_goes_out_once_when_the_window_frees_a_slot(app, api, worker, monkeypatch,
+                                                                  make_account, make_clip):
+    from dashboard.publishing import quotas
+
+    monkeypatch.setattr(quotas, "WINDOW", timedelta(seconds=3))  # a 3-second "day"
+    account = make_account("instagram")
+    clip = make_clip()
+    for _ in range(LIMIT):
+        assert api.post("/publishing/publish", json=body(clip, account)).json["success"] is True
+    log_id = api.post("/publishing/schedule", json=body(clip, account, scheduled_at=iso(utcnow()))).json["id"]
+
+    row = wait_for_status(log_id, "success", "failed", "unconfirmed", timeout=20)
+
+    assert (row.status, row.attempts) == ("success", 1)
+    events = log_events(log_id)
+    types = [e.event_type for e in events]
+    assert types.count("publish_deferred") >= 1 and types.count("publish_started") == 1
+    assert types.index("publish_deferred") < types.index("publish_started")
+    until = datetime.fromisoformat(
+        [e for e in events if e.event_type == "publish_deferred"][-1].event_metadata["until"]
+        .replace("Z", "+00:00"))
+    assert row.started_at >= until
