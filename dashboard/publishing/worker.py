@@ -102,7 +102,15 @@ def claim(db, log_id: uuid.UUID) -> bool:
 def run_publish(db, log_id: uuid.UUID) -> None:
     """Publish one queued log, if it is still due and nobody else took it (the task's body)."""
     session = db.session
-    account_id = session.scalar(select(PublishLog.social_account_id).where(PublishLog.id == log_id))
+    found = session.execute(
+        select(PublishLog.social_account_id, PublishLog.status).where(PublishLog.id == log_id)
+    ).first()
+    if found is None or found.status not in WAITING_STATUSES:
+        # A repeated or stale message: nothing to do, and no account lock to take (on
+        # PostgreSQL that lock could deadlock with a person retrying this very log).
+        session.rollback()
+        return
+    account_id = found.social_account_id
     lock_account(db, account_id)
     previous_status = session.scalar(select(PublishLog.status).where(PublishLog.id == log_id))
     if not claim(db, log_id):
