@@ -16,7 +16,6 @@ from queue_support import (  # noqa: F401  (fixtures)
     count_logs,
     event_types,
     events_by_type,
-    get_log,
     iso,
     make_account,
     make_clip,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from conftest import base_config
 from dashboard.config import PLATFORM_LIMIT_DEFAULTS
 from dashboard.extensions import db as _db
-from dashboard.models import LedgerEvent, PublishLog, utcnow
+from dashboard.models import LedgerEvent, utcnow
 from dashboard.publishing.simulator import PlatformSimulator
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,

@@ -16,7 +16,6 @@ from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     api,
     fire_together,
-    iso,
     make_clip,
     per_log_counts,
     start_worker,

@@ -15,7 +15,6 @@ from dashboard.publishing import background
 from dashboard.publishing.worker import enqueue
 from queue_support import (  # noqa: F401  (fixtures)
     api,
-    make_account,
     make_clip,
     count_logs,
     event_types,

@@ -17,8 +17,6 @@ from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     make_clip,
     per_log_counts,
-    queue_counts,
-    released,
     start_worker,
     status_counts,
     wait_until,
