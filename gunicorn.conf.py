@@ -1,12 +1,28 @@
-"""gunicorn settings for `make run` and the Docker image; override with GUNICORN_* env vars."""
+"""gunicorn settings for `make run`, the Docker image and the benchmarks.
+
+Every setting can be overridden with an environment variable:
+
+  GUNICORN_BIND      address to listen on (127.0.0.1:5000; the Docker image sets 0.0.0.0:8000)
+  GUNICORN_WORKERS   worker processes (2)
+  GUNICORN_THREADS   threads per worker (32)
+  GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
+  GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
+"""
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads, so one slow platform call (0.1-0.3 s simulated, minutes for real uploads) does not
-# block a worker.
+# block a worker: workers x threads requests are in flight at once (64 by default). A publish
+# holds no database connection while it waits on the platform, so this needs no bigger pool.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-timeout = 120
-accesslog = "-"
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+errorlog = "-"
+# Heartbeat files in memory, not on a possibly slow container overlay filesystem.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
