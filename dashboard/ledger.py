@@ -6,19 +6,38 @@ describe it commit together or not at all.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import LedgerEvent
+from .models import LedgerEvent, utcnow
 from .pagination import Page, keyset_page
 
 # Keys that must never reach the ledger, whatever a caller passes.
 _FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret"}
+
+_stamp_lock = threading.Lock()
+_last_stamp: datetime | None = None
+
+
+def _event_time() -> datetime:
+    """The current UTC time, strictly later than the previous event's in this process.
+
+    Events recorded in one transaction are microseconds apart and the clock may hand two of them
+    the same instant; the ledger lists by time, so a tie would show a timeline out of order.
+    """
+    global _last_stamp
+    with _stamp_lock:
+        now = utcnow()
+        if _last_stamp is not None and now <= _last_stamp:
+            now = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = now
+        return now
 
 
 def record_event(
@@ -38,6 +57,7 @@ def record_event(
         entity_type=entity_type,
         entity_id=entity_id,
         event_metadata=_jsonable(metadata),
+        created_at=_event_time(),
     )
     session.add(event)
     return event
