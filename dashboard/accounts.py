@@ -98,3 +98,12 @@ def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAc
     record_event(db.session, "account_updated", "account", account.id, {"fields": sorted(fields)})
     db.session.commit()
     return account
+
+
+def main_accounts(db, platform: str | None = None) -> list[SocialAccount]:
+    """The main accounts (those a satellite may hang under), by platform then handle."""
+    query = (select(SocialAccount).where(SocialAccount.parent_account_id.is_(None))
+             .order_by(SocialAccount.platform, SocialAccount.handle))
+    if platform:
+        query = query.where(SocialAccount.platform == platform)
+    return list(db.session.scalars(query))
