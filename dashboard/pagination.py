@@ -46,8 +46,12 @@ def keyset_page(
     """Run `query` ordered by (time, id) descending, after `cursor`, returning `limit` rows."""
     if cursor:
         moment, row_id = decode_cursor(cursor)
+        # The plain `<=` bound is redundant for the result but lets the index seek straight to
+        # the cursor: with the OR alone SQLite and PostgreSQL walk every newer entry first, so
+        # page 10,000 of the ledger cost 100x page 1 (bench: 240 ms vs 2.5 ms at 3M events).
         query = query.where(
-            or_(time_col < moment, and_(time_col == moment, id_col < row_id))
+            time_col <= moment,
+            or_(time_col < moment, and_(time_col == moment, id_col < row_id)),
         )
     rows = list(session.scalars(query.order_by(time_col.desc(), id_col.desc()).limit(limit + 1)))
     next_cursor = None
