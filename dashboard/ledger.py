@@ -15,8 +15,30 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .errors import NotFound
 from .models import LedgerEvent, utcnow
 from .pagination import Page, keyset_page
+
+# What the ledger filter offers. Add a type here when a service starts recording it.
+EVENT_TYPES = (
+    "account_created",
+    "account_credentials_removed",
+    "account_credentials_set",
+    "account_updated",
+    "api_token_created",
+    "api_token_revoked",
+    "clip_created",
+    "clip_deleted",
+    "clip_updated",
+    "credentials_rotated",
+    "publish_failed",
+    "publish_provider_fallback",
+    "publish_provider_ready",
+    "publish_started",
+    "publish_successful",
+    "user_created",
+)
+ENTITY_TYPES = ("clip", "account", "user", "system")
 
 # Keys that must never reach the ledger, whatever a caller passes.
 _FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret"}
@@ -112,4 +134,25 @@ def events_for(session: Session, entity_type: str, entity_id: uuid.UUID) -> list
             .where(LedgerEvent.entity_type == entity_type, LedgerEvent.entity_id == entity_id)
             .order_by(LedgerEvent.created_at, LedgerEvent.id)
         )
+    )
+
+
+def get_event(session: Session, event_id: uuid.UUID) -> LedgerEvent:
+    """One event, or NotFound."""
+    event = session.get(LedgerEvent, event_id)
+    if event is None:
+        raise NotFound(f"ledger event {event_id} does not exist")
+    return event
+
+
+def entity_type_of(session: Session, entity_id: uuid.UUID) -> str | None:
+    """The entity type the ledger records `entity_id` under, None when it has no events.
+
+    Lets a filter by bare id use the (entity_type, entity_id, created_at) index: the IN list
+    probes it once per known type instead of scanning every event.
+    """
+    return session.scalar(
+        select(LedgerEvent.entity_type)
+        .where(LedgerEvent.entity_type.in_(ENTITY_TYPES), LedgerEvent.entity_id == entity_id)
+        .limit(1)
     )
