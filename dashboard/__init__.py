@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from flask import Flask, jsonify, render_template, request
+from spectree import Response
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -37,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .api.spec import spec
     from .api.views import bp as api_bp
     from .publishing.api import bp as publishing_bp
+    from .schemas import Health
     from .web import init_app as init_web
 
     for blueprint in (api_bp, publishing_bp):
@@ -51,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
         return jsonify(spec.spec)
 
     @app.get("/healthz")
+    @spec.validate(resp=Response(HTTP_200=Health, HTTP_503=Health), security={}, tags=["health"])
     def healthz():
         """Liveness and database reachability (no token needed)."""
         try:

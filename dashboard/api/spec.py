@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData, SecureType
+from spectree.utils import get_model_key
 
 from ..errors import FieldError, InvalidInput
 from ..schemas import Problem
@@ -21,14 +22,21 @@ def _raise_problem(_req, _resp, validation_error, _instance, _adapter):
     raise InvalidInput(detail, errors)
 
 
+def _schema_name(model) -> str:
+    """A model's component name without spectree's module hash: clients see `PublishRequest`."""
+    return get_model_key(model).rsplit(".", 1)[0]
+
+
 spec = SpecTree(
     "flask",
     title="Publishing dashboard API",
     version="1.0.0",
     path="apidoc",
     page_templates={},  # its UI pages load from a CDN; the dashboard runs offline
+    mode="strict",  # document the JSON API only, not every HTML page of the dashboard
     before=_raise_problem,
     validation_error_status=400,
+    naming_strategy=_schema_name,
     security_schemes=[
         SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")),
     ],
