@@ -14,7 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
-from api_support import (
+from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
+    fast_password_hashing,
     COMPLETE_CREDENTIALS,
     PROVIDER_NAMES,
     PUBLISH_RESULT_FIELDS,
