@@ -26,6 +26,7 @@ class Page(Generic[T]):
 
 
 def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
+    """An opaque cursor that resumes a listing after the row (moment, row_id)."""
     raw = json.dumps([moment.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -35,9 +36,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(moment), uuid.UUID(row_id)
+        moment, row_id = datetime.fromisoformat(moment), uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise InvalidInput.field("cursor", "is not a cursor this server issued") from exc
+    if moment.tzinfo is None:  # ours always carry an offset; a naive time cannot be compared
+        raise InvalidInput.field("cursor", "is not a cursor this server issued")
+    return moment, row_id
 
 
 def keyset_page(
