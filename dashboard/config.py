@@ -73,6 +73,23 @@ def _int(env, name: str, default: int | None) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _credentials_keys(raw: str) -> list[str]:
+    """The comma-separated Fernet keys, newest first; a bad one stops the start, not a publish."""
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ConfigError("CREDENTIALS_KEYS holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # Name the position only: the value is a secret.
+            raise ConfigError(
+                f"CREDENTIALS_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with Fernet.generate_key())"
+            ) from None
+    return keys
+
+
 def normalise_database_url(url: str) -> str:
     """Point plain `postgresql://` URLs at psycopg 3, the driver this project ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -100,7 +117,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
     keys_raw = env.get("CREDENTIALS_KEYS") or _instance_secret(
         instance_path, "credentials.key", lambda: Fernet.generate_key().decode()
     )
-    credentials_keys = [key.strip() for key in keys_raw.split(",") if key.strip()]
+    credentials_keys = _credentials_keys(keys_raw)
 
     limits = {
         platform: {
