@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..credentials import REQUIRED_KEYS, allowed_keys
 from ..errors import DomainError
@@ -35,22 +35,22 @@ class LoginForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
 
 
-def _parent_choices(mains, exclude_id=None) -> dict[str, list[tuple[str, str]]]:
+def _parent_choices(mains, exclude_id=None) -> dict:
     """Choices for the parent select: 'main account' first, then the mains grouped by platform."""
-    choices: dict[str, list[tuple[str, str]]] = {"": [(MAIN_ACCOUNT, "None: this is a main account")]}
+    choices: dict = {MAIN_ACCOUNT: "None: this is a main account"}
     for account in mains:
         if account.id == exclude_id:
             continue
         label = f"@{account.handle}" + (f" ({account.display_name})" if account.display_name else "")
         group = PLATFORM_NAMES.get(account.platform, account.platform)
-        choices.setdefault(group, []).append((str(account.id), label))
+        choices.setdefault(group, {})[str(account.id)] = label
     return choices
 
 
 class AccountCreateForm(FlaskForm):
     """A new main or satellite account."""
 
-    platform = SelectField("Platform", choices=[(p, PLATFORM_NAMES.get(p, p)) for p in PLATFORMS],
+    platform = SelectField("Platform", choices={p: PLATFORM_NAMES.get(p, p) for p in PLATFORMS},
                            validators=[InputRequired()])
     handle = StringField("Handle", validators=[
         DataRequired(), Length(max=100),
@@ -71,7 +71,7 @@ class AccountCreateForm(FlaskForm):
         """A satellite's main must be of the chosen platform (the service checks it too)."""
         parent_platform = getattr(self, "_main_platforms", {}).get(field.data)
         if field.data and parent_platform and parent_platform != self.platform.data:
-            raise ValueError(
+            raise ValidationError(
                 f"That main account is on {PLATFORM_NAMES.get(parent_platform, parent_platform)}, "
                 f"not {PLATFORM_NAMES.get(self.platform.data, self.platform.data)}. "
                 "Pick one of the same platform, or none.")
@@ -145,7 +145,7 @@ class UserCreateForm(FlaskForm):
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=320)],
                        render_kw={"autocomplete": "off"})
-    role = SelectField("Role", choices=[(r, r.capitalize()) for r in ROLES], default="viewer")
+    role = SelectField("Role", choices={r: r.capitalize() for r in ROLES}, default="viewer")
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
     ], description="Give it to the user through a safe channel; they can't change it yet.",
@@ -155,7 +155,7 @@ class UserCreateForm(FlaskForm):
 class UserRoleForm(FlaskForm):
     """Another role for an existing user."""
 
-    role = SelectField("Role", choices=[(r, r.capitalize()) for r in ROLES])
+    role = SelectField("Role", choices={r: r.capitalize() for r in ROLES})
 
 
 class SearchForm(FlaskForm):
@@ -167,19 +167,22 @@ class SearchForm(FlaskForm):
     q = StringField("Search", validators=[Optional(), Length(max=200)])
 
 
-def apply_domain_error(form: FlaskForm, exc: DomainError, *, aliases: dict[str, str] | None = None,
+def apply_domain_error(form: FlaskForm, exc: DomainError, *, aliases: dict[str, str | None] | None = None,
                        default_field: str | None = None) -> None:
     """Show a service's error next to the fields it names, or above the form (FlaskBB style).
 
-    `aliases` maps a service's field path (e.g. `credentials.access_token`) to a form field name;
-    an error that names no field (a Conflict, say) goes next to `default_field` when given.
+    `aliases` maps a service's field path (e.g. `credentials.access_token`) to a form field name,
+    or to None for an error about the whole form. An error that names no field of the form (a
+    Conflict, say) goes next to `default_field` when given, else above the form.
     """
     aliases = aliases or {}
     if not exc.errors:
         _add_error(form, default_field, exc.detail)
     for error in exc.errors:
         name = aliases.get(error.field, error.field)
-        if name in form._fields:
+        if name is None:
+            _add_error(form, None, error.message)
+        elif name in form._fields:
             _add_error(form, name, error.message)
         else:
             _add_error(form, default_field, f"{error.field}: {error.message}")
