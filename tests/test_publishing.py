@@ -479,6 +479,13 @@ def test_publish_clip_serves_callers_without_a_request(app, db, make_clip):
         publish_clip(db, PublishRequest(clip_id=uuid.uuid4(), platform="youtube"))
 
 
+def test_callers_objects_stay_usable_after_publishing(app, db, make_clip, make_user):
+    """A page renders with its signed-in user after the publish button's call."""
+    user, clip = make_user("editor"), make_clip(title="Kept")
+    publish_clip(db, PublishRequest(clip_id=clip.id, platform="instagram"))
+    assert (user.role, clip.title) == ("editor", "Kept")
+
+
 def test_service_refuses_before_writing(app, db, make_clip, make_account):
     clip_id, account_id = make_clip().id, make_account("tiktok", active=False).id
     before = written_rows(db)

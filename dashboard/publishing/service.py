@@ -2,8 +2,8 @@
 
 The same `publish_clip` serves the JSON API, the htmx button, the CLI and background workers; it
 never imports flask.request, forms or templates. No transaction or pooled connection is held
-across the platform call: the pending log is committed and the session released first, and the
-outcome is recorded in a new transaction.
+across the platform call: committing the pending log returns the connection first, and the outcome
+is recorded in a new transaction.
 """
 
 from __future__ import annotations
@@ -146,8 +146,11 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
         account_handle=account.handle if account else None,
     )
     clip_id = clip.id
+    # Committing ends the transaction and returns the connection to the pool before the (slow)
+    # platform call. The session is not closed: that would detach the caller's objects (the
+    # signed-in user of a page, say) and break them after we return. Nothing below may touch
+    # the session until record_outcome.
     session.commit()
-    session.close()  # give the connection back before the (slow) platform call
 
     outcome = _call_platform(choice.publisher, job)
 
