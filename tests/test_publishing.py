@@ -173,6 +173,24 @@ def test_incomplete_credentials_fall_back(client, db, editor, make_clip, make_ac
     )
 
 
+def test_platform_without_provider_client_falls_back(client, db, editor, make_clip, make_account,
+                                                    monkeypatch):
+    from dashboard.publishing.providers import PROVIDER_CLIENTS
+
+    monkeypatch.delitem(PROVIDER_CLIENTS, "youtube")
+    clip, account = make_clip(), make_account("youtube")
+    clip_id, account_id = clip.id, account.id
+    set_account_credentials(db, account_id, COMPLETE_CREDENTIALS["youtube"])
+
+    response = publish(client, editor, clip_id=clip_id, platform="youtube", social_account_id=account_id)
+
+    assert response.json["success"] is True
+    log = only_log(db, clip_id)
+    assert clip_events(db, clip_id)[1] == (
+        "publish_provider_fallback",
+        {"platform": "youtube", "reason": "unsupported_platform", "publish_log_id": str(log.id)})
+
+
 def test_undecryptable_credentials_fall_back(client, db, editor, make_clip, make_account):
     foreign_key = Fernet(Fernet.generate_key())
     token = foreign_key.encrypt(b'{"access_token": "x", "instagram_account_id": "1"}').decode()
@@ -427,6 +445,39 @@ def test_invalid_publish_body_is_400_naming_the_field(client, db, editor, make_c
     before = written_rows(db)
     response = client.post("/publishing/publish", headers=editor, json=body)
     assert_problem(response, 400, field)
+    assert written_rows(db) == before
+
+
+@pytest.mark.parametrize(("platform", "clip_fields", "field"), [
+    ("youtube", {"title": "t" * 101}, "clip.title"),
+    ("youtube", {"title": "Best <script> ever"}, "clip.title"),
+    ("youtube", {"duration_seconds": 181.0}, "clip.duration_seconds"),
+    ("instagram", {"duration_seconds": 2.5}, "clip.duration_seconds"),
+    ("tiktok", {"duration_seconds": 601.0}, "clip.duration_seconds"),
+])
+def test_clip_breaking_a_platform_rule_is_400(client, db, editor, make_clip, platform, clip_fields, field):
+    clip_id = make_clip(**clip_fields).id
+    before = written_rows(db)
+    assert_problem(publish(client, editor, clip_id=clip_id, platform=platform), 400, field)
+    assert written_rows(db) == before
+
+
+def test_youtube_description_rules(client, db, editor, make_clip):
+    clip_id = make_clip().id
+    before = written_rows(db)
+    assert_problem(publish(client, editor, clip_id=clip_id, platform="youtube",
+                           metadata={"caption": "a <b> c"}), 400, "metadata.caption")
+    assert_problem(publish(client, editor, clip_id=clip_id, platform="youtube",
+                           metadata={"caption": "\u00e9" * 2501}), 400, "metadata.caption")
+    assert written_rows(db) == before
+
+
+def test_oversized_body_is_413(client, db, editor, make_clip):
+    clip_id = make_clip().id
+    before = written_rows(db)
+    response = publish(client, editor, clip_id=clip_id, platform="instagram",
+                       metadata={"caption": "x" * (2 * 1024 * 1024)})
+    assert_problem(response, 413)
     assert written_rows(db) == before
 
 
