@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
@@ -60,22 +61,30 @@ def _check_handle_free(db, platform: str, handle: str, self_id: uuid.UUID | None
         raise Conflict(f"{platform} account @{handle} already exists")
 
 
+def _commit_unique_handle(db, platform: str, handle: str) -> None:
+    """Commit; another request that took the same handle after our check is a Conflict too."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"{platform} account @{handle} already exists") from None
+
+
 def create_account(db, data: AccountIn) -> SocialAccount:
     """Add an account (commits) and record `account_created`."""
     handle = data.handle.lstrip("@")
     _check_parent(db, data.platform, data.parent_account_id)
     _check_handle_free(db, data.platform, handle)
     account = SocialAccount(
-        platform=data.platform, handle=handle, display_name=data.display_name,
+        id=uuid.uuid4(), platform=data.platform, handle=handle, display_name=data.display_name,
         parent_account_id=data.parent_account_id, config=data.config, active=data.active,
     )
     db.session.add(account)
-    db.session.flush()
     record_event(db.session, "account_created", "account", account.id, {
         "platform": account.platform, "handle": account.handle,
         "parent_account_id": account.parent_account_id,
     })
-    db.session.commit()
+    _commit_unique_handle(db, account.platform, handle)
     return account
 
 
@@ -96,7 +105,7 @@ def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAc
             continue
         setattr(account, name, value)
     record_event(db.session, "account_updated", "account", account.id, {"fields": sorted(fields)})
-    db.session.commit()
+    _commit_unique_handle(db, account.platform, account.handle)
     return account
 
 

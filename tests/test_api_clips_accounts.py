@@ -272,3 +272,21 @@ def test_invalid_account_is_400_naming_the_field(client, db, admin, body, field)
 def test_account_errors(client, admin):
     assert_problem(client.get("/api/accounts/not-a-uuid", headers=admin), 400, "account_id")
     assert_problem(client.get(f"/api/accounts/{uuid.uuid4()}", headers=admin), 404)
+
+
+def test_handle_taken_between_check_and_commit_is_409(client, db, admin, monkeypatch):
+    """Two admins adding the same handle at once: the database's unique index decides."""
+    from dashboard import accounts
+
+    first = new_account(client, admin, platform="tiktok", handle="acme")
+    other = new_account(client, admin, platform="tiktok", handle="acme.clips")
+    monkeypatch.setattr(accounts, "_check_handle_free", lambda *args, **kwargs: None)
+    before = everything_written(db)
+
+    assert_problem(client.post("/api/accounts", headers=admin,
+                               json={"platform": "tiktok", "handle": "acme"}), 409)
+    assert_problem(client.patch(f"/api/accounts/{other['id']}", headers=admin,
+                                json={"handle": "acme"}), 409)
+
+    assert everything_written(db) == before
+    assert client.get(f"/api/accounts/{first['id']}", headers=admin).json["handle"] == "acme"
