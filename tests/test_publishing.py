@@ -102,6 +102,10 @@ def test_publish_without_account_uses_the_simulator(client, db, editor, make_cli
         ("publish_successful", {"platform": "tiktok", "external_post_id": body["external_post_id"],
                                 "external_url": body["external_url"], "publish_log_id": str(log.id)}),
     ]
+    about_this_attempt = [e for e in db.session.scalars(select(LedgerEvent))
+                          if e.event_metadata.get("publish_log_id") == str(log.id)]
+    assert len(about_this_attempt) == 3
+    assert {(e.entity_type, e.entity_id) for e in about_this_attempt} == {("clip", clip_id)}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -152,6 +156,8 @@ def test_complete_credentials_choose_the_provider_client(client, db, editor, mak
         ("publish_successful", {"platform": platform, "external_post_id": body["external_post_id"],
                                 "external_url": body["external_url"], "publish_log_id": str(log.id)}),
     ]
+    shown = client.get(f"/publishing/logs/{clip_id}", headers=editor).json
+    assert [entry["provider"] for entry in shown] == [PROVIDER_NAMES[platform]]
     for secret in COMPLETE_CREDENTIALS[platform].values():
         assert secret not in response.get_data(as_text=True)
         assert secret not in caplog.text
