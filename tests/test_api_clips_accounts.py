@@ -290,3 +290,23 @@ def test_handle_taken_between_check_and_commit_is_409(client, db, admin, monkeyp
 
     assert everything_written(db) == before
     assert client.get(f"/api/accounts/{first['id']}", headers=admin).json["handle"] == "acme"
+
+
+@pytest.mark.parametrize("key", ["access_token", "client_secret", "instagram_account_id",
+                                 "refresh_token", "api_password", "Webhook_Secret"])
+def test_credentials_are_refused_in_the_plain_config(client, db, admin, key):
+    account = new_account(client, admin, platform="instagram", handle="acme")
+    before = everything_written(db)
+    config = {"privacy_level": "PUBLIC", key: "IGQVJ-pasted-by-mistake"}
+
+    created = client.post("/api/accounts", headers=admin,
+                          json={"platform": "tiktok", "handle": "acme", "config": config})
+    changed = client.patch(f"/api/accounts/{account['id']}", headers=admin, json={"config": config})
+
+    for response in (created, changed):
+        assert_problem(response, 400, f"config.{key}")
+        assert "IGQVJ-pasted-by-mistake" not in response.get_data(as_text=True)
+    assert everything_written(db) == before
+    plain = client.patch(f"/api/accounts/{account['id']}", headers=admin,
+                         json={"config": {"privacy_level": "PUBLIC"}})
+    assert plain.status_code == 200 and plain.json["config"] == {"privacy_level": "PUBLIC"}
