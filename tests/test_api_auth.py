@@ -12,8 +12,8 @@ from api_support import assert_problem, count, fast_password_hashing, written_ro
 from conftest import base_config
 from dashboard import create_app
 from dashboard.config import normalise_database_url
-from dashboard.models import ApiToken, Clip, SocialAccount, User
-from dashboard.users import create_token, revoke_token, set_user_active  # noqa: F401
+from dashboard.models import ApiToken, Clip, SocialAccount
+from dashboard.users import create_token, revoke_token
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, url_for
 
 from .. import accounts as account_service
 from .. import clips as clip_service
