@@ -86,11 +86,13 @@ def retry_publish(db, log_id: uuid.UUID) -> PublishResult:
     """
     log_row = get_publish_log(db, log_id)
     if log_row.status != PublishStatus.FAILED.value:
-        raise Conflict(f"publish log {log_id} is {log_row.status}; only failed publishes are retried")
+        raise Conflict(
+            f"publish log {log_id} is {log_row.status}; only failed publishes are retried")
     request = PublishRequest(
         clip_id=log_row.clip_id,
         platform=log_row.platform,
         social_account_id=log_row.social_account_id,
-        metadata=PublishMetadata(caption=log_row.caption or "", hashtags=list(log_row.hashtags or [])),
+        metadata=PublishMetadata(caption=log_row.caption or "",
+                                 hashtags=list(log_row.hashtags or [])),
     )
     return publish_clip(db, request)

@@ -241,16 +241,19 @@ class _DateRangeForm(FlaskForm):
 class HistoryFilterForm(_DateRangeForm):
     """Filters of the publish history page (GET)."""
 
+    # default="": an absent parameter means "any", not an invalid choice.
     status = SelectField(
         "Status",
+        default="",
         choices=[SelectChoice("", "Any status")]
         + [SelectChoice(s.value, s.value.capitalize()) for s in PublishStatus],
     )
     platform = SelectField(
         "Platform",
+        default="",
         choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
     )
-    account = SelectField("Account", validate_choice=False)
+    account = SelectField("Account", default="", validate_choice=False)
     clip = HiddenField()
 
     def validate_account(self, field):
@@ -268,9 +271,11 @@ class LedgerFilterForm(_DateRangeForm):
     """Filters of the ledger page (GET)."""
 
     event_type = SelectField(
-        "Event type", choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
+        "Event type", default="",
+        choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
     entity_type = SelectField(
-        "Entity type", choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
+        "Entity type", default="",
+        choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
     entity_id = StringField("Entity id", validators=[Optional(), Length(max=40)],
                             render_kw={"placeholder": "e.g. a clip id", "autocomplete": "off",
                                        "spellcheck": "false"})

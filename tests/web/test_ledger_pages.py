@@ -52,7 +52,9 @@ def test_ledger_needs_a_signed_in_user(client, make_event):
 def test_every_role_reads_the_ledger(client, login, make_event, role):
     login(role)
     event_id = make_event()
-    assert client.get("/ledger").status_code == 200
+    response = client.get("/ledger")
+    assert response.status_code == 200
+    assert not re.search(r'class="field-error">[^<]', response.get_data(as_text=True))
     assert client.get(f"/ledger/{event_id}").status_code == 200
 
 
