@@ -122,8 +122,10 @@ def _clip_history(clip_id: uuid.UUID):
 def detail(clip_id: uuid.UUID):
     """A clip's details, its publish panel (editors) and its latest publish attempts."""
     clip = clip_service.get_clip(db, clip_id)
-    form = PublishForm()
-    form.social_account_id.choices = account_choices(db, form.platform.data or "instagram")
+    form = None
+    if current_user.has_role("editor"):
+        form = PublishForm()
+        form.social_account_id.choices = account_choices(db, form.platform.data or "instagram")
     return render_template("clips/detail.html", clip=clip, form=form, result=None,
                            history=_clip_history(clip_id))
 

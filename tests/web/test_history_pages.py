@@ -320,3 +320,11 @@ def test_filtered_queries_use_an_index(db, make_account, make_clip):
              for s, p in statements]
     assert "ix_publish_logs_account_requested" in plans[12]
     assert "ix_publish_logs_clip_requested" in plans[14]
+
+
+def test_only_web_urls_become_links(client, login, make_log):
+    login("viewer")
+    make_log(status="success", external_url="javascript:alert(1)", external_post_id="evil")
+    html = client.get("/history").get_data(as_text=True)
+    assert 'href="javascript:' not in html
+    assert "<code>javascript:alert(1)</code>" in html
