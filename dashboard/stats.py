@@ -36,6 +36,7 @@ class PlatformRate:
 
     @property
     def finished(self) -> int:
+        """Attempts that got an answer, either way."""
         return self.succeeded + self.failed
 
     @property
@@ -45,6 +46,7 @@ class PlatformRate:
 
     @property
     def percent(self) -> int | None:
+        """The rate as a whole percentage, for labels."""
         return None if self.rate is None else round(self.rate * 100)
 
 

@@ -35,7 +35,7 @@ def index():
     users = user_service.list_users(db, query)
     context = {"users": users, "search": search, "query": query, "role_form_for": role_form_for}
     if _fragment_wanted():
-        return render_template("users/_user_table.html", **context)
+        return render_template("users/_user_table.html", fragment=True, **context)
     return render_template("users/index.html", **context)
 
 

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import ROLES
 from dashboard.credentials import set_account_credentials
 from dashboard.models import LedgerEvent, SocialAccount
@@ -207,7 +208,7 @@ def test_service_errors_land_on_their_field(client, db, login, family):
     html = client.post("/accounts/new", data={"platform": "instagram", "handle": "acme"}).get_data(as_text=True)
     assert field_error(html, "handle") == "Instagram account @acme already exists."
 
-    # a satellite's main that is itself a satellite: the service's InvalidInput on the parent
+    # only main accounts of the same platform are offered: anything else is refused on the field
     html = client.post(f"/accounts/{family['tiktok'].id}/edit", data={
         "handle": "acme", "parent_account_id": str(family["sports"].id)}).get_data(as_text=True)
     assert field_error(html, "parent_account_id") == "Not a valid choice."

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from dashboard.users import set_user_active
 from dashboard.web import auth
 from conftest import PASSWORD

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import ROLES
 from dashboard import stats
 from dashboard.models import LedgerEvent, PublishLog, utcnow
@@ -117,6 +118,7 @@ def test_latest_failures_newest_first_with_retry_for_editors(client, login, make
     html = client.get("/").get_data(as_text=True)
     assert html.index(f'id="failure-{newer.id}"') < html.index(f'id="failure-{older.id}"')
     assert "@acme.clips" in html and "Newer failure" in html
+    assert f'<a href="/clips/{newer.clip_id}">' in html
     assert html.count('class="small retry-button"') == 2
     assert f'hx-post="/failures/{newer.id}/retry"' in html
     assert f'hx-target="#retry-result-{newer.id}"' in html
@@ -145,11 +147,13 @@ def test_retry_through_htmx_publishes_again_and_answers_a_fragment(client, db, l
     html = response.get_data(as_text=True)
     assert "<html" not in html
     assert '<span class="badge badge-success">Published</span>' in html
-    assert "https://www.youtube.com/" in html or "youtu" in html
+    url = re.search(r'<a href="([^"]+)" rel="noopener noreferrer" target="_blank" class="retry-url">', html).group(1)
+    assert url.startswith("https://")
     # the Retry button goes away once the clip is out (an out-of-band swap)
     assert f'<span id="retry-action-{failed_id}" hx-swap-oob="true"></span>' in html
     db.session.expire_all()
     retried = db.session.scalars(select(PublishLog).where(PublishLog.status == "success")).one()
+    assert retried.external_url == url
     assert (retried.clip_id, retried.platform, retried.social_account_id) == (
         clip_id, "youtube", account_id)
     assert (retried.caption, retried.hashtags) == ("Again", ["shorts"])

@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
 from dashboard import users as user_service
 from dashboard.errors import Conflict
@@ -85,14 +86,18 @@ def test_search_as_you_type_returns_the_table_fragment(client, login, make_user)
     response = client.get("/users/?q=EXAMPLE.ORG", headers=HTMX)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
-    assert html.lstrip().startswith('<div id="user-table"')
+    assert html.lstrip().startswith(
+        '<p id="user-search-status" hx-swap-oob="innerHTML">1 user matching “example.org”</p>')
+    assert '<div id="user-table" class="table-wrap">' in html
     assert "bob@example.org" in html and "anna@example.com" not in html
     assert "HX-Request" in response.headers["Vary"]
     # the full page for a browser, or for htmx restoring history after a back button
     for headers in ({}, {**HTMX, "HX-History-Restore-Request": "true"}):
         page = client.get("/users/?q=example.org", headers=headers).get_data(as_text=True)
         assert page.startswith("<!doctype html>") and 'value="example.org"' in page
-    assert 'hx-trigger="search, keyup delay:200ms changed"' in page
+        assert ('<p id="user-search-status" class="muted" role="status">1 user matching “example.org”</p>'
+                in page) and "hx-swap-oob" not in page
+    assert 'hx-trigger="input changed delay:200ms, search"' in page
     nothing = client.get("/users/?q=nobody", headers=HTMX).get_data(as_text=True)
     assert 'id="no-users"' in nothing and "nobody" in nothing
 
