@@ -6,6 +6,8 @@ learns nothing. It lives in this process's memory, on purpose: no table, no migr
 to clean up, and a restart forgets it. The price: with N gunicorn workers (2 by default) a
 guesser who lands on every worker gets up to N x LOGIN_THROTTLE_MAX_FAILURES guesses per window;
 that is still a handful per quarter hour. Move it to the database or Redis if that ever matters.
+The client IP is `request.remote_addr`: behind a reverse proxy, wrap the app in werkzeug's
+ProxyFix, or every client shares the proxy's address (the throttle then works per email only).
 """
 
 from __future__ import annotations
