@@ -565,12 +565,23 @@ def test_supports_real_api_needs_every_key_non_empty():
         assert "secret" not in repr(client_class(complete))
 
 
-def test_provider_stubs_have_the_real_interface():
-    client = InstagramGraphClient(COMPLETE_CREDENTIALS["instagram"])
-    video_id = client.upload_video_stub("/videos/a.mp4", title="t")
-    post = client.publish_post_stub(video_id, caption="c")
-    assert isinstance(video_id, str) and video_id
-    assert re.fullmatch(POST_ID["instagram"], post.post_id)
+UPLOAD_ID = {
+    "instagram": r"\d{17,18}",  # the media container's creation id
+    "tiktok": r"v_pub_file~v2-1\.\d+",  # the publish_id
+    "youtube": r"[A-Za-z0-9_-]{11}",  # videos.insert returns the video id
+}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_provider_stubs_have_the_real_interface(platform):
+    from dashboard.publishing.providers import PROVIDER_CLIENTS
+
+    client = PROVIDER_CLIENTS[platform](COMPLETE_CREDENTIALS[platform])
+    video_id = client.upload_video_stub("/videos/a.mp4", title="t", duration_seconds=30.0)
+    post = client.publish_post_stub(video_id, caption="c", hashtags=("a",), title="t",
+                                    account_handle="acme")
+    assert re.fullmatch(UPLOAD_ID[platform], video_id), video_id
+    assert_platform_shapes(platform, {"external_post_id": post.post_id, "external_url": post.url}, "acme")
 
 
 # The logs endpoint ----------------------------------------------------------------------------
