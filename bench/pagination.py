@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.fernet import Fernet
 
-from .common import Timing, fresh_database, ms, table, time_it
+from .common import Timing, fresh_database, ms, table
 
 # The app reads these at create_app(); benchmark values keep it from writing keys into instance/.
 os.environ.setdefault("SECRET_KEY", "bench-secret-key")
@@ -220,13 +220,24 @@ class SizeResult:
     measures: dict[str, Measure] = field(default_factory=dict)
 
 
-def measure_size(app, filled: Filled, repeat: int) -> SizeResult:
+@dataclass
+class Query:
+    """One page to time in one database: `once()` loads it; rows is what the first call gave."""
+
+    name: str
+    once: object
+    rows: int | str
+    note: str = ""
+
+
+def build_queries(app, filled: Filled) -> dict[str, Query]:
+    """The pages to time in one database, each called once already (rows counted)."""
     from dashboard import history, ledger
     from dashboard.extensions import db
     from dashboard.pagination import encode_cursor
     from dashboard.users import create_token, create_user
 
-    result = SizeResult(filled)
+    queries: dict[str, Query] = {}
     clip = filled.clips[0]
     account = filled.accounts[4][0]  # a tiktok account
     deep_cursor = encode_cursor(filled.middle, uuid.UUID(int=(1 << 128) - 1))
@@ -234,25 +245,20 @@ def measure_size(app, filled: Filled, repeat: int) -> SizeResult:
     def service(name: str, call):
         def once():
             with app.app_context():
-                page = call()
-                rows = len(page.items)
+                rows = len(call().items)
                 db.session.remove()
             return rows
 
-        rows = once()
-        result.measures[name] = Measure(name, time_it(once, repeat), rows)
+        queries[name] = Query(name, once, once())
 
     LF, HF = ledger.LedgerFilter, history.HistoryFilter
     s = lambda: db.session  # noqa: E731
-    first_ledger = {}
+    with app.app_context():
+        second_cursor = ledger.list_events(db.session, LF(), None, 50).next_cursor
+        db.session.remove()
 
-    def ledger_first():
-        page = ledger.list_events(s(), LF(), None, 50)
-        first_ledger["cursor"] = page.next_cursor
-        return page
-
-    service("ledger: first page", ledger_first)
-    service("ledger: second page (cursor)", lambda: ledger.list_events(s(), LF(), first_ledger["cursor"], 50))
+    service("ledger: first page", lambda: ledger.list_events(s(), LF(), None, 50))
+    service("ledger: second page (cursor)", lambda: ledger.list_events(s(), LF(), second_cursor, 50))
     service("ledger: page in the middle (cursor)", lambda: ledger.list_events(s(), LF(), deep_cursor, 50))
     service("ledger: event_type=publish_failed",
             lambda: ledger.list_events(s(), LF(event_type="publish_failed"), None, 50))
@@ -286,14 +292,13 @@ def measure_size(app, filled: Filled, repeat: int) -> SizeResult:
     def http(name: str, url: str, headers=None, count=None):
         response = client.get(url, headers=headers or {})
         if response.status_code != 200:
-            result.measures[name] = Measure(name, None, "-", f"HTTP {response.status_code}")
+            queries[name] = Query(name, None, "-", f"HTTP {response.status_code}")
             return
 
         def once():
             client.get(url, headers=headers or {}).close()
 
-        rows = count(response) if count else "-"
-        result.measures[name] = Measure(name, time_it(once, repeat), rows)
+        queries[name] = Query(name, once, count(response) if count else "-")
 
     items = lambda r: len(r.get_json()["items"])  # noqa: E731
     http("GET /api/ledger", "/api/ledger?limit=50", auth, items)
@@ -307,25 +312,62 @@ def measure_size(app, filled: Filled, repeat: int) -> SizeResult:
     # Not paginated by design (the seed's contract): every attempt of one clip.
     http("GET /publishing/logs/<clip> (unpaginated)", f"/publishing/logs/{clip}", auth,
          lambda r: len(r.get_json()))
-    return result
+    return queries
+
+
+def time_interleaved(small: dict[str, Query], big: dict[str, Query], repeat: int,
+                     warmup: int = 2) -> tuple[dict[str, Measure], dict[str, Measure]]:
+    """Time each query in both databases turn about, so that load from anything else running on
+    the machine falls on both sizes alike."""
+    out_small, out_big = {}, {}
+    for name, q_small in small.items():
+        q_big = big[name]
+        if q_small.once is None or q_big.once is None:
+            out_small[name] = Measure(name, None, q_small.rows, q_small.note)
+            out_big[name] = Measure(name, None, q_big.rows, q_big.note)
+            continue
+        for _ in range(warmup):
+            q_small.once()
+            q_big.once()
+        samples = {"small": [], "big": []}
+        for rep in range(repeat):
+            order = (("small", q_small), ("big", q_big)) if rep % 2 == 0 else (("big", q_big), ("small", q_small))
+            for label, query in order:
+                start = time.perf_counter()
+                query.once()
+                samples[label].append(time.perf_counter() - start)
+        out_small[name] = Measure(name, Timing(samples["small"]), q_small.rows)
+        out_big[name] = Measure(name, Timing(samples["big"]), q_big.rows)
+    return out_small, out_big
 
 
 def run_backend(backend: str, args) -> dict[str, SizeResult]:
+    from contextlib import ExitStack
+
     from dashboard import create_app
     from dashboard.config import normalise_database_url
 
-    results = {}
-    for label, n_logs in (("small", args.small), ("big", args.scale)):
-        with fresh_database(backend, f"pages_{label}") as database:
+    results: dict[str, SizeResult] = {}
+    queries: dict[str, dict[str, Query]] = {}
+    apps = []
+    with ExitStack() as stack:
+        for label, n_logs in (("small", args.small), ("big", args.scale)):
+            database = stack.enter_context(fresh_database(backend, f"pages_{label}"))
             app = create_app({
                 "SQLALCHEMY_DATABASE_URI": normalise_database_url(database.url),
                 "WTF_CSRF_ENABLED": False,
             })
+            apps.append(app)
             print(f"\n[pagination/{backend}] filling {n_logs:,} publish logs and "
                   f"{n_logs * EVENTS_PER_LOG:,} ledger events", flush=True)
             filled = fill(app, database.url, backend, n_logs)
-            print(f"  filled in {filled.seconds:.1f} s; timing {args.repeat} repetitions per query", flush=True)
-            results[label] = measure_size(app, filled, args.repeat)
+            print(f"  filled in {filled.seconds:.1f} s", flush=True)
+            results[label] = SizeResult(filled)
+            queries[label] = build_queries(app, filled)
+        print(f"  timing {args.repeat} repetitions per query, small and big in turn", flush=True)
+        small, big = time_interleaved(queries["small"], queries["big"], args.repeat)
+        results["small"].measures, results["big"].measures = small, big
+        for app in apps:  # close the pools before the databases are dropped
             with app.app_context():
                 from dashboard.extensions import db
 
@@ -346,16 +388,20 @@ def report(all_results: dict[str, dict[str, SizeResult]], args) -> str:
         for name, m_small in small.measures.items():
             m_big = big.measures.get(name)
             if m_small.timing is None or m_big is None or m_big.timing is None:
-                rows.append([name, "-", "-", "-", "-", m_small.note or (m_big.note if m_big else "")])
+                note = m_small.note or (m_big.note if m_big else "")
+                rows.append([name, "-", "-", "-", "-", "-", "-", f"not timed: {note}"])
                 continue
-            ratio = m_big.timing.median / m_small.timing.median
-            rows.append([name, f"{m_small.rows}/{m_big.rows}", ms(m_small.timing.median),
-                         ms(m_big.timing.median), f"{ms(m_big.timing.p95)}", f"{ratio:.2f}x"])
+            t_s, t_b = m_small.timing, m_big.timing
+            rows.append([name, f"{m_small.rows}/{m_big.rows}", ms(t_s.median), ms(t_b.median),
+                         f"{t_b.median / t_s.median:.2f}x", ms(t_s.best), ms(t_b.best),
+                         f"{t_b.best / t_s.best:.2f}x"])
         lines.append(table(["query (limit 50)", "rows small/big", "small median ms", "big median ms",
-                            "big p95 ms", "big / small"], rows))
+                            "big/small (median)", "small best ms", "big best ms", "big/small (best)"],
+                           rows))
         lines.append("")
-    lines.append(f"Medians of {args.repeat} runs after 2 warm-ups, each in a fresh session; the "
-                 "small database is the baseline, measured in the same process.")
+    lines.append(f"{args.repeat} runs of each query after 2 warm-ups, each in a fresh session, small and "
+                 "big in turn; the small database is the baseline, measured in the same process. The "
+                 "best run is the steadier figure on a busy machine; the median includes its noise.")
     return "\n".join(lines)
 
 
@@ -369,6 +415,7 @@ def main(args) -> tuple[str, dict]:
                 "logs": r.filled.logs, "events": r.filled.events, "fill_seconds": r.filled.seconds,
                 "queries": {n: {"rows": m.rows, "note": m.note,
                                 "median_ms": m.timing.median * 1000 if m.timing else None,
+                                "best_ms": m.timing.best * 1000 if m.timing else None,
                                 "p95_ms": m.timing.p95 * 1000 if m.timing else None}
                             for n, m in r.measures.items()},
             }
