@@ -7,6 +7,8 @@ Every setting can be overridden with an environment variable:
   GUNICORN_THREADS   threads per worker (64)
   GUNICORN_WORKER_CONNECTIONS  connections one worker holds at most, idle keep-alive ones
                      included (1000, gunicorn's default)
+  GUNICORN_KEEPALIVE seconds an idle keep-alive connection stays open (5; 0 closes after each
+                     request)
   GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
   GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
 """
@@ -26,7 +28,7 @@ threads = int(os.environ.get("GUNICORN_THREADS", "64"))
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
-keepalive = 5
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
 # Heartbeat files in memory, not on a possibly slow container overlay filesystem.
