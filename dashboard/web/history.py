@@ -55,7 +55,7 @@ def index():
     filters = filters_of(form)
     cursor = request.args.get("cursor") or None
     page = list_publish_logs(db, filters, cursor, PAGE_SIZE)
-    context = dict(form=form, page=page, cursor=cursor, filters=filters, retry_form=EmptyForm(),
+    context = dict(form=form, page=page, cursor=cursor, filters=filters,
                    clip=_clip_or_none(filters.clip_id))
     if wants_fragment():
         return render_template("history/_results.html", oob_errors=True, **context)
@@ -85,7 +85,7 @@ def retry(log_id: uuid.UUID):
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=log_row, retry_result=result,
-                               retry_error=error, retry_form=EmptyForm())
+                               retry_error=error)
     if result is not None and result.success:
         flash(f"Published again: {result.external_url}", "success")
     elif result is not None:
