@@ -6,6 +6,7 @@ the exact ledger events it records.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -26,7 +27,7 @@ from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fi
 )
 from conftest import base_config
 from dashboard.credentials import set_account_credentials
-from dashboard.models import LedgerEvent, PublishLog, utcnow
+from dashboard.models import LedgerEvent, PublishLog, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.providers import InstagramGraphClient
@@ -163,55 +164,51 @@ def test_complete_credentials_choose_the_provider_client(client, db, editor, mak
         assert secret not in caplog.text
 
 
-def test_incomplete_credentials_fall_back(client, db, editor, make_clip, make_account):
-    clip, account = make_clip(), make_account("tiktok")
-    clip_id, account_id = clip.id, account.id
-    set_account_credentials(db, account_id, {"access_token": "act.only-the-token"})
-
-    response = publish(client, editor, clip_id=clip_id, platform="tiktok", social_account_id=account_id)
-
-    assert response.status_code == 200 and response.json["success"] is True
-    log = only_log(db, clip_id)
-    assert log.provider == "simulator"
-    assert clip_events(db, clip_id)[1] == (
-        "publish_provider_fallback",
-        {"platform": "tiktok", "reason": "incomplete_config", "publish_log_id": str(log.id)},
-    )
+def _incomplete(db, monkeypatch, account_id, platform):
+    set_account_credentials(db, account_id, {"access_token": "only-the-token"})
 
 
-def test_platform_without_provider_client_falls_back(client, db, editor, make_clip, make_account,
-                                                    monkeypatch):
+def _undecryptable(db, monkeypatch, account_id, platform):
+    foreign_key = Fernet(Fernet.generate_key())
+    account = db.session.get(SocialAccount, account_id)
+    account.credentials_ciphertext = foreign_key.encrypt(
+        json.dumps(COMPLETE_CREDENTIALS[platform]).encode()).decode()
+    db.session.commit()
+
+
+def _no_provider_client(db, monkeypatch, account_id, platform):
     from dashboard.publishing.providers import PROVIDER_CLIENTS
 
-    monkeypatch.delitem(PROVIDER_CLIENTS, "youtube")
-    clip, account = make_clip(), make_account("youtube")
+    set_account_credentials(db, account_id, COMPLETE_CREDENTIALS[platform])
+    monkeypatch.delitem(PROVIDER_CLIENTS, platform)
+
+
+@pytest.mark.parametrize(("arrange", "reason"), [
+    (_incomplete, "incomplete_config"),
+    (_undecryptable, "credential_error"),
+    (_no_provider_client, "unsupported_platform"),
+])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_unusable_credentials_fall_back_to_the_simulator(client, db, editor, make_clip, make_account,
+                                                         monkeypatch, arrange, reason, platform):
+    clip, account = make_clip(), make_account(platform)
     clip_id, account_id = clip.id, account.id
-    set_account_credentials(db, account_id, COMPLETE_CREDENTIALS["youtube"])
+    arrange(db, monkeypatch, account_id, platform)
 
-    response = publish(client, editor, clip_id=clip_id, platform="youtube", social_account_id=account_id)
-
-    assert response.json["success"] is True
-    log = only_log(db, clip_id)
-    assert clip_events(db, clip_id)[1] == (
-        "publish_provider_fallback",
-        {"platform": "youtube", "reason": "unsupported_platform", "publish_log_id": str(log.id)})
-
-
-def test_undecryptable_credentials_fall_back(client, db, editor, make_clip, make_account):
-    foreign_key = Fernet(Fernet.generate_key())
-    token = foreign_key.encrypt(b'{"access_token": "x", "instagram_account_id": "1"}').decode()
-    clip, account = make_clip(), make_account("instagram", credentials_ciphertext=token)
-    clip_id, account_id = clip.id, account.id
-
-    response = publish(client, editor, clip_id=clip_id, platform="instagram", social_account_id=account_id)
+    response = publish(client, editor, clip_id=clip_id, platform=platform, social_account_id=account_id)
 
     assert response.status_code == 200 and response.json["success"] is True
+    body = response.json
     log = only_log(db, clip_id)
     assert log.provider == "simulator"
-    assert [event for event, _ in clip_events(db, clip_id)] == [
-        "publish_started", "publish_provider_fallback", "publish_successful"]
-    assert clip_events(db, clip_id)[1][1] == {
-        "platform": "instagram", "reason": "credential_error", "publish_log_id": str(log.id)}
+    assert clip_events(db, clip_id) == [
+        ("publish_started", {"platform": platform, "social_account_id": str(account_id),
+                             "publish_log_id": str(log.id)}),
+        ("publish_provider_fallback", {"platform": platform, "reason": reason,
+                                       "publish_log_id": str(log.id)}),
+        ("publish_successful", {"platform": platform, "external_post_id": body["external_post_id"],
+                                "external_url": body["external_url"], "publish_log_id": str(log.id)}),
+    ]
 
 
 # Platform failures ----------------------------------------------------------------------------
