@@ -283,3 +283,18 @@ def test_openapi_marks_healthz_as_open(client):
     document = client.get("/openapi.json").json
     assert document["security"] == [{"bearer": []}]
     assert document["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_openapi_errors_are_problem_json(client):
+    document = client.get("/openapi.json").json
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "errors"} <= set(problem["properties"])
+    errors = [(path, method, status, response)
+              for path, item in document["paths"].items() if path != "/healthz"
+              for method, operation in item.items()
+              for status, response in operation["responses"].items() if status[0] in "45"]
+    assert errors
+    for path, method, status, response in errors:
+        assert response["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }, (path, method, status)
