@@ -24,10 +24,12 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored in place of an API token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def normalise_email(email: str) -> str:
+    """The form an email is stored and looked up in."""
     return email.strip().lower()
 
 
@@ -51,6 +53,7 @@ def create_user(db, email: str, password: str, role: str = "viewer") -> User:
 
 
 def find_user(db, email: str) -> User:
+    """The user with this email, or NotFound."""
     user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         raise NotFound(f"no user with email {email}")
@@ -69,6 +72,7 @@ def check_password(db, email: str, password: str) -> User | None:
 
 
 def count_users(db) -> int:
+    """How many users exist."""
     return db.session.scalar(select(func.count()).select_from(User))
 
 
@@ -96,6 +100,7 @@ def create_token(db, user_id: uuid.UUID, name: str) -> NewToken:
 
 
 def list_tokens(db, user_id: uuid.UUID) -> list[ApiToken]:
+    """A user's tokens, newest first, revoked ones included."""
     return list(db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())))
 

@@ -50,10 +50,12 @@ def json_of(model, status: int = 200, **headers):
 
 
 def clip_out(clip: Clip) -> ClipOut:
+    """A clip as the API shows it."""
     return ClipOut.model_validate(clip, from_attributes=True)
 
 
 def account_out(account: SocialAccount) -> AccountOut:
+    """An account as the API shows it: its credentials as a status and key names only."""
     summary = summarize(account)
     return AccountOut(
         id=account.id, platform=account.platform, handle=account.handle,
@@ -65,6 +67,7 @@ def account_out(account: SocialAccount) -> AccountOut:
 
 
 def event_out(event: LedgerEvent) -> LedgerEventOut:
+    """A ledger event as the API shows it."""
     return LedgerEventOut(
         id=event.id, event_type=event.event_type, entity_type=event.entity_type,
         entity_id=event.entity_id, metadata=event.event_metadata or {}, created_at=event.created_at,
