@@ -275,6 +275,22 @@ def test_simulator_waits_within_the_configured_delay():
     assert 0.05 <= elapsed < 0.5
 
 
+def test_a_seed_replays_the_same_run(monkeypatch):
+    """SIMULATOR_SEED: a benchmark or test run started afresh sees the same ids and failures."""
+    from dashboard.publishing.simulator import SeededRandom
+
+    def fresh_run():
+        monkeypatch.setattr(SeededRandom, "_streams", {})  # as in a new process
+        simulators = [PlatformSimulator(p, SimulatorSettings(0.0, 0.0, 0.5, 42)) for p in PLATFORMS]
+        return [sim.publish(_job(sim.platform)) for sim in simulators for _ in range(5)]
+
+    first, second = fresh_run(), fresh_run()
+    assert first == second
+    assert {outcome.success for outcome in first} == {True, False}  # rate 0.5 gave both
+    ids = [outcome.external_post_id for outcome in first if outcome.success]
+    assert len(ids) == len(set(ids))  # one stream for the run, not the same id every time
+
+
 def _job(platform: str):
     from dashboard.publishing.outcome import PublishJob
 
