@@ -37,6 +37,9 @@ EVENT_TYPES = (
     "publish_started",
     "publish_successful",
     "user_created",
+    "user_deactivated",
+    "user_reactivated",
+    "user_role_changed",
 )
 ENTITY_TYPES = ("clip", "account", "user", "system")
 

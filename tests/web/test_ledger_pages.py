@@ -227,3 +227,20 @@ def test_filtered_queries_use_an_index(db):
         assert "USING INDEX ix_ledger_events_" in plan, plan
         if "created_at <=" in statement:  # a cursor: the index seeks to it
             assert "created_at<?" in plan, plan
+
+
+def test_every_event_type_the_code_records_is_in_the_filter():
+    """A new record_event("x", ...) call must add "x" to ledger.EVENT_TYPES, or it can't be filtered."""
+    from pathlib import Path
+
+    import dashboard
+
+    recorded = set()
+    for path in Path(dashboard.__file__).parent.rglob("*.py"):
+        # the event type argument: "x", or "x" if ... else "y"
+        for argument in re.findall(r'record_event\(\s*[\w.]+,\s*("[a-z_]+"(?: if [^,]+ else "[a-z_]+")?)',
+                                   path.read_text()):
+            recorded |= set(re.findall(r'"([a-z_]+)"', argument))
+    recorded |= {"publish_provider_ready", "publish_provider_fallback"}  # chosen in service.py
+    assert {"user_deactivated", "account_credentials_set"} <= recorded  # the parsing works
+    assert recorded <= set(EVENT_TYPES), sorted(recorded - set(EVENT_TYPES))
