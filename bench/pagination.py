@@ -307,6 +307,7 @@ def build_queries(app, filled: Filled) -> dict[str, Query]:
     http("GET /api/ledger?entity_id=<clip>", f"/api/ledger?limit=50&entity_id={clip}", auth, items)
     http("GET /ledger (page)", "/ledger")
     http("GET /ledger?event_type=publish_failed (page)", "/ledger?event_type=publish_failed")
+    http("GET /ledger?entity_id=<clip> (page)", f"/ledger?entity_id={clip}")
     http("GET /history (page)", "/history")
     http("GET /history?status=failed&platform=tiktok (page)", "/history?status=failed&platform=tiktok")
     # Not paginated by design (the seed's contract): every attempt of one clip.
