@@ -21,7 +21,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Publishing dashboard benchmarks (figures, not pass/fail). SQLite always; "
         "PostgreSQL too when DATABASE_URL names a server (a fresh database is made there and dropped).",
     )
-    parser.add_argument("which", nargs="*", choices=["throughput", "pagination", []], default=[],
+    parser.add_argument("which", nargs="*", metavar="throughput|pagination",
                         help="benchmarks to run (default: both)")
     parser.add_argument("--backend", choices=["auto", "sqlite", "postgresql"], default="auto",
                         help="auto: SQLite, plus PostgreSQL when DATABASE_URL is set (default)")
@@ -49,7 +49,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     pagination.add_argument("--repeat", type=int, default=20,
                             help="timed repetitions of each query (default 20)")
     parser.add_argument("--json", help="write the raw figures here (default bench/results/<time>.json)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.which) - {"throughput", "pagination"}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose throughput, pagination")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
