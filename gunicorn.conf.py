@@ -11,6 +11,7 @@ Every setting can be overridden with an environment variable:
                      request)
   GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
   GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
+  GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket (for `gunicornc`); off when unset
 """
 
 import os
@@ -34,3 +35,8 @@ errorlog = "-"
 # Heartbeat files in memory, not on a possibly slow container overlay filesystem.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+# gunicorn 25+ opens a control socket under $HOME by default. Nothing here uses it; every server
+# on a machine (make run, the benchmarks) would share that one path, and the Docker image's user
+# has no writable home. Opt in by naming a path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
