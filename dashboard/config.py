@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from dotenv import load_dotenv
 
 PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS")
 
@@ -99,9 +100,17 @@ def normalise_database_url(url: str) -> str:
 
 
 def load_config(instance_path: str | Path, env: dict[str, str] | None = None) -> dict:
-    """Build the Flask config mapping from the environment."""
-    env = dict(os.environ if env is None else env)
+    """Build the Flask config mapping from the environment.
+
+    A `.env` file beside the instance folder (the project root) fills in variables the
+    environment does not set, for gunicorn and workers as for `flask` commands.
+    """
     instance_path = Path(instance_path)
+    if env is None:
+        load_dotenv(instance_path.parent / ".env", override=False)
+        env = dict(os.environ)
+    else:
+        env = dict(env)
     production = env.get("DASHBOARD_ENV", "development") == "production"
     if production:
         missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
