@@ -116,10 +116,16 @@ def list_events(
 ) -> Page[LedgerEvent]:
     """Events newest first, one keyset page at a time."""
     query = select(LedgerEvent)
+    entity_type = filters.entity_type
+    if filters.entity_id and not entity_type:
+        # The entity index starts with the type: find it rather than scan every event.
+        entity_type = entity_type_of(session, filters.entity_id)
+        if entity_type is None:
+            return Page([], None)
     if filters.event_type:
         query = query.where(LedgerEvent.event_type == filters.event_type)
-    if filters.entity_type:
-        query = query.where(LedgerEvent.entity_type == filters.entity_type)
+    if entity_type:
+        query = query.where(LedgerEvent.entity_type == entity_type)
     if filters.entity_id:
         query = query.where(LedgerEvent.entity_id == filters.entity_id)
     if filters.since:

@@ -8,8 +8,7 @@ import uuid
 from flask import Blueprint, render_template, request
 
 from ..extensions import db
-from ..ledger import LedgerFilter, entity_type_of, get_event, list_events
-from ..pagination import Page
+from ..ledger import LedgerFilter, get_event, list_events
 from .access import role_required
 from .clip_forms import LedgerFilterForm, uuid_or_none
 from .clips import wants_fragment
@@ -19,26 +18,16 @@ bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 PAGE_SIZE = 50
 
 
-def filters_of(form: LedgerFilterForm) -> LedgerFilter | None:
-    """The validated filters, None when they can match nothing (an id the ledger never saw).
-
-    A field with an error filters nothing; its message shows inline.
-    """
+def filters_of(form: LedgerFilterForm) -> LedgerFilter:
+    """The validated filters; a field with an error filters nothing (its message shows inline)."""
 
     def value(field):
         return field.data if field.data and not field.errors else None
 
-    entity_id = uuid_or_none(value(form.entity_id))
-    entity_type = value(form.entity_type)
-    if entity_id is not None and entity_type is None:
-        # The entity index starts with the type: find it rather than scan every event.
-        entity_type = entity_type_of(db.session, entity_id)
-        if entity_type is None:
-            return None
     return LedgerFilter(
         event_type=value(form.event_type),
-        entity_type=entity_type,
-        entity_id=entity_id,
+        entity_type=value(form.entity_type),
+        entity_id=uuid_or_none(value(form.entity_id)),
         since=form.since(),
         until=form.until(),
     )
@@ -52,7 +41,7 @@ def index():
     form.validate()
     filters = filters_of(form)
     cursor = request.args.get("cursor") or None
-    page = list_events(db.session, filters, cursor, PAGE_SIZE) if filters else Page([], None)
+    page = list_events(db.session, filters, cursor, PAGE_SIZE)
     context = dict(form=form, page=page, cursor=cursor)
     if wants_fragment():
         return render_template("ledger/_results.html", oob_errors=True, **context)
