@@ -42,15 +42,6 @@ def wants_fragment() -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def keep_user_attached() -> None:
-    """Re-attach the signed-in user after a publish, for the templates that read its role.
-
-    publish_clip commits and closes the session before calling the platform (no connection is
-    held across that call), which detaches the user Flask-Login loaded earlier in the request.
-    """
-    db.session.add(current_user._get_current_object())
-
-
 def show_errors(form, errors: list[FieldError], field_map: dict[str, str]) -> None:
     """Put each error next to its field; the rest above the form's buttons."""
     form.form_errors.extend(attach_errors(form, errors, field_map))
@@ -169,7 +160,6 @@ def publish(clip_id: uuid.UUID):
                 form.social_account_id.errors = ["this account no longer exists; choose another"]
             else:
                 form.form_errors.append("This clip no longer exists: it may have been deleted.")
-        keep_user_attached()
     if not wants_fragment():
         return _full_clip_page(clip_id, form, result)
     if result is None:

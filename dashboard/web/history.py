@@ -13,7 +13,7 @@ from ..extensions import db
 from ..history import HistoryFilter, get_publish_log, list_publish_logs, retry_publish
 from .access import role_required
 from .clip_forms import EmptyForm, HistoryFilterForm, all_account_choices, uuid_or_none
-from .clips import keep_user_attached, wants_fragment
+from .clips import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -79,7 +79,6 @@ def retry(log_id: uuid.UUID):
             if "publish log" in exc.detail:
                 raise
             error = exc.detail
-        keep_user_attached()
     else:
         error = "The form expired; reload the page and try again."
     log_row = get_publish_log(db, log_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 from pydantic import ValidationError
 
 from .. import stats
@@ -76,10 +75,6 @@ def retry(log_id: uuid.UUID):
             metadata={"caption": failed.caption or "", "hashtags": list(failed.hashtags or [])},
         )
         result = publish_clip(db, publish_request)
-        # publish_clip releases the session before the platform call, detaching every object
-        # loaded so far, the signed-in user included: re-attach the user for the rest of the
-        # request (templates and Flask-Login read it).
-        db.session.add(current_user._get_current_object())
     except (InvalidInput, NotFound) as exc:
         # The account may have been deactivated or the caption may break a changed limit since.
         db.session.rollback()
