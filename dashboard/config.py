@@ -148,6 +148,9 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "SIMULATOR_SEED": _int(env, "SIMULATOR_SEED", None),
         "PLATFORM_LIMITS": limits,
         "API_PAGE_SIZE_MAX": 200,
+        # Failed sign-ins per email and client IP within the window before sign-in is refused.
+        "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),
+        "LOGIN_THROTTLE_WINDOW_SECONDS": _float(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -27,8 +27,6 @@ from .forms import EmptyForm, LoginForm
 
 bp = Blueprint("auth", __name__)
 
-DEFAULT_MAX_FAILURES = 5
-DEFAULT_WINDOW_SECONDS = 15 * 60
 # Beyond this many remembered (email, IP) pairs, expired ones are swept on the next failure.
 _SWEEP_ABOVE = 10_000
 
@@ -80,8 +78,8 @@ def sign_in_throttle() -> SignInThrottle:
     throttle = current_app.extensions.get("sign_in_throttle")
     if throttle is None:
         throttle = SignInThrottle(
-            int(current_app.config.get("LOGIN_THROTTLE_MAX_FAILURES", DEFAULT_MAX_FAILURES)),
-            float(current_app.config.get("LOGIN_THROTTLE_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS)),
+            current_app.config["LOGIN_THROTTLE_MAX_FAILURES"],
+            current_app.config["LOGIN_THROTTLE_WINDOW_SECONDS"],
         )
         current_app.extensions["sign_in_throttle"] = throttle
     return throttle
