@@ -1,12 +1,42 @@
-"""gunicorn settings for `make run` and the Docker image; override with GUNICORN_* env vars."""
+"""gunicorn settings for `make run`, the Docker image and the benchmarks.
+
+Every setting can be overridden with an environment variable:
+
+  GUNICORN_BIND      address to listen on (127.0.0.1:5000; the Docker image sets 0.0.0.0:8000)
+  GUNICORN_WORKERS   worker processes (2)
+  GUNICORN_THREADS   threads per worker (64)
+  GUNICORN_WORKER_CONNECTIONS  connections one worker holds at most, idle keep-alive ones
+                     included (1000, gunicorn's default)
+  GUNICORN_KEEPALIVE seconds an idle keep-alive connection stays open (5; 0 closes after each
+                     request)
+  GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
+  GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
+  GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket (for `gunicornc`); off when unset
+"""
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads, so one slow platform call (0.1-0.3 s simulated, minutes for real uploads) does not
-# block a worker.
+# block a worker. A publish holds no database connection while it waits on the platform, so
+# the threads need no bigger pool. 64 threads per worker, not 32: a gthread worker accepts
+# connections greedily, so keep-alive clients are not spread evenly over the workers (the
+# benchmark saw 64 clients split about 50/14); with 64 threads either worker alone can hold 64
+# publishes waiting on platforms instead of queueing them behind sleeping threads.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-timeout = 120
-accesslog = "-"
+threads = int(os.environ.get("GUNICORN_THREADS", "64"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+errorlog = "-"
+# Heartbeat files in memory, not on a possibly slow container overlay filesystem.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+# gunicorn 25+ opens a control socket under $HOME by default. Nothing here uses it; every server
+# on a machine (make run, the benchmarks) would share that one path, and the Docker image's user
+# has no writable home. Opt in by naming a path.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket

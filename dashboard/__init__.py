@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from flask import Flask, jsonify, render_template, request
+from spectree import Response
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -34,9 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
 
     from . import models  # noqa: F401  (register the tables with the metadata)
-    from .api.spec import spec
+    from .api.spec import openapi_document, spec
     from .api.views import bp as api_bp
     from .publishing.api import bp as publishing_bp
+    from .schemas import Health
     from .web import init_app as init_web
 
     for blueprint in (api_bp, publishing_bp):
@@ -52,9 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
     @app.get("/openapi.json")
     def openapi():
         """The OpenAPI 3 document, generated from the pydantic models."""
-        return jsonify(spec.spec)
+        return jsonify(openapi_document())
 
     @app.get("/healthz")
+    @spec.validate(resp=Response(HTTP_200=Health, HTTP_503=Health), security={}, tags=["health"])
     def healthz():
         """Liveness and database reachability (no token needed)."""
         try:

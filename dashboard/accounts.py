@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from .errors import Conflict, InvalidInput, NotFound
+from .credentials import OPTIONAL_KEYS, REQUIRED_KEYS
+from .errors import Conflict, FieldError, InvalidInput, NotFound
 from .ledger import record_event
 from .models import PLATFORMS, SocialAccount
 from .schemas import AccountIn, AccountPatch
@@ -53,6 +55,23 @@ def _check_parent(db, platform: str, parent_id: uuid.UUID | None, self_id: uuid.
         raise InvalidInput.field("parent_account_id", f"@{parent.handle} is itself a satellite")
 
 
+# `config` is shown in every account view; a credential pasted there would be stored and shown
+# in clear, so such keys are sent to the encrypted credentials instead.
+_CREDENTIAL_KEYS = {key for keys in (*REQUIRED_KEYS.values(), *OPTIONAL_KEYS.values()) for key in keys}
+_SECRET_WORDS = ("secret", "token", "password", "credential")
+
+
+def _check_config(config: dict | None) -> None:
+    secret = sorted(key for key in (config or {})
+                    if key in _CREDENTIAL_KEYS or any(word in key.lower() for word in _SECRET_WORDS))
+    if secret:
+        raise InvalidInput(
+            "config holds non-secret settings; store credentials with the account's credentials",
+            [FieldError(f"config.{key}", "looks like a credential: set it as a credential, "
+                                         "which is encrypted and never shown") for key in secret],
+        )
+
+
 def _check_handle_free(db, platform: str, handle: str, self_id: uuid.UUID | None = None):
     clash = db.session.scalar(select(SocialAccount).where(
         SocialAccount.platform == platform, SocialAccount.handle == handle))
@@ -60,22 +79,31 @@ def _check_handle_free(db, platform: str, handle: str, self_id: uuid.UUID | None
         raise Conflict(f"{platform} account @{handle} already exists")
 
 
+def _commit_unique_handle(db, platform: str, handle: str) -> None:
+    """Commit; another request that took the same handle after our check is a Conflict too."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"{platform} account @{handle} already exists") from None
+
+
 def create_account(db, data: AccountIn) -> SocialAccount:
     """Add an account (commits) and record `account_created`."""
     handle = data.handle.lstrip("@")
     _check_parent(db, data.platform, data.parent_account_id)
+    _check_config(data.config)
     _check_handle_free(db, data.platform, handle)
     account = SocialAccount(
-        platform=data.platform, handle=handle, display_name=data.display_name,
+        id=uuid.uuid4(), platform=data.platform, handle=handle, display_name=data.display_name,
         parent_account_id=data.parent_account_id, config=data.config, active=data.active,
     )
     db.session.add(account)
-    db.session.flush()
     record_event(db.session, "account_created", "account", account.id, {
         "platform": account.platform, "handle": account.handle,
         "parent_account_id": account.parent_account_id,
     })
-    db.session.commit()
+    _commit_unique_handle(db, account.platform, handle)
     return account
 
 
@@ -88,6 +116,8 @@ def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAc
         if fields["parent_account_id"] is not None and account.satellites:
             raise InvalidInput.field("parent_account_id",
                                      "a main account with satellites cannot become a satellite")
+    if "config" in fields:
+        _check_config(fields["config"])
     if fields.get("handle"):
         fields["handle"] = fields["handle"].lstrip("@")
         _check_handle_free(db, account.platform, fields["handle"], account.id)
@@ -96,5 +126,14 @@ def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAc
             continue
         setattr(account, name, value)
     record_event(db.session, "account_updated", "account", account.id, {"fields": sorted(fields)})
-    db.session.commit()
+    _commit_unique_handle(db, account.platform, account.handle)
     return account
+
+
+def main_accounts(db, platform: str | None = None) -> list[SocialAccount]:
+    """The main accounts (those a satellite may hang under), by platform then handle."""
+    query = (select(SocialAccount).where(SocialAccount.parent_account_id.is_(None))
+             .order_by(SocialAccount.platform, SocialAccount.handle))
+    if platform:
+        query = query.where(SocialAccount.platform == platform)
+    return list(db.session.scalars(query))

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from dotenv import load_dotenv
 
 PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS", "QUEUE_URL")
 
@@ -73,6 +74,23 @@ def _int(env, name: str, default: int | None) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _credentials_keys(raw: str) -> list[str]:
+    """The comma-separated Fernet keys, newest first; a bad one stops the start, not a publish."""
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ConfigError("CREDENTIALS_KEYS holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # Name the position only: the value is a secret.
+            raise ConfigError(
+                f"CREDENTIALS_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with Fernet.generate_key())"
+            ) from None
+    return keys
+
+
 def normalise_database_url(url: str) -> str:
     """Point plain `postgresql://` URLs at psycopg 3, the driver this project ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -82,9 +100,17 @@ def normalise_database_url(url: str) -> str:
 
 
 def load_config(instance_path: str | Path, env: dict[str, str] | None = None) -> dict:
-    """Build the Flask config mapping from the environment."""
-    env = dict(os.environ if env is None else env)
+    """Build the Flask config mapping from the environment.
+
+    A `.env` file beside the instance folder (the project root) fills in variables the
+    environment does not set, for gunicorn and workers as for `flask` commands.
+    """
     instance_path = Path(instance_path)
+    if env is None:
+        load_dotenv(instance_path.parent / ".env", override=False)
+        env = dict(os.environ)
+    else:
+        env = dict(env)
     production = env.get("DASHBOARD_ENV", "development") == "production"
     if production:
         missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
@@ -100,7 +126,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
     keys_raw = env.get("CREDENTIALS_KEYS") or _instance_secret(
         instance_path, "credentials.key", lambda: Fernet.generate_key().decode()
     )
-    credentials_keys = [key.strip() for key in keys_raw.split(",") if key.strip()]
+    credentials_keys = _credentials_keys(keys_raw)
 
     limits = {
         platform: {
@@ -137,6 +163,9 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # The sweep re-enqueues a due post this long overdue (its message was lost).
         "REQUEUE_GRACE_SECONDS": _float(env, "REQUEUE_GRACE_SECONDS", 60.0),
         "API_PAGE_SIZE_MAX": 200,
+        # Failed sign-ins per email and client IP within the window before sign-in is refused.
+        "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),
+        "LOGIN_THROTTLE_WINDOW_SECONDS": _float(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

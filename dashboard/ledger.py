@@ -6,19 +6,75 @@ describe it commit together or not at all.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import LedgerEvent
+from .errors import NotFound
+from .models import LedgerEvent, utcnow
 from .pagination import Page, keyset_page
+
+# What the ledger filter offers. Add a type here when a service starts recording it.
+EVENT_TYPES = (
+    "account_created",
+    "account_credentials_removed",
+    "account_credentials_set",
+    "account_needs_credentials",
+    "account_updated",
+    "api_token_created",
+    "api_token_revoked",
+    "clip_created",
+    "clip_deleted",
+    "clip_updated",
+    "credentials_rotated",
+    "publish_batch_created",
+    "publish_cancelled",
+    "publish_deferred",
+    "publish_failed",
+    "publish_interrupted",
+    "publish_late_answer",
+    "publish_marked_published",
+    "publish_provider_fallback",
+    "publish_provider_ready",
+    "publish_queued",
+    "publish_rescheduled",
+    "publish_retry_scheduled",
+    "publish_scheduled",
+    "publish_started",
+    "publish_successful",
+    "publish_unconfirmed",
+    "user_created",
+    "user_deactivated",
+    "user_reactivated",
+    "user_role_changed",
+)
+ENTITY_TYPES = ("clip", "account", "user", "system")
 
 # Keys that must never reach the ledger, whatever a caller passes.
 _FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret"}
+
+_stamp_lock = threading.Lock()
+_last_stamp: datetime | None = None
+
+
+def _event_time() -> datetime:
+    """The current UTC time, strictly later than the previous event's in this process.
+
+    Events recorded in one transaction are microseconds apart and the clock may hand two of them
+    the same instant; the ledger lists by time, so a tie would show a timeline out of order.
+    """
+    global _last_stamp
+    with _stamp_lock:
+        now = utcnow()
+        if _last_stamp is not None and now <= _last_stamp:
+            now = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = now
+        return now
 
 
 def record_event(
@@ -38,6 +94,7 @@ def record_event(
         entity_type=entity_type,
         entity_id=entity_id,
         event_metadata=_jsonable(metadata),
+        created_at=_event_time(),
     )
     session.add(event)
     return event
@@ -71,10 +128,16 @@ def list_events(
 ) -> Page[LedgerEvent]:
     """Events newest first, one keyset page at a time."""
     query = select(LedgerEvent)
+    entity_type = filters.entity_type
+    if filters.entity_id and not entity_type:
+        # The entity index starts with the type: find it rather than scan every event.
+        entity_type = entity_type_of(session, filters.entity_id)
+        if entity_type is None:
+            return Page([], None)
     if filters.event_type:
         query = query.where(LedgerEvent.event_type == filters.event_type)
-    if filters.entity_type:
-        query = query.where(LedgerEvent.entity_type == filters.entity_type)
+    if entity_type:
+        query = query.where(LedgerEvent.entity_type == entity_type)
     if filters.entity_id:
         query = query.where(LedgerEvent.entity_id == filters.entity_id)
     if filters.since:
@@ -92,4 +155,25 @@ def events_for(session: Session, entity_type: str, entity_id: uuid.UUID) -> list
             .where(LedgerEvent.entity_type == entity_type, LedgerEvent.entity_id == entity_id)
             .order_by(LedgerEvent.created_at, LedgerEvent.id)
         )
+    )
+
+
+def get_event(session: Session, event_id: uuid.UUID) -> LedgerEvent:
+    """One event, or NotFound."""
+    event = session.get(LedgerEvent, event_id)
+    if event is None:
+        raise NotFound(f"ledger event {event_id} does not exist")
+    return event
+
+
+def entity_type_of(session: Session, entity_id: uuid.UUID) -> str | None:
+    """The entity type the ledger records `entity_id` under, None when it has no events.
+
+    Lets a filter by bare id use the (entity_type, entity_id, created_at) index: the IN list
+    probes it once per known type instead of scanning every event.
+    """
+    return session.scalar(
+        select(LedgerEvent.entity_type)
+        .where(LedgerEvent.entity_type.in_(ENTITY_TYPES), LedgerEvent.entity_id == entity_id)
+        .limit(1)
     )

@@ -26,6 +26,7 @@ class Page(Generic[T]):
 
 
 def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
+    """An opaque cursor that resumes a listing after the row (moment, row_id)."""
     raw = json.dumps([moment.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -35,9 +36,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(moment), uuid.UUID(row_id)
+        moment, row_id = datetime.fromisoformat(moment), uuid.UUID(row_id)
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise InvalidInput.field("cursor", "is not a cursor this server issued") from exc
+    if moment.tzinfo is None:  # ours always carry an offset; a naive time cannot be compared
+        raise InvalidInput.field("cursor", "is not a cursor this server issued")
+    return moment, row_id
 
 
 def keyset_page(
@@ -46,8 +50,12 @@ def keyset_page(
     """Run `query` ordered by (time, id) descending, after `cursor`, returning `limit` rows."""
     if cursor:
         moment, row_id = decode_cursor(cursor)
+        # The plain `<=` bound is redundant for the result but lets the index seek straight to
+        # the cursor: with the OR alone SQLite and PostgreSQL walk every newer entry first, so
+        # page 10,000 of the ledger cost 100x page 1 (bench: 240 ms vs 2.5 ms at 3M events).
         query = query.where(
-            or_(time_col < moment, and_(time_col == moment, id_col < row_id))
+            time_col <= moment,
+            or_(time_col < moment, and_(time_col == moment, id_col < row_id)),
         )
     rows = list(session.scalars(query.order_by(time_col.desc(), id_col.desc()).limit(limit + 1)))
     next_cursor = None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from .publishing.models import PlatformName, UtcTime
 
@@ -17,6 +17,14 @@ Handle = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^@?[\w.\-]+$"),
 ]
 Duration = Annotated[float, Field(gt=0, le=4 * 3600)]
+
+
+def _assume_utc(value: datetime) -> datetime:
+    """A time given without an offset is read as UTC, the only zone the dashboard speaks."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+QueryTime = Annotated[datetime, AfterValidator(_assume_utc)]
 
 
 class Strict(BaseModel):
@@ -116,8 +124,8 @@ class LedgerQuery(Strict):
     event_type: Annotated[str, Field(max_length=50)] | None = None
     entity_type: Annotated[str, Field(max_length=50)] | None = None
     entity_id: uuid.UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: QueryTime | None = None
+    until: QueryTime | None = None
     cursor: str | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 

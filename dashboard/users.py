@@ -24,10 +24,12 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 hex digest stored in place of an API token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def normalise_email(email: str) -> str:
+    """The form an email is stored and looked up in."""
     return email.strip().lower()
 
 
@@ -51,6 +53,7 @@ def create_user(db, email: str, password: str, role: str = "viewer") -> User:
 
 
 def find_user(db, email: str) -> User:
+    """The user with this email, or NotFound."""
     user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None:
         raise NotFound(f"no user with email {email}")
@@ -69,6 +72,7 @@ def check_password(db, email: str, password: str) -> User | None:
 
 
 def count_users(db) -> int:
+    """How many users exist."""
     return db.session.scalar(select(func.count()).select_from(User))
 
 
@@ -96,6 +100,7 @@ def create_token(db, user_id: uuid.UUID, name: str) -> NewToken:
 
 
 def list_tokens(db, user_id: uuid.UUID) -> list[ApiToken]:
+    """A user's tokens, newest first, revoked ones included."""
     return list(db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())))
 
@@ -121,3 +126,75 @@ def user_for_token(db, plaintext: str) -> User | None:
         token.last_used_at = now
         db.session.commit()
     return token.user
+
+
+def list_users(db, search: str | None = None) -> list[User]:
+    """Every user by email, or those whose email contains `search`."""
+    query = select(User).order_by(User.email)
+    if search and search.strip():
+        query = query.where(User.email.contains(normalise_email(search), autoescape=True))
+    return list(db.session.scalars(query))
+
+
+def get_user(db, user_id: uuid.UUID) -> User:
+    """The user, or NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def _check_not_self(user: User, actor_id: uuid.UUID | None, what: str) -> None:
+    # An admin who demotes or deactivates themselves locks themselves out mid-session.
+    if actor_id is not None and user.id == actor_id:
+        raise Conflict(f"you cannot {what} yourself; ask another admin")
+
+
+def _is_last_active_admin(db, user: User) -> bool:
+    if user.role != "admin" or not user.active:
+        return False
+    admins = db.session.scalar(
+        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True)))
+    return admins <= 1
+
+
+def change_role(db, user_id: uuid.UUID, role: str, actor_id: uuid.UUID | None = None) -> User:
+    """Give a user another role (commits) and record `user_role_changed`.
+
+    Refuses (Conflict) to change the acting admin's own role or to demote the last active admin,
+    so the dashboard always keeps someone who can manage users.
+    """
+    if role not in ROLES:
+        raise InvalidInput.field("role", f"must be one of {', '.join(ROLES)}")
+    user = get_user(db, user_id)
+    if user.role == role:
+        return user
+    _check_not_self(user, actor_id, "change the role of")
+    if _is_last_active_admin(db, user):
+        raise Conflict(f"{user.email} is the last active admin; make another admin first")
+    previous = user.role
+    user.role = role
+    record_event(db.session, "user_role_changed", "user", user.id,
+                 {"email": user.email, "role": role, "previous_role": previous, "by": actor_id})
+    db.session.commit()
+    return user
+
+
+def set_user_active(db, user_id: uuid.UUID, active: bool, actor_id: uuid.UUID | None = None) -> User:
+    """Deactivate or reactivate a user (commits), recording `user_deactivated`/`user_reactivated`.
+
+    A deactivated user can neither sign in nor use their API tokens. The acting admin cannot
+    deactivate themselves, and the last active admin cannot be deactivated (Conflict).
+    """
+    user = get_user(db, user_id)
+    if user.active == active:
+        return user
+    if not active:
+        _check_not_self(user, actor_id, "deactivate")
+        if _is_last_active_admin(db, user):
+            raise Conflict(f"{user.email} is the last active admin; make another admin first")
+    user.active = active
+    record_event(db.session, "user_reactivated" if active else "user_deactivated", "user", user.id,
+                 {"email": user.email, "by": actor_id})
+    db.session.commit()
+    return user

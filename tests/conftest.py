@@ -15,7 +15,6 @@ import uuid
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
 
 # Set before the app reads them, so tests never write generated secrets into instance/.
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
@@ -57,13 +56,11 @@ def base_config(database_uri: str) -> dict:
 
 def _empty_all_tables():
     _db.session.remove()
+    # DELETE, children first, on every backend: PostgreSQL's TRUNCATE costs ~90 ms a call on
+    # these near-empty tables against ~1 ms, and it runs twice per test.
     with _db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in _db.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in reversed(_db.metadata.sorted_tables):
-                conn.execute(table.delete())
+        for table in reversed(_db.metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, request
-from werkzeug.exceptions import BadRequest, Unauthorized
+from werkzeug.exceptions import Unauthorized
 
-from ..errors import Forbidden
+from ..errors import Forbidden, InvalidInput
 from ..extensions import db
 from ..models import Role
 from ..users import user_for_token
@@ -27,9 +27,9 @@ def authenticate() -> None:
     g.api_user = user
     if request.method in BODY_METHODS and request.content_length:
         if not request.is_json:
-            raise BadRequest("the body must be JSON, sent with 'Content-Type: application/json'")
+            raise InvalidInput.field("body", "must be JSON, sent with 'Content-Type: application/json'")
         if request.get_json(silent=True) is None and request.get_data():
-            raise BadRequest("the body is not valid JSON")
+            raise InvalidInput.field("body", "is not valid JSON")
 
 
 def require_role(role: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, url_for
 
 from .. import accounts as account_service
 from .. import clips as clip_service
@@ -50,10 +50,12 @@ def json_of(model, status: int = 200, **headers):
 
 
 def clip_out(clip: Clip) -> ClipOut:
+    """A clip as the API shows it."""
     return ClipOut.model_validate(clip, from_attributes=True)
 
 
 def account_out(account: SocialAccount) -> AccountOut:
+    """An account as the API shows it: its credentials as a status and key names only."""
     summary = summarize(account)
     return AccountOut(
         id=account.id, platform=account.platform, handle=account.handle,
@@ -66,6 +68,7 @@ def account_out(account: SocialAccount) -> AccountOut:
 
 
 def event_out(event: LedgerEvent) -> LedgerEventOut:
+    """A ledger event as the API shows it."""
     return LedgerEventOut(
         id=event.id, event_type=event.event_type, entity_type=event.entity_type,
         entity_id=event.entity_id, metadata=event.event_metadata or {}, created_at=event.created_at,

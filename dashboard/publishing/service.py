@@ -2,7 +2,7 @@
 
 The same functions serve the JSON API, the htmx button, the CLI and the background workers; they
 never import flask.request, forms or templates. No transaction or pooled connection is held
-across a platform call: the attempt is committed and the session released first, and the outcome
+across a platform call: committing the attempt returns the connection first, and the outcome
 is recorded in a new transaction.
 """
 
@@ -149,13 +149,17 @@ def record_provider_choice(db, log_row: PublishLog, account: SocialAccount | Non
 
 
 def call_platform(publisher: Publisher, job: PublishJob) -> PlatformOutcome:
-    """Run the platform call; an exception is an outcome of unknown effect, never a 500."""
+    """Run the platform call; an exception is a failed publish with its message, never a 500.
+
+    It is not retried automatically: a client that can tell a lost answer (the platform may have
+    posted) returns an outcome of kind "unknown" instead of raising.
+    """
     try:
         return publisher.publish(job)
     except Exception as exc:
         log.warning("publisher %s raised %s", publisher.name, type(exc).__name__)
         return PlatformOutcome(False, error_message=str(exc) or type(exc).__name__,
-                               error_kind="unknown")
+                               error_kind="permanent")
 
 
 def publish_clip(db, request: PublishRequest) -> PublishResult:
@@ -199,12 +203,15 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
     publisher = record_provider_choice(db, log_row, account)
     job = job_for(log_row, clip, account)
     log_id = log_row.id
+    # Committing ends the transaction and returns the connection to the pool before the (slow)
+    # platform call. The session is not closed: that would detach the caller's objects (the
+    # signed-in user of a page, say) and break them after we return. Nothing below may touch
+    # the session until the outcome is recorded.
     session.commit()
-    session.close()  # give the connection back before the (slow) platform call
 
     outcome = call_platform(publisher, job)
 
-    log_row = session.get(PublishLog, log_id)
+    log_row = session.get(PublishLog, log_id, with_for_update=True)
     record_outcome(db, log_row, outcome, may_retry=False)
     result = result_of(log_row)
     session.commit()
@@ -233,6 +240,15 @@ def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_ret
     """
     session = db.session
     base = {"platform": log_row.platform}
+    if log_row.status not in (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value):
+        # The sweep gave this attempt up as interrupted before its answer came. Keep the state a
+        # person may already be acting on, and put the answer on record for them.
+        record_event(session, "publish_late_answer", "clip", log_row.clip_id, {
+            **base, "success": outcome.success, "external_post_id": outcome.external_post_id,
+            "external_url": outcome.external_url, "error": outcome.error_message,
+            "publish_log_id": log_row.id,
+        })
+        return
     if outcome.success:
         log_row.status = PublishStatus.SUCCESS.value
         log_row.external_post_id = outcome.external_post_id

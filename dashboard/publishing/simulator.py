@@ -60,18 +60,21 @@ FAILURES: dict[str, tuple[SimulatedFailure, ...]] = {
 
 
 def instagram_ids(rng: random.Random, job: PublishJob) -> tuple[str, str]:
+    """A Reel's media id (17-18 digits) and its /reel/<shortcode>/ URL."""
     media_id = str(rng.randrange(17_000_000_000_000_000, 18_000_000_000_000_000))
     shortcode = "".join(rng.choice(_SHORTCODE_ALPHABET) for _ in range(11))
     return media_id, f"https://www.instagram.com/reel/{shortcode}/"
 
 
 def tiktok_ids(rng: random.Random, job: PublishJob) -> tuple[str, str]:
+    """A 19-digit video id and its URL under the account's @handle."""
     video_id = str(rng.randrange(7_000_000_000_000_000_000, 7_999_999_999_999_999_999))
     username = job.account_handle or "simulated.creator"
     return video_id, f"https://www.tiktok.com/@{username.lstrip('@')}/video/{video_id}"
 
 
 def youtube_ids(rng: random.Random, job: PublishJob) -> tuple[str, str]:
+    """An 11-character video id and its /shorts/ URL."""
     video_id = "".join(rng.choice(_SHORTCODE_ALPHABET) for _ in range(11))
     return video_id, f"https://www.youtube.com/shorts/{video_id}"
 

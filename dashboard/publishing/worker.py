@@ -160,7 +160,7 @@ def run_publish(db, log_id: uuid.UUID) -> None:
 
     outcome = call_platform(publisher, job)
 
-    log_row = session.get(PublishLog, log_id)
+    log_row = session.get(PublishLog, log_id, with_for_update=True)
     record_outcome(db, log_row, outcome, may_retry=True)
     retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
     session.commit()

@@ -1,5 +1,92 @@
-"""Placeholder: replaced by the home pages."""
+"""Home: the headline counts, the 7-day success rate per platform, and the latest failures."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from .. import stats
+from ..errors import InvalidInput, NotFound
+from ..extensions import db
+from ..models import PublishLog
+from ..publishing.models import PublishRequest
+from ..publishing.service import publish_clip
+from .access import role_required
+from .forms import EmptyForm
 
 bp = Blueprint("home", __name__)
+
+RATE_DAYS = 7
+FAILURES_SHOWN = 10
+
+
+def chart_bars(rates: list[stats.PlatformRate]) -> list[dict]:
+    """Geometry of the success-rate bar chart: one horizontal bar per platform, 0-100 %."""
+    bars = []
+    for index, rate in enumerate(rates):
+        bars.append({
+            "platform": rate.platform,
+            "y": index * 44,
+            "width": (rate.rate or 0) * 100,  # in percent of the plot's width
+            "label": "no attempts" if rate.rate is None else f"{rate.percent}% of {rate.finished}",
+            "rate": rate,
+        })
+    return bars
+
+
+@bp.get("/")
+@role_required("viewer")
+def index():
+    """The dashboard's overview; an htmx request (the periodic refresh) gets the overview only."""
+    rates = stats.success_rates(db, days=RATE_DAYS)
+    context = {
+        "counts": stats.counts(db),
+        "rates": rates,
+        "bars": chart_bars(rates),
+        "days": RATE_DAYS,
+    }
+    if request.htmx:
+        return render_template("home/_overview.html", **context)
+    return render_template(
+        "home/index.html", failures=stats.latest_failures(db, FAILURES_SHOWN), **context)
+
+
+@bp.post("/failures/<uuid:log_id>/retry")
+@role_required("editor")
+def retry(log_id: uuid.UUID):
+    """Publish a failed attempt's clip again: same platform, account, caption and hashtags.
+
+    An htmx request gets the result for the row's result cell; a plain form post is redirected
+    home with the result as a flash message.
+    """
+    failed = db.session.get(PublishLog, log_id)
+    if failed is None:
+        abort(404, "That publish attempt no longer exists.")
+    if not EmptyForm().validate_on_submit():
+        abort(400, "The form has expired; reload the page and try again.")
+    result = error = None
+    try:
+        publish_request = PublishRequest(
+            clip_id=failed.clip_id,
+            platform=failed.platform,
+            social_account_id=failed.social_account_id,
+            metadata={"caption": failed.caption or "", "hashtags": list(failed.hashtags or [])},
+        )
+        result = publish_clip(db, publish_request)
+    except (InvalidInput, NotFound) as exc:
+        # The account may have been deactivated or the caption may break a changed limit since.
+        db.session.rollback()
+        error = exc.detail
+    except ValidationError as exc:
+        error = "; ".join(e["msg"] for e in exc.errors())
+    if request.htmx:
+        return render_template("home/_retry_result.html", log_id=log_id, result=result, error=error)
+    if result is not None and result.success:
+        flash(f"Published again on {result.platform}: {result.external_url}", "success")
+    elif result is not None:
+        flash(f"The retry failed too: {result.error_message}", "error")
+    else:
+        flash(f"Could not retry: {error}", "error")
+    return redirect(url_for("home.index"))

@@ -1,0 +1,102 @@
+"""Figures for the home page: counts, success rate per platform, the latest failures.
+
+Read-only queries that follow the publish log indexes: (status, requested_at) for the failures
+and (platform, requested_at) for the rates. "Today" and "the last 7 days" are counted in UTC,
+the timezone every timestamp is stored in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from .models import PLATFORMS, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The headline numbers."""
+
+    clips: int
+    accounts: int
+    active_accounts: int
+    publishes_today: int
+
+
+@dataclass(frozen=True)
+class PlatformRate:
+    """Finished publish attempts of one platform over a period; pending ones are not counted."""
+
+    platform: str
+    succeeded: int
+    failed: int
+
+    @property
+    def finished(self) -> int:
+        """Attempts that got an answer, either way."""
+        return self.succeeded + self.failed
+
+    @property
+    def rate(self) -> float | None:
+        """Share of finished attempts that succeeded, 0..1; None when there were none."""
+        return self.succeeded / self.finished if self.finished else None
+
+    @property
+    def percent(self) -> int | None:
+        """The rate as a whole percentage, for labels."""
+        return None if self.rate is None else round(self.rate * 100)
+
+
+def start_of_day(moment: datetime) -> datetime:
+    """Midnight UTC of `moment`'s day."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _count(db, query) -> int:
+    return db.session.scalar(query) or 0
+
+
+def counts(db, now: datetime | None = None) -> Counts:
+    """Clips, accounts (all and active) and publish attempts since midnight UTC."""
+    now = now or utcnow()
+    return Counts(
+        clips=_count(db, select(func.count()).select_from(Clip)),
+        accounts=_count(db, select(func.count()).select_from(SocialAccount)),
+        active_accounts=_count(db, select(func.count()).select_from(SocialAccount)
+                               .where(SocialAccount.active.is_(True))),
+        publishes_today=_count(db, select(func.count()).select_from(PublishLog)
+                               .where(PublishLog.requested_at >= start_of_day(now))),
+    )
+
+
+def success_rates(db, days: int = 7, now: datetime | None = None) -> list[PlatformRate]:
+    """Succeeded and failed attempts per platform over the last `days` days, every platform listed."""
+    since = (now or utcnow()) - timedelta(days=days)
+    rows = db.session.execute(
+        select(PublishLog.platform, PublishLog.status, func.count())
+        .where(PublishLog.requested_at >= since,
+               PublishLog.status.in_([PublishStatus.SUCCESS.value, PublishStatus.FAILED.value]))
+        .group_by(PublishLog.platform, PublishLog.status)
+    )
+    tally: dict[str, dict[str, int]] = {platform: {} for platform in PLATFORMS}
+    for platform, status, number in rows:
+        tally.setdefault(platform, {})[status] = number
+    return [
+        PlatformRate(platform, by_status.get(PublishStatus.SUCCESS.value, 0),
+                     by_status.get(PublishStatus.FAILED.value, 0))
+        for platform, by_status in tally.items()
+    ]
+
+
+def latest_failures(db, limit: int = 10) -> list[PublishLog]:
+    """The most recent failed publish attempts, with their clip and account loaded."""
+    return list(db.session.scalars(
+        select(PublishLog)
+        .where(PublishLog.status == PublishStatus.FAILED.value)
+        .order_by(PublishLog.requested_at.desc(), PublishLog.id.desc())
+        .limit(limit)
+        .options(joinedload(PublishLog.clip), joinedload(PublishLog.social_account))
+    ))

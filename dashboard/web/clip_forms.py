@@ -1,0 +1,294 @@
+"""Flask-WTF forms of the clips, publish history and ledger pages (one form per use).
+
+Forms check what a browser can get wrong (required, lengths, numbers, dates); the services stay
+the judges of the domain rules, and views map their FieldErrors back onto these fields.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    FloatField,
+    HiddenField,
+    SearchField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+from ..accounts import list_accounts
+from ..errors import FieldError
+from ..ledger import ENTITY_TYPES, EVENT_TYPES
+from ..models import PLATFORMS, PublishStatus
+
+PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
+NO_ACCOUNT_LABEL = "No account (simulator)"
+
+
+class EmptyForm(FlaskForm):
+    """A button POST: nothing but the CSRF token."""
+
+
+class ClipForm(FlaskForm):
+    """Create or edit a clip."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
+    media = StringField(
+        "Media path or URL",
+        validators=[DataRequired(), Length(max=2000)],
+        description="Where the video file is, e.g. https://cdn.example.com/clip.mp4",
+    )
+    duration_seconds = FloatField(
+        "Duration (seconds)",
+        validators=[Optional(), NumberRange(max=4 * 3600, message="at most 4 hours (14400 s)")],
+    )
+
+    def validate_duration_seconds(self, field):
+        """A clip lasts some time: zero or less is a typo."""
+        if field.data is not None and field.data <= 0:
+            raise ValidationError("must be more than 0 seconds")
+
+    def clip_fields(self) -> dict:
+        """The form's values as ClipIn / ClipPatch fields."""
+        return {
+            "title": (self.title.data or "").strip(),
+            "description": self.description.data or "",
+            "media": (self.media.data or "").strip(),
+            "duration_seconds": self.duration_seconds.data,
+        }
+
+
+class ClipSearchForm(FlaskForm):
+    """The search box above the clips list (GET, so no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search clips", validators=[Optional(), Length(max=200)])
+
+
+_HASHTAG_SPLIT = re.compile(r"[\s,]+")
+
+
+def parse_hashtags(raw: str | None) -> list[str]:
+    """'#launch, spring  sale' -> ['launch', 'spring', 'sale'] (order kept, duplicates dropped)."""
+    tags: list[str] = []
+    for part in _HASHTAG_SPLIT.split(raw or ""):
+        tag = part.strip()
+        if tag.startswith("#") and tag.count("#") == 1:
+            tag = tag[1:]
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+class PublishForm(FlaskForm):
+    """The clip page's publish panel. Platform rules are checked by the engine, not here."""
+
+    platform = SelectField(
+        "Platform",
+        choices=[SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
+        validators=[DataRequired()],
+    )
+    # Choices depend on the platform (set by the view); the engine judges the account itself.
+    social_account_id = SelectField("Account", validate_choice=False)
+    caption = TextAreaField("Caption")
+    hashtags = StringField(
+        "Hashtags",
+        description="Separated by commas or spaces; the # is optional.",
+    )
+
+    def validate_social_account_id(self, field):
+        """An id, or empty for the simulator."""
+        if field.data:
+            try:
+                uuid.UUID(field.data)
+            except ValueError:
+                raise ValidationError("choose an account from the list") from None
+
+    def validate_hashtags(self, field):
+        """Catch '#a#b' (two tags run together) before the engine does, in plain words."""
+        for tag in parse_hashtags(field.data):
+            if "#" in tag:
+                raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: separate tags with spaces or commas")
+            if len(tag) > 100:
+                raise ValidationError(f"\u201c{tag[:20]}\u2026\u201d is longer than 100 characters")
+
+    def account_id(self) -> uuid.UUID | None:
+        """The chosen account id, None for the simulator."""
+        return uuid.UUID(self.social_account_id.data) if self.social_account_id.data else None
+
+    def hashtag_list(self) -> list[str]:
+        """The hashtags field split into tags."""
+        return parse_hashtags(self.hashtags.data)
+
+
+# Engine field paths -> publish form fields. Errors about the clip itself (title, duration) are
+# not the form's to fix: they show above it, with a link to edit the clip.
+PUBLISH_FIELD_MAP = {
+    "platform": "platform",
+    "social_account_id": "social_account_id",
+    "metadata.caption": "caption",
+    "metadata": "caption",
+    "metadata.hashtags": "hashtags",
+}
+
+
+def attach_errors(form: FlaskForm, errors: list[FieldError], field_map: dict[str, str]) -> list[str]:
+    """Append each FieldError to its form field; return the messages no field takes.
+
+    Paths are matched by their longest known prefix, so 'metadata.hashtags.3' lands on hashtags.
+    """
+    left: list[str] = []
+    for error in errors:
+        target = None
+        parts = error.field.split(".")
+        for end in range(len(parts), 0, -1):
+            name = field_map.get(".".join(parts[:end]))
+            if name:
+                target = name
+                break
+        field = form._fields.get(target) if target else None
+        if field is None:
+            left.append(error.message)
+        else:
+            field.errors = list(field.errors) + [error.message]
+    return left
+
+
+def account_choices(db, platform: str | None) -> list[SelectChoice]:
+    """Active accounts of `platform` for the publish form: each main account, its satellites under it.
+
+    The first choice is publishing without an account (the simulator).
+    """
+    choices = [SelectChoice("", NO_ACCOUNT_LABEL)]
+    if platform not in PLATFORMS:
+        return choices
+    accounts = [a for a in list_accounts(db, platform) if a.active]
+    mains = [a for a in accounts if a.is_main]
+    by_parent: dict[uuid.UUID, list] = {}
+    for account in accounts:
+        if not account.is_main:
+            by_parent.setdefault(account.parent_account_id, []).append(account)
+    for main in mains:
+        choices.append(SelectChoice(str(main.id), _account_label(main)))
+        for satellite in by_parent.pop(main.id, []):
+            choices.append(SelectChoice(str(satellite.id),
+                                        f"\u21b3 @{satellite.handle} (satellite of @{main.handle})"))
+    # Satellites whose main account is inactive are still publishable on their own.
+    for satellites in by_parent.values():
+        for satellite in satellites:
+            parent = satellite.parent.handle if satellite.parent else "?"
+            choices.append(SelectChoice(str(satellite.id),
+                                        f"@{satellite.handle} (satellite of inactive @{parent})"))
+    return choices
+
+
+def _account_label(account) -> str:
+    if account.display_name and account.display_name != account.handle:
+        return f"@{account.handle} \u2014 {account.display_name}"
+    return f"@{account.handle}"
+
+
+def all_account_choices(db) -> list[SelectChoice]:
+    """Any account, then every account (active or not) in an optgroup per platform: the history filter."""
+    choices = [SelectChoice("", "Any account")]
+    for account in list_accounts(db):
+        label = f"@{account.handle}" + ("" if account.active else " (inactive)")
+        group = PLATFORM_LABELS.get(account.platform, account.platform)
+        choices.append(SelectChoice(str(account.id), label, optgroup=group))
+    return choices
+
+
+def utc_day_start(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+class _DateRangeForm(FlaskForm):
+    """From/to dates, both inclusive, read as UTC days."""
+
+    class Meta:
+        csrf = False
+
+    date_from = DateField("From (UTC)", name="from", validators=[Optional()])
+    date_to = DateField("To (UTC)", name="to", validators=[Optional()])
+
+    def validate_date_to(self, field):
+        """An empty range is a mistake, not a query."""
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("must be on or after the From date")
+
+    def since(self) -> datetime | None:
+        """The start of the From day (inclusive)."""
+        return utc_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
+
+    def until(self) -> datetime | None:
+        """The start of the day after To (exclusive), so To's whole day is included."""
+        if self.date_to.data and not self.date_to.errors:
+            return utc_day_start(self.date_to.data + timedelta(days=1))
+        return None
+
+
+class HistoryFilterForm(_DateRangeForm):
+    """Filters of the publish history page (GET)."""
+
+    # default="": an absent parameter means "any", not an invalid choice.
+    status = SelectField(
+        "Status",
+        default="",
+        choices=[SelectChoice("", "Any status")]
+        + [SelectChoice(s.value, s.value.capitalize()) for s in PublishStatus],
+    )
+    platform = SelectField(
+        "Platform",
+        default="",
+        choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
+    )
+    account = SelectField("Account", default="", validate_choice=False)
+    clip = HiddenField()
+
+    def validate_account(self, field):
+        """An account id from the list (or none)."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("choose an account from the list")
+
+    def validate_clip(self, field):
+        """The clip id the clip page links with."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("is not a clip id")
+
+
+class LedgerFilterForm(_DateRangeForm):
+    """Filters of the ledger page (GET)."""
+
+    event_type = SelectField(
+        "Event type", default="",
+        choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
+    entity_type = SelectField(
+        "Entity type", default="",
+        choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
+    entity_id = StringField("Entity id", validators=[Optional(), Length(max=40)],
+                            render_kw={"placeholder": "e.g. a clip id", "autocomplete": "off",
+                                       "spellcheck": "false"})
+
+    def validate_entity_id(self, field):
+        """A UUID, with or without dashes."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("is not an id (a UUID such as 3f2b…)")
+
+
+def uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """The UUID in `value`, None when it is empty or not a UUID."""
+    try:
+        return uuid.UUID(value.strip()) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,205 @@
+"""Flask-WTF forms of the sign-in, accounts, credentials, tokens and users pages.
+
+One form per use, microblog style. The services stay the judges of what is valid (they raise
+InvalidInput/Conflict, which `apply_domain_error` maps back onto the form's fields, FlaskBB
+style); the checks here only catch what a browser can get wrong before a service is called.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
+
+from ..credentials import REQUIRED_KEYS, allowed_keys
+from ..errors import DomainError
+from ..models import PLATFORMS, ROLES
+from ..users import MIN_PASSWORD_LENGTH
+
+# The same pattern the API's AccountIn enforces, so the form and the service agree.
+HANDLE_PATTERN = r"^@?[\w.\-]+$"
+MAIN_ACCOUNT = ""  # the parent select's value for "this is a main account"
+PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
+
+
+class EmptyForm(FlaskForm):
+    """A CSRF token and nothing else: for buttons that POST (sign out, revoke, retry, ...)."""
+
+
+class LoginForm(FlaskForm):
+    """Email and password sign-in."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired()],
+                             render_kw={"autocomplete": "current-password"})
+
+
+def _parent_choices(mains, exclude_id=None) -> dict:
+    """Choices for the parent select: 'main account' first, then the mains grouped by platform."""
+    choices: dict = {MAIN_ACCOUNT: "None: this is a main account"}
+    for account in mains:
+        if account.id == exclude_id:
+            continue
+        label = f"@{account.handle}" + (f" ({account.display_name})" if account.display_name else "")
+        group = PLATFORM_NAMES.get(account.platform, account.platform)
+        choices.setdefault(group, {})[str(account.id)] = label
+    return choices
+
+
+class AccountCreateForm(FlaskForm):
+    """A new main or satellite account."""
+
+    platform = SelectField("Platform", choices={p: PLATFORM_NAMES.get(p, p) for p in PLATFORMS},
+                           validators=[InputRequired()])
+    handle = StringField("Handle", validators=[
+        DataRequired(), Length(max=100),
+        Regexp(HANDLE_PATTERN, message="Use letters, digits, dots, dashes and underscores only."),
+    ], render_kw={"autocomplete": "off", "spellcheck": "false"})
+    display_name = StringField("Display name", validators=[Optional(), Length(max=200)])
+    parent_account_id = SelectField("Main account", default=MAIN_ACCOUNT,
+                                    description="Leave as a main account, or pick the main "
+                                                "account (same platform) this one is a satellite of.")
+    active = BooleanField("Active (may be published to)", default=True)
+
+    def set_parent_choices(self, mains) -> None:
+        """Offer every main account as a possible parent, grouped by platform."""
+        self.parent_account_id.choices = _parent_choices(mains)
+        self._main_platforms = {str(m.id): m.platform for m in mains}
+
+    def validate_parent_account_id(self, field) -> None:
+        """A satellite's main must be of the chosen platform (the service checks it too)."""
+        parent_platform = getattr(self, "_main_platforms", {}).get(field.data)
+        if field.data and parent_platform and parent_platform != self.platform.data:
+            raise ValidationError(
+                f"That main account is on {PLATFORM_NAMES.get(parent_platform, parent_platform)}, "
+                f"not {PLATFORM_NAMES.get(self.platform.data, self.platform.data)}. "
+                "Pick one of the same platform, or none.")
+
+
+class AccountEditForm(FlaskForm):
+    """Changes to an existing account; the platform of an account never changes."""
+
+    handle = StringField("Handle", validators=[
+        DataRequired(), Length(max=100),
+        Regexp(HANDLE_PATTERN, message="Use letters, digits, dots, dashes and underscores only."),
+    ], render_kw={"autocomplete": "off", "spellcheck": "false"})
+    display_name = StringField("Display name", validators=[Optional(), Length(max=200)])
+    parent_account_id = SelectField("Main account", default=MAIN_ACCOUNT,
+                                    description="A satellite of a main account of the same platform.")
+    active = BooleanField("Active (may be published to)")
+
+    def set_parent_choices(self, mains, account) -> None:
+        """Offer the other main accounts of the account's platform."""
+        same_platform = [m for m in mains if m.platform == account.platform]
+        self.parent_account_id.choices = _parent_choices(same_platform, exclude_id=account.id)
+
+
+class CredentialsFormBase(FlaskForm):
+    """Base of the per-platform credentials forms made by `credentials_form_class`."""
+
+    platform: str = ""
+
+    def credential_fields(self):
+        """The form's credential inputs, required ones first."""
+        return [self[key] for key in allowed_keys(self.platform)]
+
+    def values(self) -> dict[str, str]:
+        """The typed values by key; blanks are left out (the service drops them anyway)."""
+        return {key: self[key].data for key in allowed_keys(self.platform) if self[key].data}
+
+
+_CREDENTIALS_FORMS: dict[str, type[CredentialsFormBase]] = {}
+
+
+def credentials_form_class(platform: str) -> type[CredentialsFormBase]:
+    """A form with exactly `platform`'s credential fields, as never-prefilled password inputs."""
+    if platform not in _CREDENTIALS_FORMS:
+        required = REQUIRED_KEYS.get(platform, ())
+        fields = {
+            key: PasswordField(
+                key,
+                validators=[Optional(), Length(max=4000)],
+                description="required for the provider client" if key in required else "optional",
+                # autocomplete=off keeps password managers from offering (or saving) these.
+                render_kw={"autocomplete": "off", "spellcheck": "false"},
+            )
+            for key in allowed_keys(platform)
+        }
+        _CREDENTIALS_FORMS[platform] = type(
+            f"{platform.capitalize()}CredentialsForm", (CredentialsFormBase,),
+            {"platform": platform, **fields})
+    return _CREDENTIALS_FORMS[platform]
+
+
+class TokenForm(FlaskForm):
+    """A new API token for the signed-in user."""
+
+    name = StringField("Token name", validators=[DataRequired(), Length(max=100)],
+                       description="What the token is for, e.g. “ci” or “zapier”.",
+                       render_kw={"autocomplete": "off"})
+
+
+class UserCreateForm(FlaskForm):
+    """A new dashboard user with an initial password."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)],
+                       render_kw={"autocomplete": "off"})
+    role = SelectField("Role", choices={r: r.capitalize() for r in ROLES}, default="viewer")
+    password = PasswordField("Initial password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+    ], description="Give it to the user through a safe channel; they can't change it yet.",
+                             render_kw={"autocomplete": "new-password"})
+
+
+class UserRoleForm(FlaskForm):
+    """Another role for an existing user."""
+
+    role = SelectField("Role", choices={r: r.capitalize() for r in ROLES})
+
+
+class SearchForm(FlaskForm):
+    """A GET filter box; no CSRF, since it changes nothing."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Search", validators=[Optional(), Length(max=200)])
+
+
+def apply_domain_error(form: FlaskForm, exc: DomainError, *, aliases: dict[str, str | None] | None = None,
+                       default_field: str | None = None) -> None:
+    """Show a service's error next to the fields it names, or above the form (FlaskBB style).
+
+    `aliases` maps a service's field path (e.g. `credentials.access_token`) to a form field name,
+    or to None for an error about the whole form. An error that names no field of the form (a
+    Conflict, say) goes next to `default_field` when given, else above the form.
+    """
+    aliases = aliases or {}
+    if not exc.errors:
+        _add_error(form, default_field, exc.detail)
+    for error in exc.errors:
+        name = aliases.get(error.field, error.field)
+        if name is None:
+            _add_error(form, None, error.message)
+        elif name in form._fields:
+            _add_error(form, name, error.message)
+        else:
+            _add_error(form, default_field, f"{error.field}: {error.message}")
+
+
+def _add_error(form: FlaskForm, name: str | None, message: str) -> None:
+    if name and name in form._fields and name != "csrf_token":
+        # Field.errors is a tuple until validation ran; a list afterwards.
+        form[name].errors = list(form[name].errors) + [_sentence(message)]
+    else:
+        form.form_errors.append(_sentence(message))
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
