@@ -147,7 +147,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "SIMULATOR_FAILURE_RATE": _float(env, "SIMULATOR_FAILURE_RATE", 0.1),
         "SIMULATOR_SEED": _int(env, "SIMULATOR_SEED", None),
         "SIMULATOR_FAILURE_KINDS": tuple(
-            kind.strip() for kind in env.get("SIMULATOR_FAILURE_KINDS", "transient,permanent,unknown").split(",")
+            kind.strip() for kind in env.get("SIMULATOR_FAILURE_KINDS", "transient,permanent,auth,unknown").split(",")
             if kind.strip()
         ),
         "PLATFORM_LIMITS": limits,

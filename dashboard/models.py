@@ -21,6 +21,8 @@ from sqlalchemy import (
     TypeDecorator,
     Uuid,
     event,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
@@ -133,7 +135,7 @@ class SocialAccount(TimestampMixin, db.Model):
     credentials_ciphertext: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True)
     # Set by a permanent authentication error; cleared when credentials are saved again.
-    needs_credentials: Mapped[bool] = mapped_column(default=False)
+    needs_credentials: Mapped[bool] = mapped_column(default=False, server_default=false())
     needs_credentials_reason: Mapped[str | None] = mapped_column(Text)
 
     parent: Mapped[SocialAccount | None] = relationship(
@@ -178,7 +180,7 @@ class PublishLog(TimestampMixin, db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Background publishing: when it should go out, how often it was tried, when to try next.
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"), index=True)
@@ -258,7 +260,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), default=Role.VIEWER.value)
     active: Mapped[bool] = mapped_column(default=True)
     # IANA name; pages show and take times in it, the database keeps UTC.
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     @property
     def is_active(self) -> bool:  # Flask-Login

@@ -50,6 +50,9 @@ def base_config(database_uri: str) -> dict:
         "SIMULATOR_MAX_DELAY": 0.0,
         "SIMULATOR_FAILURE_RATE": 0.0,
         "SIMULATOR_SEED": 1234,
+        # A forced failure is a plain platform failure unless a test asks for other kinds
+        # (transient ones are retried by workers, unknown ones become 'unconfirmed').
+        "SIMULATOR_FAILURE_KINDS": ("permanent",),
         "CREDENTIALS_KEYS": [TEST_CREDENTIALS_KEY],
     }
 

@@ -19,7 +19,8 @@ from dashboard.models import Clip, SocialAccount
 
 CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "created_at", "updated_at"}
 ACCOUNT_FIELDS = {"id", "platform", "handle", "display_name", "parent_account_id", "config", "active",
-                  "credentials", "credential_keys_set", "created_at", "updated_at"}
+                  "credentials", "credential_keys_set", "needs_credentials", "needs_credentials_reason",
+                  "created_at", "updated_at"}
 
 
 @pytest.fixture

@@ -17,11 +17,12 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql://dash:pw@db.internal:5432/dashboard",
     "SECRET_KEY": "s" * 64,
     "CREDENTIALS_KEYS": KEY,
+    "QUEUE_URL": "redis://queue.internal:6379/0",
 }
 
 
 @pytest.mark.parametrize("missing", [
-    ("DATABASE_URL",), ("SECRET_KEY",), ("CREDENTIALS_KEYS",),
+    ("DATABASE_URL",), ("SECRET_KEY",), ("CREDENTIALS_KEYS",), ("QUEUE_URL",),
     ("DATABASE_URL", "CREDENTIALS_KEYS"), PRODUCTION_REQUIRED,
 ])
 def test_production_names_every_missing_variable(tmp_path, missing):
@@ -55,6 +56,7 @@ def test_production_config(tmp_path):
     assert config["SECRET_KEY"] == PRODUCTION["SECRET_KEY"]
     assert len(config["CREDENTIALS_KEYS"]) == 2 and config["CREDENTIALS_KEYS"][0] == KEY
     assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["QUEUE_URL"] == PRODUCTION["QUEUE_URL"]
     assert not any(tmp_path.iterdir())
 
 

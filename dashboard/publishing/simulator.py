@@ -88,8 +88,9 @@ class SimulatorSettings:
     max_delay: float = 0.3
     failure_rate: float = 0.1
     seed: int | None = None
-    # Which kinds of failure to draw from (tests pin one to make a path deterministic).
-    failure_kinds: tuple[str, ...] = ("transient", "permanent", "unknown")
+    # Which kinds of failure to draw from (tests pin one to make a path deterministic):
+    # transient, permanent, unknown, and auth (a refused token, permanent too).
+    failure_kinds: tuple[str, ...] = ("transient", "permanent", "auth", "unknown")
 
     @classmethod
     def from_config(cls, config) -> "SimulatorSettings":
@@ -134,7 +135,9 @@ class PlatformSimulator:
         with SeededRandom._lock:
             delay = rng.uniform(self.settings.min_delay, self.settings.max_delay)
             fails = rng.random() < self.settings.failure_rate
-            candidates = [f for f in FAILURES[self.platform] if f.kind in self.settings.failure_kinds]
+            kinds = self.settings.failure_kinds
+            candidates = [f for f in FAILURES[self.platform]
+                          if ("auth" in kinds if f.auth_error else f.kind in kinds)]
             failure = rng.choice(candidates or FAILURES[self.platform])
             post_id, url = ID_MAKERS[self.platform](rng, job)
         if delay > 0:

@@ -46,7 +46,9 @@ PASSWORD = "correct horse battery"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 # The simulator answers in 0.1-0.2 s: long enough for the spinner to show, short for the suite.
 SIMULATOR_DEFAULTS = {"SIMULATOR_MIN_DELAY": 0.1, "SIMULATOR_MAX_DELAY": 0.2,
-                      "SIMULATOR_FAILURE_RATE": 0.0, "SIMULATOR_SEED": None}
+                      "SIMULATOR_FAILURE_RATE": 0.0, "SIMULATOR_SEED": None,
+                      # forced failures are plain failures: the page offers Retry
+                      "SIMULATOR_FAILURE_KINDS": ("permanent",)}
 
 CHROMIUM_MISSING = "Debian's chromium is not installed: apt-get install chromium; .ci/run installs it"
 
