@@ -107,7 +107,8 @@ def _register_error_handlers(app: Flask) -> None:
     def domain_error(exc: DomainError):
         db.session.rollback()
         if wants_json():
-            return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors])
+            return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors],
+                           **exc.headers)
         return page(exc.status, exc.title, exc.detail)
 
     @app.errorhandler(HTTPException)

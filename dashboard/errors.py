@@ -27,6 +27,11 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors or []
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (Retry-After, say)."""
+        return {}
+
 
 class InvalidInput(DomainError):
     status = 400

@@ -12,15 +12,18 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from .errors import Conflict, InvalidInput
-from .models import IdempotencyRecord
+from .models import IdempotencyRecord, utcnow
 
 MAX_KEY_LENGTH = 200
+# A reservation with no answer after this long belongs to a request whose process died.
+ABANDONED_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,18 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str) -
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput.field("Idempotency-Key", f"needs 1 to {MAX_KEY_LENGTH} characters")
-    for _ in range(2):
+    for _ in range(3):
         existing = db.session.scalar(select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key))
         if existing is not None:
             if existing.request_hash != fingerprint or existing.endpoint != endpoint:
                 raise Conflict("this Idempotency-Key was already used with a different request")
             if existing.response_status is None:
+                if existing.created_at < utcnow() - ABANDONED_AFTER:
+                    # Its process died between reserving and answering: let this one take over.
+                    db.session.delete(existing)
+                    db.session.commit()
+                    continue
                 raise Conflict("the first request with this Idempotency-Key is still running; "
                                "repeat it in a moment")
             return Replay(existing.response_status, existing.response_body)

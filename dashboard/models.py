@@ -184,7 +184,7 @@ class PublishLog(TimestampMixin, db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"), index=True)
-    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"))
+    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"), index=True)
 
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()

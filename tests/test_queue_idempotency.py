@@ -57,6 +57,41 @@ def test_repeat_with_same_key_and_body_replays_the_first_answer(api, make_clip):
     assert count_logs() == 1
 
 
+def test_a_key_abandoned_by_a_dead_request_can_be_used_again(api, db, make_clip):
+    """A reservation whose process died before answering blocks its key only for a while."""
+    from dashboard.models import IdempotencyRecord
+
+    clip = make_clip()
+    first = api.post("/publishing/publish", headers=key(), json=publish_body(clip))
+    record = db.session.scalar(select(IdempotencyRecord))
+    # As if the process had died between reserving the key and storing the answer, long ago.
+    record.response_status, record.response_body = None, None
+    record.created_at = utcnow() - timedelta(minutes=11)
+    db.session.commit()
+
+    again = api.post("/publishing/publish", headers=key(), json=publish_body(clip))
+
+    assert first.status_code == again.status_code == 200
+    assert "Idempotent-Replayed" not in again.headers
+    assert count_logs() == 2
+
+
+def test_a_fresh_unanswered_key_is_still_running(api, db, make_clip):
+    from dashboard.models import IdempotencyRecord
+
+    clip = make_clip()
+    api.post("/publishing/publish", headers=key(), json=publish_body(clip))
+    record = db.session.scalar(select(IdempotencyRecord))
+    record.response_status, record.response_body = None, None
+    db.session.commit()
+
+    response = api.post("/publishing/publish", headers=key(), json=publish_body(clip))
+
+    assert response.status_code == 409
+    assert "still running" in response.json["detail"]
+    assert count_logs() == 1
+
+
 def test_same_key_with_another_body_is_a_conflict(api, make_clip):
     clip = make_clip()
     api.post("/publishing/publish", headers=key(), json=publish_body(clip))

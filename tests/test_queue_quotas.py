@@ -83,6 +83,9 @@ def test_immediate_post_over_the_quota_is_refused_with_the_next_slot(api, platfo
     detail = response.json["detail"]
     assert f"@brand has made {LIMIT} of its {LIMIT} posts in the last 24 hours" in detail
     assert f"{first_published + timedelta(hours=24):%Y-%m-%d %H:%M} UTC" in detail
+    # Retry-After counts the seconds until that slot (about 24 h from the first post).
+    retry_after = int(response.headers["Retry-After"])
+    assert 24 * 3600 - 120 < retry_after <= 24 * 3600 + 1
     assert (count_logs(), clip_event_count(), len(platform_calls)) == writes
     # The quota is the account's: another account of the platform still posts.
     assert api.post("/publishing/publish", json=body(clip, other)).json["success"] is True

@@ -32,8 +32,19 @@ log = logging.getLogger(__name__)
 
 
 class QuotaExceeded(DomainError):
+    """The account has used its rolling 24-hour quota; `retry_at` is when a slot frees."""
+
     status = 429
     title = "Quota exceeded"
+
+    def __init__(self, detail: str, retry_at: datetime):
+        super().__init__(detail)
+        self.retry_at = retry_at
+
+    @property
+    def headers(self) -> dict[str, str]:
+        seconds = max(int((self.retry_at - utcnow()).total_seconds()) + 1, 1)
+        return {"Retry-After": str(seconds)}
 
 
 @dataclass(frozen=True)
@@ -180,7 +191,8 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
             raise QuotaExceeded(
                 f"@{account.handle} has made {quota.used} of its {quota.limit} posts in the last "
                 f"24 hours; the next post is possible at {quota.next_slot:%Y-%m-%d %H:%M} UTC. "
-                "Schedule it for then instead."
+                "Schedule it for then instead.",
+                quota.next_slot,
             )
     log_row = PublishLog(
         clip_id=clip.id,

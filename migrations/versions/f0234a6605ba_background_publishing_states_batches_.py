@@ -57,6 +57,7 @@ def upgrade():
         batch_op.create_index('ix_publish_logs_account_published', ['social_account_id', 'published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_publish_logs_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index('ix_publish_logs_status_next_attempt', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_publish_logs_retry_of_id'), ['retry_of_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_publish_logs_batch_id_publish_batches'), 'publish_batches', ['batch_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_publish_logs_retry_of_id_publish_logs'), 'publish_logs', ['retry_of_id'], ['id'])
 
@@ -80,6 +81,7 @@ def downgrade():
     with op.batch_alter_table('publish_logs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_publish_logs_retry_of_id_publish_logs'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_publish_logs_batch_id_publish_batches'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_publish_logs_retry_of_id'))
         batch_op.drop_index('ix_publish_logs_status_next_attempt')
         batch_op.drop_index(batch_op.f('ix_publish_logs_batch_id'))
         batch_op.drop_index('ix_publish_logs_account_published')
