@@ -28,9 +28,13 @@ install: $(RUNTIME_STAMP) ## create .venv and install the pinned runtime require
 
 install-dev: $(DEV_STAMP) ## the same plus the test requirements
 
-run: install ## migrate, seed on first run, serve on http://127.0.0.1:5000
+# One queue worker beside the web server, so scheduled and cross-posted work goes out with
+# nothing else to start; Ctrl-C stops both.
+run: install ## migrate, seed on first run, serve on http://127.0.0.1:5000 with a queue worker
 	$(BIN)/flask db upgrade
 	$(BIN)/flask first-run
+	$(BIN)/flask worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: install-dev ## run the test suite (SQLite; PostgreSQL when DATABASE_URL names one)
