@@ -3,10 +3,15 @@
 #   docker build -t publishing-dashboard .
 #   docker run --rm -p 8000:8000 \
 #     -e DATABASE_URL=postgresql://user:pass@db:5432/dashboard \
-#     -e SECRET_KEY=... -e CREDENTIALS_KEYS=... publishing-dashboard
+#     -e SECRET_KEY=... -e CREDENTIALS_KEYS=... -e QUEUE_URL=redis://redis:6379/0 \
+#     publishing-dashboard
+#   # a queue worker: the same image, another command (no migrations)
+#   docker run --rm -e SKIP_MIGRATIONS=1 -e DATABASE_URL=... -e SECRET_KEY=... \
+#     -e CREDENTIALS_KEYS=... -e QUEUE_URL=redis://redis:6379/0 publishing-dashboard \
+#     flask worker --threads 8
 #
 # DASHBOARD_ENV=production is the default here, so the app refuses to start without DATABASE_URL,
-# SECRET_KEY and CREDENTIALS_KEYS (and names the missing one). For a throwaway trial on SQLite
+# SECRET_KEY, CREDENTIALS_KEYS and QUEUE_URL (and names the missing one). For a throwaway trial on SQLite
 # inside the container, pass -e DASHBOARD_ENV=development instead.
 FROM python:3.11-slim
 
