@@ -88,6 +88,8 @@ def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID
             "error_message": None if ok else "rate_limit_exceeded: too many requests",
             "caption": f"Post {i}", "hashtags": '["launch"]', "requested_at": at,
             "published_at": done if ok else None, "created_at": at, "updated_at": done,
+            # Columns of the background engine (issue 4): an immediate publish, one attempt.
+            "attempts": 1, "started_at": at,
         })
         account_s = str(account) if account else None
         events.append({"id": new_id(), "event_type": "publish_started", "entity_type": "clip",
