@@ -24,10 +24,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,139 +31,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from .common import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    REPO_ROOT,
+    Gunicorn,
+    fresh_database,
+    flask_cli,
+    machine_busy,
+    percentile,
+    request,
+    scan_log,
+    server_env,
+    table,
+)
 
-from .common import REPO_ROOT, Database, fresh_database, free_port, percentile, table
-
-ADMIN_EMAIL = "bench-admin@example.com"
-ADMIN_PASSWORD = "bench-password-not-secret"
 PLATFORMS = ("tiktok", "instagram", "youtube")
-LOG_PATTERNS = {
-    "database is locked": re.compile(r"database is locked", re.I),
-    "database unreachable (503)": re.compile(r"database unreachable", re.I),
-    "pool timeout": re.compile(r"QueuePool limit|TimeoutError", re.I),
-    "traceback": re.compile(r"^Traceback", re.M),
-    "worker timeout": re.compile(r"WORKER TIMEOUT", re.I),
-}
-
-
-# --- the server ---------------------------------------------------------------------------------
-
-def server_env(db: Database, extra: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        FLASK_APP="wsgi",
-        DASHBOARD_ENV="development",
-        DATABASE_URL=db.url,
-        SECRET_KEY="bench-secret-key",
-        CREDENTIALS_KEYS=Fernet.generate_key().decode(),
-        GUNICORN_ACCESSLOG="",  # the client counts every status; a log line per request is noise
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-def flask_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "flask", *args], cwd=REPO_ROOT, env=env, input=stdin,
-        capture_output=True, text=True, timeout=300,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-class Gunicorn:
-    """gunicorn as a child process in its own session, stopped (and only it) at the end."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int | None, threads: int | None):
-        self.port = free_port()
-        self.env = dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}")
-        if workers:
-            self.env["GUNICORN_WORKERS"] = str(workers)
-        if threads:
-            self.env["GUNICORN_THREADS"] = str(threads)
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Gunicorn":
-        self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.process.returncode}):\n{self.log_tail()}")
-            try:
-                status, _ = request(self.port, "GET", "/healthz")
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"gunicorn did not answer /healthz within 60 s:\n{self.log_tail()}")
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # its own session: only what it started
-                self.process.wait(timeout=10)
-        self._log.close()
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the master and its workers so far."""
-        return process_tree_cpu(self.process.pid)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def process_tree_cpu(root: int) -> float:
-    """CPU seconds of `root` and its direct children (gunicorn's master and workers), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == root or int(fields[1]) == root:  # fields[1] is the parent pid
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
-    with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def request(port: int, method: str, path: str, body: dict | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        hdrs = dict(headers or {})
-        if payload is not None:
-            hdrs["Content-Type"] = "application/json"
-        conn.request(method, path, body=payload, headers=hdrs)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 # --- the load -----------------------------------------------------------------------------------
@@ -208,11 +87,13 @@ class LoadResult:
 
 
 def drive(server: "Gunicorn", name: str, clients: int, total: int, max_seconds: float,
-          make_request, check_success: bool = False) -> LoadResult:
+          make_request, check_success: bool = False, on_response=None) -> LoadResult:
     """`clients` threads, one keep-alive connection each, sending `total` requests at most.
 
     make_request(i) -> (method, path, body, headers). A POST is never retried: a transport
-    error is counted, the connection reopened, and the next request sent.
+    error is counted, the connection reopened, and the next request sent. on_response(i,
+    status, body_bytes), when given, is called for every answer (None, None on a transport
+    error), from the client threads.
     """
     port = server.port
     result = LoadResult(name, clients)
@@ -244,11 +125,15 @@ def drive(server: "Gunicorn", name: str, clients: int, total: int, max_seconds: 
                 data = response.read()
             except (OSError, http.client.HTTPException):
                 errors += 1
+                if on_response is not None:
+                    on_response(i, None, None)
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 continue
             latencies.append(time.perf_counter() - t0)
             statuses[response.status] += 1
+            if on_response is not None:
+                on_response(i, response.status, data)
             if check_success and response.status == 200 and not json.loads(data).get("success"):
                 failures += 1
         conn.close()
@@ -273,10 +158,6 @@ def drive(server: "Gunicorn", name: str, clients: int, total: int, max_seconds: 
     result.machine_busy = (busy_end - busy_start) / max(all_end - all_start, 1)
     result.hit_time_limit = issued < total
     return result
-
-
-def scan_log(text: str) -> dict[str, int]:
-    return {name: len(pattern.findall(text)) for name, pattern in LOG_PATTERNS.items()}
 
 
 def check_database(url: str) -> dict[str, int]:
@@ -330,14 +211,16 @@ def effective_gunicorn_config(args) -> dict:
 def run_backend(backend: str, args, workdir: Path) -> BackendReport:
     with fresh_database(backend, "throughput") as db:
         print(f"\n[throughput/{backend}] database ready; migrating and creating a token", flush=True)
-        base = server_env(db, {})
+        log_dir = workdir / backend
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # The immediate path enqueues nothing, but the app opens its queue at start: a file of
+        # this run's, not the developer's instance/queue.sqlite3.
+        base = server_env(db, {"QUEUE_URL": f"sqlite:///{log_dir / 'queue.sqlite3'}"})
         flask_cli(base, "db", "upgrade")
         flask_cli(base, "users", "create", ADMIN_EMAIL, "--role", "admin", "--password-stdin",
                   stdin=ADMIN_PASSWORD + "\n")
         token = flask_cli(base, "tokens", "create", ADMIN_EMAIL, "--name", "bench").strip().splitlines()[-1]
         auth = {"Authorization": f"Bearer {token}"}
-        log_dir = workdir / backend
-        log_dir.mkdir(parents=True, exist_ok=True)
         runs: dict[str, LoadResult] = {}
 
         def publish_request(clip_ids):
