@@ -20,6 +20,7 @@ import json
 import os
 import random
 import sqlite3
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -354,11 +355,14 @@ def run_backend(backend: str, args) -> dict[str, SizeResult]:
     queries: dict[str, dict[str, Query]] = {}
     apps = []
     with ExitStack() as stack:
+        # Nothing here is queued, but the app opens its queue: a temporary file, not instance/'s.
+        queue_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pages-queue-"))
         for label, n_logs in (("small", args.small), ("big", args.scale)):
             database = stack.enter_context(fresh_database(backend, f"pages_{label}"))
             app = create_app({
                 "SQLALCHEMY_DATABASE_URI": normalise_database_url(database.url),
                 "WTF_CSRF_ENABLED": False,
+                "QUEUE_URL": f"sqlite:///{queue_folder}/{label}.sqlite3",
             })
             apps.append(app)
             print(f"\n[pagination/{backend}] filling {n_logs:,} publish logs and "
