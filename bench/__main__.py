@@ -1,4 +1,5 @@
-"""`python -m bench [throughput] [pagination]`: run the benchmarks and print Markdown figures.
+"""`python -m bench [throughput] [concurrency] [crosspost] [scheduled] [pagination]`: run the
+benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
 """
@@ -12,7 +13,9 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from .common import REPO_ROOT, machine_summary, pg_server_version
+from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
+
+BENCHMARKS = ("throughput", "concurrency", "crosspost", "scheduled", "pagination")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -21,8 +24,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Publishing dashboard benchmarks (figures, not pass/fail). SQLite always; "
         "PostgreSQL too when DATABASE_URL names a server (a fresh database is made there and dropped).",
     )
-    parser.add_argument("which", nargs="*", metavar="throughput|pagination",
-                        help="benchmarks to run (default: both)")
+    parser.add_argument("which", nargs="*", metavar="|".join(BENCHMARKS),
+                        help="benchmarks to run (default: all, in this order)")
     parser.add_argument("--backend", choices=["auto", "sqlite", "postgresql"], default="auto",
                         help="auto: SQLite, plus PostgreSQL when DATABASE_URL is set (default)")
     throughput = parser.add_argument_group("throughput")
@@ -40,6 +43,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                             help="gunicorn workers (default: gunicorn.conf.py's)")
     throughput.add_argument("--threads", type=int, default=None,
                             help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+    queues = parser.add_argument_group("queue workers (crosspost, scheduled)")
+    queues.add_argument("--queue", default="auto",
+                        help="queue storage: auto (SQLite, plus Redis when it answers; the default) or "
+                        "a comma-separated list of sqlite, redis, postgresql")
+    queues.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+                        help=f"Redis database for the Redis queue, flushed before and after; refused "
+                        f"when it holds other keys (default {DEFAULT_REDIS_URL}, or BENCH_REDIS_URL)")
+    queues.add_argument("--worker-threads", type=int, default=8,
+                        help="threads of each `flask worker` (default 8)")
+    concurrency = parser.add_argument_group("concurrency")
+    concurrency.add_argument("--concurrency-clients", type=int, default=50,
+                             help="concurrent clients publishing (default 50)")
+    concurrency.add_argument("--concurrency-requests", type=int, default=2000,
+                             help="immediate publishes in the run (default 2000; --max-seconds caps it)")
+    crosspost = parser.add_argument_group("crosspost")
+    crosspost.add_argument("--targets", type=int, default=30,
+                           help="accounts of the cross-post: 1 main + N-1 satellites (default 30)")
+    crosspost.add_argument("--crosspost-runs", type=int, default=3,
+                           help="batches timed per database and queue (default 3)")
+    crosspost.add_argument("--crosspost-idle", type=float, default=8.0,
+                           help="seconds without work before each batch, so that it meets the worker "
+                           "as a manager's click does: idle (default 8; 0 for back to back)")
+    scheduled = parser.add_argument_group("scheduled")
+    scheduled.add_argument("--posts", type=int, default=1000,
+                           help="posts scheduled for the same moment (default 1,000)")
+    scheduled.add_argument("--scheduled-workers", default="2",
+                           help="`flask worker` processes draining them; a comma-separated list runs "
+                           "each (default 2; the full run is 1,2)")
+    scheduled.add_argument("--scheduled-lead", type=float, default=15.0,
+                           help="seconds between the start of scheduling and the moment (default 15)")
+    scheduled.add_argument("--max-drain-seconds", type=float, default=180.0,
+                           help="time cap of the drain after the moment (default 180)")
     pagination = parser.add_argument_group("pagination")
     pagination.add_argument("--small", type=int, default=1000,
                             help="publish logs in the small database (default 1,000)")
@@ -50,29 +85,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                             help="timed repetitions of each query (default 20)")
     parser.add_argument("--json", help="write the raw figures here (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
-    unknown = set(args.which) - {"throughput", "pagination"}
+    unknown = set(args.which) - set(BENCHMARKS)
     if unknown:
-        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose throughput, pagination")
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose {', '.join(BENCHMARKS)}")
+    if args.crosspost_runs > 40:
+        parser.error("--crosspost-runs: at most 40 (each run posts once more to every account, and "
+                     "Instagram allows 50 posts per account in 24 hours)")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    which = args.which or ["throughput", "pagination"]
+    which = [name for name in BENCHMARKS if name in (args.which or BENCHMARKS)]
     started = time.perf_counter()
     sections, raw = [], {"argv": sys.argv[1:], "machine": machine_summary(),
                          "at": datetime.now(timezone.utc).isoformat()}
     if os.environ.get("DATABASE_URL"):
         raw["postgresql"] = pg_server_version(os.environ["DATABASE_URL"])
-    if "throughput" in which:
-        from . import throughput
+    import importlib
 
-        text, raw["throughput"] = throughput.main(args)
-        sections.append(text)
-    if "pagination" in which:
-        from . import pagination
-
-        text, raw["pagination"] = pagination.main(args)
+    for name in which:
+        module = importlib.import_module(f".{name}", __package__)
+        text, raw[name] = module.main(args)
         sections.append(text)
     header = f"Machine: {raw['machine']}" + (f", PostgreSQL {raw['postgresql']}" if raw.get("postgresql") else "")
     print("\n" + "=" * 100)
