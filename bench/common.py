@@ -548,7 +548,7 @@ def publish_logs(url: str) -> tuple[dict[uuid.UUID, LogRow], Counter]:
         logs[log.id] = log
     unattached: Counter = Counter()
     events = query(url, "SELECT event_type, metadata, created_at, id FROM ledger_events "
-                        "WHERE event_type LIKE 'publish%' ORDER BY created_at, id")
+                        "WHERE event_type LIKE ? ORDER BY created_at, id", ("publish%",))
     for event_type, metadata, _created, _id in events:
         if isinstance(metadata, str):
             metadata = json.loads(metadata)
