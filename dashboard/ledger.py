@@ -52,6 +52,7 @@ EVENT_TYPES = (
     "user_deactivated",
     "user_reactivated",
     "user_role_changed",
+    "user_timezone_changed",
 )
 ENTITY_TYPES = ("clip", "account", "user", "system")
 

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -196,5 +197,24 @@ def set_user_active(db, user_id: uuid.UUID, active: bool, actor_id: uuid.UUID | 
     user.active = active
     record_event(db.session, "user_reactivated" if active else "user_deactivated", "user", user.id,
                  {"email": user.email, "by": actor_id})
+    db.session.commit()
+    return user
+
+
+def set_timezone(db, user_id: uuid.UUID, tz: str) -> User:
+    """Set the IANA time zone pages show and take times in (commits); records
+    `user_timezone_changed`. InvalidInput on `timezone` for a name zoneinfo does not know."""
+    tz = (tz or "").strip()
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput.field("timezone", f"{tz!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    user = get_user(db, user_id)
+    if user.timezone == tz:
+        return user
+    previous = user.timezone
+    user.timezone = tz
+    record_event(db.session, "user_timezone_changed", "user", user.id,
+                 {"email": user.email, "timezone": tz, "previous_timezone": previous})
     db.session.commit()
     return user

@@ -158,6 +158,14 @@ class UserRoleForm(FlaskForm):
     role = SelectField("Role", choices={r: r.capitalize() for r in ROLES})
 
 
+class ProfileForm(FlaskForm):
+    """The signed-in user's own settings: the time zone pages use."""
+
+    timezone = SelectField("Time zone", validators=[InputRequired()],
+                           description="Scheduled times are shown in this zone, and the times you "
+                                       "type are read in it.")
+
+
 class SearchForm(FlaskForm):
     """A GET filter box; no CSRF, since it changes nothing."""
 
