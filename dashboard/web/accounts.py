@@ -15,6 +15,8 @@ from ..accounts import accounts_by_platform, create_account, get_account, main_a
 from ..credentials import REQUIRED_KEYS, remove_account_credentials, set_account_credentials, summarize
 from ..errors import DomainError, FieldError, InvalidInput
 from ..extensions import db
+from ..models import utcnow
+from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
 from .access import role_required
 from .forms import (MAIN_ACCOUNT, PLATFORM_NAMES, AccountCreateForm, AccountEditForm, EmptyForm,
@@ -59,12 +61,14 @@ def _validation_error(exc: ValidationError) -> InvalidInput:
 @bp.get("/")
 @role_required("viewer")
 def index():
-    """Every account by platform, each main account followed by its satellites."""
+    """Every account by platform, each main account followed by its satellites, with its publish
+    mode, its health and what is left of its 24-hour posting quota (one query for all)."""
     groups = accounts_by_platform(db)
-    modes = {account.id: publish_mode(account)
-             for mains in groups.values() for main in mains
-             for account in [main, *main.satellites]}
-    return render_template("accounts/index.html", groups=groups, modes=modes)
+    accounts = [account for mains in groups.values() for main in mains
+                for account in [main, *main.satellites]]
+    modes = {account.id: publish_mode(account) for account in accounts}
+    quotas = quota_states(db.session, accounts, utcnow()) if accounts else {}
+    return render_template("accounts/index.html", groups=groups, modes=modes, quotas=quotas)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -135,6 +135,57 @@ def test_publish_mode_badges(client, db, login, make_account):
         assert secret not in html
 
 
+def test_needs_new_credentials_badge_with_its_reason(client, db, login, family):
+    family["sports"].needs_credentials = True
+    family["sports"].needs_credentials_reason = "OAuthException: token expired"
+    db.session.commit()
+    login("viewer")
+    html = client.get("/accounts/").get_data(as_text=True)
+    row = re.search(rf'<tr id="account-{family["sports"].id}".*?</tr>', html, re.S).group(0)
+    assert re.search(r'<span class="badge badge-needs-credentials" data-needs-credentials="true" '
+                     r'title="OAuthException: token expired">needs new credentials</span>', row)
+    assert html.count("badge-needs-credentials") == 1
+
+
+def test_remaining_quota_per_account_in_one_query(app, client, db, login, family, make_clip):
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from dashboard.models import PublishLog, utcnow
+
+    clip = make_clip()
+    now = utcnow()
+    for status, at in [("success", now - timedelta(hours=1)), ("success", now - timedelta(hours=23)),
+                       ("unconfirmed", now - timedelta(hours=2)), ("failed", now - timedelta(hours=1)),
+                       ("success", now - timedelta(hours=25))]:
+        db.session.add(PublishLog(clip_id=clip.id, platform="instagram", social_account_id=family["main"].id,
+                                  status=status, requested_at=at, started_at=at,
+                                  published_at=at if status == "success" else None))
+    db.session.commit()
+    login("viewer")
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        html = client.get("/accounts/").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    limit = app.config["PLATFORM_LIMITS"]["instagram"]["posts_per_24h"]
+    tiktok_limit = app.config["PLATFORM_LIMITS"]["tiktok"]["posts_per_24h"]
+
+    def quota(account):
+        return re.sub(r"<[^>]+>", "", re.search(rf'<td class="nowrap quota" id="quota-{account.id}">(.*?)</td>',
+                                                html, re.S).group(1)).strip()
+
+    # Two successes and an unknown outcome in the last 24 h count; the failure and the old one don't.
+    assert quota(family["main"]) == f"{limit - 3} of {limit} left"
+    assert quota(family["sports"]) == f"{limit} of {limit} left"
+    assert quota(family["tiktok"]) == f"{tiktok_limit} of {tiktok_limit} left"
+    assert "Posts left (24 h)" in html
+    assert sum("publish_logs" in sql for sql in statements) == 1
+
+
 @pytest.mark.parametrize("role", ["viewer", "editor"])
 def test_no_admin_controls_for_other_roles(client, login, family, role):
     login(role)
