@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
+    DateTimeLocalField,
     FloatField,
     HiddenField,
+    RadioField,
     SearchField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
+    URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..models import PLATFORMS, PublishStatus
+from .profile import user_zone
 
 PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 NO_ACCOUNT_LABEL = "No account (simulator)"
@@ -75,6 +81,10 @@ class ClipSearchForm(FlaskForm):
     q = SearchField("Search clips", validators=[Optional(), Length(max=200)])
 
 
+# datetime-local sends minutes (or seconds with a step); the first is how values are rendered.
+BAD_TIME = "enter a date and a time, e.g. 2026-11-26 09:00"
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
 _HASHTAG_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -88,6 +98,15 @@ def parse_hashtags(raw: str | None) -> list[str]:
         if tag and tag not in tags:
             tags.append(tag)
     return tags
+
+
+def check_hashtags(_form, field):
+    """A hashtags field's tags are one tag each, of at most 100 characters."""
+    for tag in parse_hashtags(field.data):
+        if "#" in tag:
+            raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: separate tags with spaces or commas")
+        if len(tag) > 100:
+            raise ValidationError(f"\u201c{tag[:20]}\u2026\u201d is longer than 100 characters")
 
 
 class PublishForm(FlaskForm):
@@ -105,6 +124,34 @@ class PublishForm(FlaskForm):
         "Hashtags",
         description="Separated by commas or spaces; the # is optional.",
     )
+    when = RadioField("When", default="now",
+                      choices=[SelectChoice("now", "Publish now"),
+                               SelectChoice("later", "Schedule for a date and time")])
+    # Typed on the user's clock (their profile's zone); the engine stores UTC.
+    scheduled_at = DateTimeLocalField("Date and time", format=LOCAL_FORMATS, tz=user_zone,
+                                      validators=[Optional()], invalid_value_message=BAD_TIME)
+    # One per render of the form: a second POST with the same key (a double click) replays the
+    # first answer instead of publishing again.
+    idempotency_key = HiddenField()
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields, then: scheduling needs a time (Optional() stops an empty field's own
+        validators, so this is checked here)."""
+        valid = super().validate(extra_validators)
+        if self.when.data == "later" and self.scheduled_at.data is None and not self.scheduled_at.errors:
+            self.scheduled_at.errors = list(self.scheduled_at.errors) + ["choose the date and time to publish at"]
+            valid = False
+        return valid
+
+    def request_body(self) -> dict:
+        """What this POST asks for, as the idempotency fingerprint sees it."""
+        later = self.when.data == "later"
+        return {
+            "platform": self.platform.data, "social_account_id": self.social_account_id.data or "",
+            "caption": self.caption.data or "", "hashtags": self.hashtag_list(),
+            "when": "later" if later else "now",
+            "scheduled_at": self.scheduled_at.data.isoformat() if later and self.scheduled_at.data else None,
+        }
 
     def validate_social_account_id(self, field):
         """An id, or empty for the simulator."""
@@ -116,11 +163,7 @@ class PublishForm(FlaskForm):
 
     def validate_hashtags(self, field):
         """Catch '#a#b' (two tags run together) before the engine does, in plain words."""
-        for tag in parse_hashtags(field.data):
-            if "#" in tag:
-                raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: separate tags with spaces or commas")
-            if len(tag) > 100:
-                raise ValidationError(f"\u201c{tag[:20]}\u2026\u201d is longer than 100 characters")
+        check_hashtags(self, field)
 
     def account_id(self) -> uuid.UUID | None:
         """The chosen account id, None for the simulator."""
@@ -134,6 +177,8 @@ class PublishForm(FlaskForm):
 # Engine field paths -> publish form fields. Errors about the clip itself (title, duration) are
 # not the form's to fix: they show above it, with a link to edit the clip.
 PUBLISH_FIELD_MAP = {
+    "scheduled_at": "scheduled_at",
+    "timezone": "scheduled_at",
     "platform": "platform",
     "social_account_id": "social_account_id",
     "metadata.caption": "caption",
@@ -292,3 +337,123 @@ def uuid_or_none(value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value.strip()) if value else None
     except ValueError:
         return None
+
+
+# Publishing later and elsewhere -------------------------------------------------------------------
+
+class CrossPostFormBase(FlaskForm):
+    """The clip page's cross-post panel: accounts picked one by one and/or main accounts with all
+    their satellites, a default caption, and per-account captions made by `crosspost_form`."""
+
+    accounts = SelectMultipleField("Accounts", choices=[])
+    with_satellites_of = SelectMultipleField("Main account and all its satellites", choices=[])
+    caption = TextAreaField("Caption")
+    hashtags = StringField("Hashtags", validators=[check_hashtags],
+                           description="Separated by commas or spaces; the # is optional.")
+    idempotency_key = HiddenField()
+
+    def override_fields(self, account_id: uuid.UUID):
+        """The (caption, hashtags) fields of one account's own text."""
+        return self[f"caption_{account_id.hex}"], self[f"hashtags_{account_id.hex}"]
+
+    def text_for(self, account_id: uuid.UUID) -> tuple[str, list[str]]:
+        """The caption and hashtags one account gets: its own when typed, else the default."""
+        caption, hashtags = self.override_fields(account_id)
+        return ((caption.data if (caption.data or "").strip() else self.caption.data) or "",
+                parse_hashtags(hashtags.data) if (hashtags.data or "").strip() else parse_hashtags(self.hashtags.data))
+
+    def picked_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(value) for value in self.accounts.data or []]
+
+    def main_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(value) for value in self.with_satellites_of.data or []]
+
+    def request_body(self) -> dict:
+        """What this POST asks for, as the idempotency fingerprint sees it."""
+        body = {"accounts": sorted(self.accounts.data or []),
+                "with_satellites_of": sorted(self.with_satellites_of.data or []),
+                "caption": self.caption.data or "", "hashtags": self.hashtags.data or ""}
+        for name, field in self._fields.items():
+            if name.startswith(("caption_", "hashtags_")) and field.data:
+                body[name] = field.data
+        return body
+
+    def validate_accounts(self, field):
+        if not field.data and not self.with_satellites_of.data:
+            raise ValidationError("pick at least one account, or a main account with its satellites")
+
+
+@dataclass
+class AccountTree:
+    """One main account (or an orphan satellite) and its active satellites, for the panel."""
+
+    main: object
+    satellites: list
+    orphan: bool = False  # a satellite whose main account is inactive
+
+
+def crosspost_accounts(db) -> dict[str, list[AccountTree]]:
+    """Active accounts by platform, each main account with its active satellites under it."""
+    groups: dict[str, list[AccountTree]] = {p: [] for p in PLATFORMS}
+    accounts = [a for a in list_accounts(db) if a.active]
+    by_parent: dict[uuid.UUID, list] = {}
+    for account in accounts:
+        if not account.is_main:
+            by_parent.setdefault(account.parent_account_id, []).append(account)
+    for account in accounts:
+        if account.is_main:
+            groups.setdefault(account.platform, []).append(
+                AccountTree(account, by_parent.pop(account.id, [])))
+    for satellites in by_parent.values():
+        for satellite in satellites:
+            groups.setdefault(satellite.platform, []).append(AccountTree(satellite, [], orphan=True))
+    return {platform: trees for platform, trees in groups.items() if trees}
+
+
+def crosspost_form(groups: dict[str, list[AccountTree]], **kwargs) -> CrossPostFormBase:
+    """A cross-post form for these accounts: a caption and hashtags field per account."""
+    fields = {}
+    choices, mains = [], []
+    for trees in groups.values():
+        for tree in trees:
+            for account in [tree.main, *tree.satellites]:
+                choices.append(SelectChoice(str(account.id), f"@{account.handle}"))
+                fields[f"caption_{account.id.hex}"] = TextAreaField(
+                    f"Caption for @{account.handle}", validators=[Optional()])
+                fields[f"hashtags_{account.id.hex}"] = StringField(
+                    f"Hashtags for @{account.handle}", validators=[Optional(), check_hashtags])
+            if tree.satellites and not tree.orphan:
+                mains.append(SelectChoice(str(tree.main.id), f"@{tree.main.handle} and all its satellites"))
+    form_class = type("CrossPostForm", (CrossPostFormBase,), fields)
+    form = form_class(prefix="xp", **kwargs)
+    form.accounts.choices = choices
+    form.with_satellites_of.choices = mains
+    return form
+
+
+class RescheduleForm(FlaskForm):
+    """Move a scheduled post: a new time on the user's clock."""
+
+    scheduled_at = DateTimeLocalField("New date and time", format=LOCAL_FORMATS, tz=user_zone,
+                                      validators=[DataRequired(message="choose the new date and time")],
+                                      invalid_value_message=BAD_TIME)
+    week = HiddenField()
+
+
+class MarkPublishedForm(FlaskForm):
+    """A person confirms that an unconfirmed post went out, optionally with its address."""
+
+    external_url = URLField("Post URL (optional)", validators=[
+        Optional(), Length(max=500),
+        URL(message="enter the post's address, e.g. https://www.instagram.com/reel/…"),
+        Regexp(r"^https?://", message="enter an http(s) address"),
+    ])
+
+
+class ScheduleWeekForm(FlaskForm):
+    """Which week the schedule shows (GET): any day of it."""
+
+    class Meta:
+        csrf = False
+
+    week = DateField("Week of", validators=[Optional()])

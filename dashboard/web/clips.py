@@ -1,34 +1,46 @@
-"""Clips pages: the searchable list, create and edit, and the clip page with its publish panel.
+"""Clips pages: the searchable list, create and edit, and the clip page with its publish and
+cross-post panels.
 
-The list and the publish panel answer htmx with fragments (`_something.html`) and browsers with
-whole pages, chosen by `request.htmx` on the same URL. Views never commit and never reach a
-platform: they call the clips service or `publish_clip`.
+The list and the panels answer htmx with fragments (`_something.html`) and browsers with whole
+pages, chosen by `request.htmx` on the same URL. Views never commit and never reach a platform:
+they call the clips service, `publish_clip` or the background publishing functions.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from pydantic import ValidationError
 
 from .. import clips as clip_service
-from ..errors import FieldError, InvalidInput, NotFound
+from .. import idempotency
+from ..errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, list_publish_logs
-from ..publishing.models import PublishMetadata, PublishRequest
-from ..publishing.service import publish_clip
+from ..models import PublishLog, SocialAccount, utcnow
+from ..publishing import background
+from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
+from ..publishing.quotas import quota_state
+from ..publishing.service import QuotaExceeded, publish_clip
 from ..schemas import ClipIn, ClipPatch
 from .access import role_required
 from .clip_forms import (
+    LOCAL_FORMATS,
     PUBLISH_FIELD_MAP,
     ClipForm,
     ClipSearchForm,
+    EmptyForm,
     PublishForm,
     account_choices,
     attach_errors,
+    crosspost_accounts,
+    crosspost_form,
 )
+from .profile import user_zone
 
 bp = Blueprint("clips", __name__, url_prefix="/clips")
 
@@ -108,17 +120,42 @@ def _clip_history(clip_id: uuid.UUID):
     return list_publish_logs(db, HistoryFilter(clip_id=clip_id), limit=CLIP_HISTORY_SIZE)
 
 
+def new_key() -> str:
+    """A fresh idempotency key: one per render of a form that creates work."""
+    return uuid.uuid4().hex
+
+
+@bp.app_context_processor
+def idempotency_helpers() -> dict:
+    """`new_idempotency_key()` for forms rendered inside answers (e.g. Retry after a failure)."""
+    return {"new_idempotency_key": new_key}
+
+
+def _publish_form() -> PublishForm:
+    form = PublishForm()
+    form.social_account_id.choices = account_choices(db, form.platform.data or "instagram")
+    return form
+
+
+def _crosspost_form(**kwargs):
+    groups = crosspost_accounts(db)
+    return crosspost_form(groups, **kwargs), groups
+
+
 @bp.get("/<uuid:clip_id>")
 @role_required("viewer")
 def detail(clip_id: uuid.UUID):
-    """A clip's details, its publish panel (editors) and its latest publish attempts."""
+    """A clip's details, its publish and cross-post panels (editors) and its latest attempts."""
     clip = clip_service.get_clip(db, clip_id)
-    form = None
+    context = {}
     if current_user.has_role("editor"):
-        form = PublishForm()
-        form.social_account_id.choices = account_choices(db, form.platform.data or "instagram")
-    return render_template("clips/detail.html", clip=clip, form=form, result=None,
-                           history=_clip_history(clip_id))
+        form = _publish_form()
+        form.idempotency_key.data = new_key()
+        crosspost, groups = _crosspost_form()
+        crosspost.idempotency_key.data = new_key()
+        context = dict(form=form, crosspost=crosspost, groups=groups)
+    return render_template("clips/detail.html", clip=clip, result=None, history=_clip_history(clip_id),
+                           **context)
 
 
 @bp.get("/accounts-options")
@@ -129,48 +166,288 @@ def account_options():
     return render_template("clips/_account_options.html", choices=choices, selected="")
 
 
+@dataclass
+class PanelOutcome:
+    """What the publish panel did: published now (`result`) or scheduled (`scheduled`)."""
+
+    result: PublishResult | None = None
+    scheduled: PublishLog | None = None
+    replayed: bool = False
+
+    def body(self) -> dict:
+        """What the idempotency record keeps, to answer a repeat of the same POST."""
+        if self.scheduled is not None:
+            return {"scheduled_log_id": str(self.scheduled.id)}
+        return self.result.model_dump(mode="json")
+
+    @classmethod
+    def replay(cls, body: dict) -> "PanelOutcome":
+        if "scheduled_log_id" in body:
+            return cls(scheduled=background.get_log(db, uuid.UUID(body["scheduled_log_id"])), replayed=True)
+        return cls(result=PublishResult.model_validate(body), replayed=True)
+
+
+@dataclass
+class QuotaOffer:
+    """The next moment an account may post again, offered as a schedule time."""
+
+    slot: datetime  # UTC, rounded up to the minute
+    local_value: str  # the datetime-local value on the user's clock
+
+
+def _quota_offer(account_id: uuid.UUID | None) -> QuotaOffer | None:
+    account = db.session.get(SocialAccount, account_id) if account_id else None
+    if account is None:
+        return None
+    state = quota_state(db.session, account, utcnow())
+    if state.next_slot is None:
+        return None
+    slot = state.next_slot.replace(second=0, microsecond=0)
+    if slot < state.next_slot:
+        slot += timedelta(minutes=1)
+    return QuotaOffer(slot, slot.astimezone(user_zone()).strftime(LOCAL_FORMATS[0]))
+
+
+def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | None, QuotaOffer | None]:
+    """Publish now or schedule, mapping refusals onto the form; (None, offer) when refused."""
+    try:
+        clip_service.get_clip(db, clip_id)
+        metadata = PublishMetadata(caption=form.caption.data or "", hashtags=form.hashtag_list())
+        if form.when.data == "later":
+            target = background.Target(form.platform.data, form.account_id(), metadata.caption,
+                                       list(metadata.hashtags))
+            return PanelOutcome(scheduled=background.schedule_publish(
+                db, clip_id, target, form.scheduled_at.data)), None
+        return PanelOutcome(result=publish_clip(db, PublishRequest(
+            clip_id=clip_id, platform=form.platform.data, social_account_id=form.account_id(),
+            metadata=metadata,
+        ))), None
+    except ValidationError as exc:
+        show_errors(form, pydantic_errors(exc), PUBLISH_FIELD_MAP)
+    except QuotaExceeded as exc:
+        db.session.rollback()
+        form.social_account_id.errors = list(form.social_account_id.errors) + [exc.detail]
+        return None, _quota_offer(form.account_id())
+    except InvalidInput as exc:
+        show_errors(form, exc.errors or [FieldError("", exc.detail)], PUBLISH_FIELD_MAP)
+    except NotFound as exc:
+        if form.account_id() is not None and "account" in exc.detail:
+            form.social_account_id.errors = ["this account no longer exists; choose another"]
+        else:
+            form.form_errors.append("This clip no longer exists: it may have been deleted.")
+    return None, None
+
+
+def _already_sent(exc: Conflict) -> str:
+    if "still running" in exc.detail:
+        return "This form was already sent and is still being published: its result will show here."
+    return "This form was already sent with other values: reload the page to publish again."
+
+
+def once(user_id: uuid.UUID, key: str | None, body: dict, run, on_refused):
+    """Run `run()` at most once per (user, key, URL): a repeat with the same key gets the stored
+    answer (`Replay`) and writes nothing.
+
+    `run()` returns (outcome with .body(), extra) or (None, extra) when the input was refused,
+    which releases the key so the corrected form can be sent again. Without a key (an old form,
+    a script) `run()` simply runs.
+    """
+    key = (key or "").strip()
+    if not key:
+        return run()
+    try:
+        reserved = idempotency.reserve(db, user_id, key, request.path,
+                                       idempotency.request_fingerprint(request.path, body))
+    except (Conflict, InvalidInput) as exc:
+        on_refused(_already_sent(exc) if isinstance(exc, Conflict) else exc.detail)
+        return None, None
+    if isinstance(reserved, idempotency.Replay):
+        return reserved, None
+    try:
+        outcome, extra = run()
+    except BaseException:
+        idempotency.release(db, reserved)
+        raise
+    if outcome is None:
+        idempotency.release(db, reserved)
+    else:
+        idempotency.finish(db, reserved, 200, outcome.body())
+    return outcome, extra
+
+
 @bp.post("/<uuid:clip_id>/publish")
 @role_required("editor")
 def publish(clip_id: uuid.UUID):
-    """Publish the clip with the panel's values and show the platform's answer in place.
+    """Publish the clip now, or schedule it, with the panel's values; show the outcome in place.
 
-    htmx gets the result for #publish-result (and the refreshed history, out of band), or, when
-    the input is invalid, the form again with its errors inline, retargeted onto the form (200:
-    htmx 2 does not swap 4xx answers). Nothing is written when the input is invalid.
+    htmx gets the outcome for #publish-result (with the refreshed history and a fresh
+    idempotency key, out of band), or, when the input is refused, the form again with its errors
+    inline, retargeted onto the form (200: htmx 2 does not swap 4xx answers). Nothing is written
+    when the input is refused, and a repeat of the same form (same idempotency key) shows the
+    first outcome without publishing again.
     """
-    form = PublishForm()
+    slot = request.form.get("use_next_slot")
+    if slot:  # the quota message's "Schedule it for then" button: the same values, later
+        formdata = request.form.copy()
+        formdata["when"], formdata["scheduled_at"] = "later", slot
+        form = PublishForm(formdata=formdata)
+    else:
+        form = PublishForm()
     form.social_account_id.choices = account_choices(db, form.platform.data)
-    result = None
+    outcome = offer = None
     if form.validate_on_submit():
-        try:
-            clip_service.get_clip(db, clip_id)
-            result = publish_clip(db, PublishRequest(
-                clip_id=clip_id,
-                platform=form.platform.data,
-                social_account_id=form.account_id(),
-                metadata=PublishMetadata(caption=form.caption.data or "",
-                                         hashtags=form.hashtag_list()),
-            ))
-        except ValidationError as exc:
-            show_errors(form, pydantic_errors(exc), PUBLISH_FIELD_MAP)
-        except InvalidInput as exc:
-            show_errors(form, exc.errors or [FieldError("", exc.detail)], PUBLISH_FIELD_MAP)
-        except NotFound as exc:
-            if form.account_id() is not None and "account" in exc.detail:
-                form.social_account_id.errors = ["this account no longer exists; choose another"]
-            else:
-                form.form_errors.append("This clip no longer exists: it may have been deleted.")
-    if not wants_fragment():
-        return _full_clip_page(clip_id, form, result)
-    if result is None:
-        response = render_template("clips/_publish_invalid.html", clip_id=clip_id, form=form)
+        outcome, offer = once(current_user.id, form.idempotency_key.data, form.request_body(),
+                              lambda: _run_publish(clip_id, form), form.form_errors.append)
+        if isinstance(outcome, idempotency.Replay):
+            outcome = PanelOutcome.replay(outcome.body)
+    if outcome is None:
+        if not wants_fragment():
+            return _full_clip_page(clip_id, form, None, offer=offer)
+        response = render_template("clips/_publish_invalid.html", clip_id=clip_id, form=form, offer=offer)
         return response, 200, {"HX-Retarget": "#publish-form", "HX-Reswap": "outerHTML"}
-    return render_template("clips/_publish_done.html", clip_id=clip_id, form=form, result=result,
-                           history=_clip_history(clip_id))
+    if not wants_fragment():
+        form = _publish_form()
+        form.idempotency_key.data = new_key()
+        return _full_clip_page(clip_id, form, outcome)
+    return render_template("clips/_publish_done.html", clip_id=clip_id, form=form, outcome=outcome,
+                           result=outcome.result, scheduled=outcome.scheduled,
+                           fresh_key=new_key(), history=_clip_history(clip_id))
 
 
-def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, result):
-    """The clip page after a publish without JavaScript: the result, or the form's errors."""
+@bp.post("/<uuid:clip_id>/scheduled/<uuid:log_id>/cancel")
+@role_required("editor")
+def cancel_scheduled(clip_id: uuid.UUID, log_id: uuid.UUID):
+    """Cancel the post just scheduled from the panel; the panel's result says so in place."""
+    if background.get_log(db, log_id).clip_id != clip_id:
+        raise NotFound(f"publish log {log_id} is not a post of this clip")
+    error = None
+    if EmptyForm().validate_on_submit():
+        try:
+            background.cancel(db, log_id)
+        except Conflict as exc:
+            error = exc.detail
+    else:
+        error = "The form expired; reload the page and try again."
+    log_row = background.get_log(db, log_id)
+    if not wants_fragment():
+        flash(f"Not cancelled: {error}" if error else "Cancelled the scheduled post.",
+              "error" if error else "info")
+        return redirect(url_for("clips.detail", clip_id=clip_id))
+    return render_template("clips/_scheduled_done.html", clip_id=clip_id, scheduled=log_row,
+                           cancel_error=error, history=_clip_history(clip_id))
+
+
+def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, outcome: PanelOutcome | None, offer=None,
+                    crosspost=None, groups=None, account_errors=None):
+    """The clip page after a POST without JavaScript: the outcome, or the form's errors."""
     clip = clip_service.get_clip(db, clip_id)
-    return render_template("clips/detail.html", clip=clip, form=form, result=result,
-                           history=_clip_history(clip_id))
+    if crosspost is None:
+        crosspost, groups = _crosspost_form(formdata=None)
+        crosspost.idempotency_key.data = new_key()
+    return render_template(
+        "clips/detail.html", clip=clip, form=form, outcome=outcome,
+        result=outcome.result if outcome else None, scheduled=outcome.scheduled if outcome else None,
+        offer=offer, crosspost=crosspost, groups=groups, account_errors=account_errors or {},
+        history=_clip_history(clip_id))
+
+
+# Cross-posting ---------------------------------------------------------------------------------
+
+@dataclass
+class BatchMade:
+    batch_id: uuid.UUID
+
+    def body(self) -> dict:
+        return {"batch_id": str(self.batch_id)}
+
+
+def _crosspost_errors(form, exc: DomainError, accounts: list[SocialAccount],
+                      account_errors: dict[uuid.UUID, list[str]]) -> None:
+    """Put a refused batch's errors next to what caused them: the account's checkbox, its own
+    caption/hashtags when it has them, else the default ones (naming the account)."""
+    for error in exc.errors or [FieldError("", exc.detail)]:
+        parts = error.field.split(".")
+        if parts[0] == "targets" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(accounts):
+            account = accounts[int(parts[1])]
+            rest = ".".join(parts[2:])
+            own_caption, own_hashtags = form.override_fields(account.id)
+            named = f"@{account.handle}: {error.message}"
+            if rest in ("metadata.caption", "caption", "metadata"):
+                field = own_caption if (own_caption.data or "").strip() else form.caption
+                field.errors = list(field.errors) + [error.message if field is own_caption else named]
+            elif rest.startswith(("metadata.hashtags", "hashtags")):
+                field = own_hashtags if (own_hashtags.data or "").strip() else form.hashtags
+                field.errors = list(field.errors) + [error.message if field is own_hashtags else named]
+            elif rest.startswith("social_account_id"):
+                account_errors.setdefault(account.id, []).append(error.message)
+            else:  # the clip itself breaks a rule of this account's platform
+                form.form_errors.append(f"@{account.handle} ({account.platform}): {error.message}")
+        elif parts[0] == "with_satellites_of":
+            form.with_satellites_of.errors = list(form.with_satellites_of.errors) + [error.message]
+        elif parts[0] == "targets":
+            form.accounts.errors = list(form.accounts.errors) + [error.message]
+        else:
+            form.form_errors.append(error.message)
+
+
+def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade | None, None]:
+    accounts: list[SocialAccount] = []  # target N's account, to put errors about it in place
+    targets: list[background.Target] = []
+    try:
+        clip_service.get_clip(db, clip_id)
+        sources = background.expand_targets(db, form.picked_ids(), form.main_ids())
+        for account_id in sources:
+            account = db.session.get(SocialAccount, account_id)
+            if account is None:
+                raise NotFound(f"account {account_id} does not exist")
+            caption, hashtags = form.text_for(account.id)
+            metadata = PublishMetadata(caption=caption, hashtags=hashtags)
+            # Our own source per target, so an error names exactly one account.
+            targets.append(background.Target(account.platform, account.id, metadata.caption,
+                                             list(metadata.hashtags), f"targets.{len(targets)}"))
+            accounts.append(account)
+        batch = background.create_batch(db, clip_id, targets, created_by_id=current_user.id)
+        return BatchMade(batch.id), None
+    except ValidationError as exc:
+        form.form_errors.extend(f"{e.field}: {e.message}" for e in pydantic_errors(exc))
+    except InvalidInput as exc:
+        db.session.rollback()
+        _crosspost_errors(form, exc, accounts, account_errors)
+    except NotFound as exc:
+        db.session.rollback()
+        if "clip" in exc.detail:
+            form.form_errors.append("This clip no longer exists: it may have been deleted.")
+        else:
+            form.accounts.errors = list(form.accounts.errors) + [
+                "one of these accounts no longer exists; reload the page"]
+    return None, None
+
+
+@bp.post("/<uuid:clip_id>/crosspost")
+@role_required("editor")
+def crosspost(clip_id: uuid.UUID):
+    """Cross-post the clip to the picked accounts (one queued log each), then show the batch.
+
+    htmx is sent to the batch page with HX-Redirect; refused input comes back as the form with
+    its errors next to the accounts and captions that caused them, and writes nothing.
+    """
+    form, groups = _crosspost_form()
+    account_errors: dict[uuid.UUID, list[str]] = {}
+    made = None
+    if form.validate_on_submit():
+        made, _ = once(current_user.id, form.idempotency_key.data, form.request_body(),
+                       lambda: _run_crosspost(clip_id, form, account_errors), form.form_errors.append)
+        if isinstance(made, idempotency.Replay):
+            made = BatchMade(uuid.UUID(made.body["batch_id"]))
+    if made is not None:
+        target = url_for("batches.detail", batch_id=made.batch_id)
+        if wants_fragment():
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target, 303)
+    if not wants_fragment():
+        publish_form = _publish_form()
+        publish_form.idempotency_key.data = new_key()
+        return _full_clip_page(clip_id, publish_form, None, crosspost=form, groups=groups,
+                               account_errors=account_errors)
+    return render_template("clips/_crosspost_form.html", clip_id=clip_id, crosspost=form, groups=groups,
+                           account_errors=account_errors)

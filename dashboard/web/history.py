@@ -1,4 +1,5 @@
-"""Publish history page: every publish attempt, filtered, newest first; failed rows retry in place."""
+"""Publish history page: every publish attempt, filtered, newest first, with row actions in place:
+Retry (failed, unconfirmed), Mark as published (unconfirmed), Cancel (scheduled, queued)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from ..clips import get_clip
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, get_publish_log, list_publish_logs, retry_publish
+from ..models import PublishStatus
+from ..publishing import background
+from ..publishing.service import QuotaExceeded
 from .access import role_required
-from .clip_forms import EmptyForm, HistoryFilterForm, all_account_choices, uuid_or_none
+from .clip_forms import EmptyForm, HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
 from .clips import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -62,16 +66,33 @@ def index():
     return render_template("history/index.html", **context)
 
 
+def _queued_retry(log_row) -> bool:
+    """Whether Retry queues a new attempt for the workers rather than publishing in the request.
+
+    An unconfirmed post is retried through the queue, once (a person decided after checking the
+    platform); so is a failed target of a cross-post, so that its batch follows the retry. Other
+    failed posts are published again at once, their result shown in the row.
+    """
+    return log_row.status == PublishStatus.UNCONFIRMED.value or (
+        log_row.status == PublishStatus.FAILED.value and log_row.batch_id is not None)
+
+
 @bp.post("/<uuid:log_id>/retry")
 @role_required("editor")
 def retry(log_id: uuid.UUID):
-    """Publish a failed attempt again with the same values; htmx gets the row with the new result."""
+    """Publish a failed or unconfirmed attempt again with the same values; htmx gets the row with
+    the new attempt's result (or, when it was queued, a link to it)."""
+    log_row = get_publish_log(db, log_id)
     form = EmptyForm()
-    result = error = None
+    result = queued = error = None
     if form.validate_on_submit():
         try:
-            result = retry_publish(db, log_id)
-        except (InvalidInput, Conflict) as exc:
+            if _queued_retry(log_row):
+                queued = background.retry(db, log_id)
+            else:
+                result = retry_publish(db, log_id)
+        except (InvalidInput, Conflict, QuotaExceeded) as exc:
+            db.session.rollback()
             error = "; ".join(e.message for e in exc.errors) or exc.detail
         except ValidationError as exc:
             error = "; ".join(err["msg"] for err in exc.errors(include_url=False))
@@ -84,11 +105,55 @@ def retry(log_id: uuid.UUID):
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=log_row, retry_result=result,
-                               retry_error=error)
-    if result is not None and result.success:
+                               retry_queued=queued, retry_error=error)
+    if queued is not None:
+        flash("Retry queued: a worker publishes it in a moment.", "info")
+    elif result is not None and result.success:
         flash(f"Published again: {result.external_url}", "success")
     elif result is not None:
         flash(f"The retry failed too: {result.error_message}", "error")
     else:
         flash(f"Not retried: {error}", "error")
+    return redirect(url_for("history.index"))
+
+
+@bp.post("/<uuid:log_id>/cancel")
+@role_required("editor")
+def cancel(log_id: uuid.UUID):
+    """Cancel a scheduled or queued post before it starts; htmx gets the row in place."""
+    get_publish_log(db, log_id)
+    error = None
+    if EmptyForm().validate_on_submit():
+        try:
+            background.cancel(db, log_id)
+        except Conflict as exc:
+            error = exc.detail
+    else:
+        error = "The form expired; reload the page and try again."
+    if wants_fragment():
+        return render_template("history/_row.html", log=get_publish_log(db, log_id), action_error=error)
+    flash(f"Not cancelled: {error}" if error else "Cancelled.", "error" if error else "info")
+    return redirect(url_for("history.index"))
+
+
+@bp.post("/<uuid:log_id>/mark-published")
+@role_required("editor")
+def mark_published(log_id: uuid.UUID):
+    """A person confirms an unconfirmed post went out, optionally with its URL (row in place)."""
+    get_publish_log(db, log_id)
+    form = MarkPublishedForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            background.mark_published(db, log_id, form.external_url.data or None)
+        except Conflict as exc:
+            error = exc.detail
+    elif form.external_url.errors:
+        error = " ".join(form.external_url.errors)
+    else:
+        error = "The form expired; reload the page and try again."
+    if wants_fragment():
+        return render_template("history/_row.html", log=get_publish_log(db, log_id), action_error=error,
+                               mark_form=form if error else None)
+    flash(f"Not marked: {error}" if error else "Marked as published.", "error" if error else "success")
     return redirect(url_for("history.index"))

@@ -328,3 +328,107 @@ def test_only_web_urls_become_links(client, login, make_log):
     html = client.get("/history").get_data(as_text=True)
     assert 'href="javascript:' not in html
     assert "<code>javascript:alert(1)</code>" in html
+
+
+# Publishing at scale: every status, attempts, the unconfirmed and waiting rows' actions ----------
+
+def test_every_status_has_a_badge_and_the_filter_offers_it(client, login, make_log):
+    from dashboard.models import PublishStatus
+
+    login("viewer")
+    labels = {"scheduled": "Scheduled", "queued": "Queued", "publishing": "Publishing",
+              "success": "Published", "failed": "Failed", "unconfirmed": "Unconfirmed",
+              "cancelled": "Cancelled", "pending": "Pending"}
+    ids = {status: make_log(status=status) for status in labels}
+    html = client.get("/history").get_data(as_text=True)
+    for status, log_id in ids.items():
+        row = re.search(rf'<tr id="log-{log_id}".*?</tr>', html, re.S).group(0)
+        assert f'<span class="badge badge-{status}">{labels[status]}</span>' in row
+    select_html = re.search(r'<select[^>]*id="status".*?</select>', html, re.S).group(0)
+    offered = re.findall(r'<option[^>]*value="([^"]*)"', select_html)
+    assert offered == ["", *(s.value for s in PublishStatus)]
+    for status in labels:
+        assert row_ids(client.get(f"/history?status={status}", headers=HTMX).get_data(as_text=True)) == [str(ids[status])]
+
+
+def test_attempts_and_the_next_attempt_on_the_users_clock(client, db, login, make_log):
+    user = login("viewer")
+    user.timezone = "Asia/Kolkata"
+    db.session.commit()
+    next_at = datetime(2031, 5, 4, 10, 0, tzinfo=UTC)
+    log_id = make_log(status="queued", attempts=2, next_attempt_at=next_at, error_message="rate limited")
+    html = client.get("/history").get_data(as_text=True)
+    row = re.search(rf'<tr id="log-{log_id}".*?</tr>', html, re.S).group(0)
+    assert '<td class="attempts">2</td>' in row
+    assert re.search(r"rate limited; next attempt at <time datetime=\"2031-05-04T10:00:00Z\"[^>]*>"
+                     r"2031-05-04 15:30 \(Asia/Kolkata\)</time>", row)
+    assert "scheduled and retry times are in Asia/Kolkata" in html
+
+
+def test_an_unconfirmed_row_says_so_and_offers_retry_and_mark(client, db, login, make_log):
+    login("editor")
+    log_id = make_log(status="unconfirmed", error_message="timeout after upload")
+    html = client.get("/history").get_data(as_text=True)
+    row = re.search(rf'<tr id="log-{log_id}".*?</tr>', html, re.S).group(0)
+    assert "<strong>Outcome unknown:</strong> the platform may have published this; check before retrying." in row
+    assert "retry-button" in row and "mark-button" in row and "cancel-button" not in row
+
+    # Retry goes through the queue, once: a new queued attempt that points back at this one.
+    response = client.post(f"/history/{log_id}/retry", headers=HTMX)
+    html = response.get_data(as_text=True)
+    assert html.strip().startswith(f'<tr id="log-{log_id}"')
+    assert 'data-retry-status="queued"' in html and "Retry queued:" in html and "retry-button" not in html
+    db.session.expire_all()
+    new = db.session.scalars(select(PublishLog).where(PublishLog.id != log_id)).one()
+    assert (new.status, new.retry_of_id) == ("queued", log_id)
+    again = client.post(f"/history/{log_id}/retry", headers=HTMX).get_data(as_text=True)
+    assert "Not retried:" in again and "already retried" in again
+    assert log_count(db) == 2
+
+
+def test_mark_an_unconfirmed_post_as_published(client, db, login, make_log):
+    login("editor")
+    log_id = make_log(status="unconfirmed")
+    bad = client.post(f"/history/{log_id}/mark-published", headers=HTMX,
+                      data={"external_url": "ftp://example.com/x"}).get_data(as_text=True)
+    assert "enter an http(s) address" in bad and 'data-status="unconfirmed"' in bad
+    html = client.post(f"/history/{log_id}/mark-published", headers=HTMX,
+                       data={"external_url": "https://www.tiktok.com/@acme/video/1"}).get_data(as_text=True)
+    assert 'data-status="success"' in html and 'href="https://www.tiktok.com/@acme/video/1"' in html
+    assert "mark-button" not in html
+    db.session.expire_all()
+    assert db.session.get(PublishLog, log_id).status == "success"
+    twice = client.post(f"/history/{log_id}/mark-published", headers=HTMX, data={}).get_data(as_text=True)
+    assert "only unconfirmed posts can be marked" in twice
+
+
+@pytest.mark.parametrize("status", ["scheduled", "queued"])
+def test_cancel_a_waiting_post_in_its_row(client, db, login, make_log, status):
+    login("editor")
+    log_id = make_log(status=status, next_attempt_at=utcnow() + timedelta(hours=1))
+    page = client.get("/history").get_data(as_text=True)
+    form = re.search(rf'<form[^>]*action="/history/{log_id}/cancel".*?</form>', page, re.S).group(0)
+    assert 'hx-target="closest tr"' in form
+    html = client.post(f"/history/{log_id}/cancel", headers=HTMX).get_data(as_text=True)
+    assert html.strip().startswith(f'<tr id="log-{log_id}" data-status="cancelled"')
+    assert "cancel-button" not in html
+    again = client.post(f"/history/{log_id}/cancel", headers=HTMX).get_data(as_text=True)
+    assert "this post is cancelled and can no longer be cancelled" in again
+
+
+def test_a_failed_target_of_a_batch_is_retried_through_the_queue(client, db, login, make_clip, make_log):
+    from dashboard.publishing import background
+
+    login("editor")
+    clip = make_clip()
+    batch = background.create_batch(db, clip.id, [background.Target("instagram", None, "", [])])
+    db.session.expire_all()
+    [log] = batch.logs
+    log.status = "failed"
+    db.session.commit()
+    html = client.get("/history").get_data(as_text=True)
+    assert f'<a class="batch-link" href="/batches/{batch.id}">cross-post</a>' in html
+    retried = client.post(f"/history/{log.id}/retry", headers=HTMX).get_data(as_text=True)
+    assert f'(<a href="/batches/{batch.id}">follow it on the batch page</a>)' in retried
+    db.session.expire_all()
+    assert {row.status for row in db.session.get(type(batch), batch.id).logs} == {"failed", "queued"}

@@ -136,6 +136,7 @@ def test_a_platform_failure_shows_its_message_and_retry(client, db, login, make_
     assert '<button type="submit" id="retry-button"' in retry
     values = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', retry))
     assert values.pop("csrf_token")
+    assert re.fullmatch(r"[0-9a-f]{32}", values.pop("idempotency_key"))  # a Retry is a new publish, once
     assert values == {"platform": "instagram", "social_account_id": str(account_id),
                       "caption": "Take two", "hashtags": "one two"}
 
