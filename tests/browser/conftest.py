@@ -165,9 +165,10 @@ class LiveServer:
             self.app.config.update(previous)
 
     def reset(self) -> None:
-        """Empty tables, default simulator, forget failed sign-ins."""
+        """Empty tables and the queue, default simulator, forget failed sign-ins."""
         self.app.config.update(SIMULATOR_DEFAULTS)
         self.app.extensions.pop("sign_in_throttle", None)
+        self.app.extensions["huey"].flush()
         with self.app.app_context():
             _empty_all_tables()
 
@@ -179,9 +180,13 @@ def live_server(tmp_path_factory):
     migrate = not database_url
     if migrate:
         database_url = f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'live.sqlite3'}"
+    # The task queue too is the test run's own, never the instance folder's.
+    queue_url = (os.environ.get("TEST_QUEUE_URL")
+                 or f"sqlite:///{tmp_path_factory.mktemp('browser-queue') / 'queue.sqlite3'}")
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "CREDENTIALS_KEYS": [TEST_CREDENTIALS_KEY],
+        "QUEUE_URL": queue_url,
         **SIMULATOR_DEFAULTS,
     })
     _build_schema(app, migrate)
