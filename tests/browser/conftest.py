@@ -100,7 +100,7 @@ def _serve(app):
     for port in PORTS:
         try:
             return make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
-        except OSError as exc:  # taken: try the next one
+        except (OSError, SystemExit) as exc:  # taken (werkzeug exits on EADDRINUSE): try the next one
             last_error = exc
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}: {last_error}")
 

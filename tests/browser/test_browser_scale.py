@@ -175,3 +175,29 @@ def test_crosspost_to_a_main_account_and_its_satellites_live(admin_page: Page, l
         captions = {row.social_account.handle: row.caption for row in db.session.scalars(db.select(PublishLog))}
     assert captions == {"brand": "The season starts now", "brand.fr": "La saison commence",
                         "brand.de": "The season starts now"}
+
+
+def test_double_click_and_a_repeated_post_publish_once(admin_page: Page, live):
+    page = admin_page
+    clip_id = live.add_clip("Double trouble")
+    live.simulator(SIMULATOR_MIN_DELAY=0.5, SIMULATOR_MAX_DELAY=0.5)
+    page.goto(f"/clips/{clip_id}")
+    page.dblclick("#publish-button")
+    expect(page.locator("#publish-success")).to_be_visible()
+    with live.db() as db:
+        assert len(db.session.scalars(db.select(PublishLog)).all()) == 1
+
+    # The same form sent twice behind htmx's back (a resend, a flaky proxy): the second POST
+    # gets the first answer. The form now holds the fresh key its last answer brought.
+    statuses = page.evaluate("""async () => {
+        const form = document.getElementById('publish-form');
+        const body = new URLSearchParams(new FormData(form));
+        const send = () => fetch(form.action, {method: 'POST', body, headers: {'HX-Request': 'true'}})
+            .then(r => r.text());
+        const first = await send();
+        const second = await send();
+        return [first.includes('publish-success'), second.includes('nothing was published again')];
+    }""")
+    assert statuses == [True, True]
+    with live.db() as db:
+        assert len(db.session.scalars(db.select(PublishLog)).all()) == 2
