@@ -201,3 +201,27 @@ def test_double_click_and_a_repeated_post_publish_once(admin_page: Page, live):
     assert statuses == [True, True]
     with live.db() as db:
         assert len(db.session.scalars(db.select(PublishLog)).all()) == 2
+
+
+def test_an_exhausted_quota_offers_the_next_slot(admin_page: Page, live, monkeypatch):
+    import copy
+
+    page = admin_page
+    limits = copy.deepcopy(live.app.config["PLATFORM_LIMITS"])
+    limits["instagram"]["posts_per_24h"] = 1
+    monkeypatch.setitem(live.app.config, "PLATFORM_LIMITS", limits)
+    clip_id = live.add_clip("One too many")
+    account_id = live.add_account("instagram", "busy")
+    live.publish(clip_id, account_id)  # the day's only post
+
+    page.goto(f"/clips/{clip_id}")
+    page.select_option("#social_account_id", str(account_id))
+    page.click("#publish-button")
+    expect(page.locator("#social_account_id-error")).to_contain_text("@busy has made 1 of its 1 posts")
+    offer = page.locator("#schedule-next-slot")
+    expect(offer).to_contain_text("Schedule it for")
+    offer.click()
+    expect(page.locator("#publish-scheduled")).to_contain_text("Scheduled for")
+    with live.db() as db:
+        statuses = sorted(row.status for row in db.session.scalars(db.select(PublishLog)))
+    assert statuses == ["scheduled", "success"]
