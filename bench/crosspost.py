@@ -84,6 +84,15 @@ def one_batch(port: int, auth: dict, db_url: str, clip_id: str, main_id: str, ti
     }
 
 
+def _f(value, digits: int = 2) -> str:
+    """A figure for the report; '-' when there is none (e.g. a batch that timed out)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(value, bound) -> str:
+    return "-" if value is None or not bound else f"{value / bound:.2f}"
+
+
 def _db_id(db_url: str, value: str):
     """An id as the database stores it (CHAR(32) hex on SQLite, uuid on PostgreSQL)."""
     return _uuid(value).hex if db_url.startswith("sqlite") else str(_uuid(value))
@@ -116,8 +125,8 @@ def run_one(backend: str, queue: str, args, workdir: Path) -> dict:
                 run = one_batch(port, auth, db.url, clip_id, main["id"], args.max_seconds)
                 runs.append(run)
                 print(f"  batch {n + 1}: {run['status']} in {run['done_s']:.2f} s (logs: created to last "
-                      f"published {run['created_to_last_published_s']:.2f} s, pickup {run['pickup_s']:.2f} s, "
-                      f"slowest attempt {run['slowest_attempt_s']:.3f} s, sum {run['sum_attempts_s']:.2f} s); "
+                      f"published {_f(run['created_to_last_published_s'])} s, pickup {_f(run['pickup_s'])} s, "
+                      f"slowest attempt {_f(run['slowest_attempt_s'], 3)} s, sum {run['sum_attempts_s']:.2f} s); "
                       f"{run['success']}/{run['targets']} success, {run['events_as_expected']} with exactly "
                       "their events", flush=True)
             # The same 30 publishes one after another, immediate (no queue): the sequence.
@@ -158,14 +167,15 @@ def report(results: list[dict], args) -> str:
     rows = []
     for r in results:
         for n, run in enumerate(r["runs"], 1):
-            bound = 2 * run["slowest_attempt_s"] * r["rounds"]
+            slowest = run["slowest_attempt_s"]
+            bound = 2 * slowest * r["rounds"] if slowest else None
             rows.append([
                 f"{r['backend']} / {r['queue']} queue", str(n), run["status"],
-                f"{run['done_s']:.2f}", f"{run['created_to_last_published_s']:.2f}", f"{run['pickup_s']:.2f}",
-                f"{run['slowest_attempt_s']:.3f}", f"{bound:.2f}", f"{run['done_s'] / bound:.2f}",
-                f"{run['done_s'] / (2 * high * r['rounds']):.2f}",
-                f"{run['sum_attempts_s']:.2f}", f"{run['done_s'] / run['sum_attempts_s']:.2f}",
-                f"{r['sequence_s']:.2f}", f"{run['done_s'] / r['sequence_s']:.2f}",
+                f"{run['done_s']:.2f}", _f(run["created_to_last_published_s"]), _f(run["pickup_s"]),
+                _f(slowest, 3), _f(bound), _ratio(run["done_s"], bound),
+                _ratio(run["done_s"], 2 * high * r["rounds"]),
+                f"{run['sum_attempts_s']:.2f}", _ratio(run["done_s"], run["sum_attempts_s"]),
+                f"{r['sequence_s']:.2f}", _ratio(run["done_s"], r["sequence_s"]),
                 f"{run['success']}/{run['targets']}", f"{run['events_as_expected']}/{run['targets']}"])
     lines.append(table(["database / queue", "batch", "status", "POST to done s (client)",
                         "created to last published s (logs)", "pickup s", "slowest attempt s",

@@ -109,8 +109,9 @@ def run_one(backend: str, queue: str, n_workers: int, args, workdir: Path) -> di
         "check": summarise_logs(logs, ("publish_scheduled",)),
         "worker_log": scan_log(worker_logs), "server_log": scan_log(server_log),
     }
+    first = result["first_start_s"]
     print(f"  drained {'yes' if drained else 'NO'}: last published {drain_s:.1f} s after the moment, "
-          f"first started {result['first_start_s']:.2f} s after; {result['posts_per_s']:.1f} posts/s "
+          f"first started {'-' if first is None else f'{first:.2f}'} s after; {result['posts_per_s']:.1f} posts/s "
           f"({result['posts_per_s'] / result['bound_per_s']:.2f} of {result['bound_per_s']:.0f}/s); "
           f"worker CPU {cpu:.1f} s", flush=True)
     print(f"  check: {result['check']}; queue left {backlog}; worker log {result['worker_log']}", flush=True)
