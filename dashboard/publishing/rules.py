@@ -43,23 +43,23 @@ def check_publish(
 
     def over(field: str, what: str, value: int, limit: int | None, unit: str):
         if limit is not None and value > limit:
-            errors.append(FieldError(field, f"{what} is {value} {unit}; {platform} allows at most {limit}"))
+            errors.append(FieldError(field, f"{what} {value} {unit}; {platform} allows at most {limit}"))
 
     if platform == "instagram":
-        over("metadata.caption", "the caption with its hashtags", len(text),
+        over("metadata.caption", "the caption with its hashtags is", len(text),
              limits.get("caption_max_chars"), "characters")
         over("metadata.hashtags", "the post has", len(all_tags), limits.get("hashtags_max"), "hashtags")
         over("metadata.caption", "the caption has", len(_MENTION.findall(caption)),
              limits.get("mentions_max"), "@-mentions")
     elif platform == "tiktok":
-        over("metadata.caption", "the caption with its hashtags", utf16_units(text),
+        over("metadata.caption", "the caption with its hashtags is", utf16_units(text),
              limits.get("caption_max_chars"), "UTF-16 code units")
     elif platform == "youtube":
-        over("clip.title", "the clip's title (the video title)", len(clip_title),
+        over("clip.title", "the clip's title (the video title) is", len(clip_title),
              limits.get("title_max_chars"), "characters")
         if "<" in clip_title or ">" in clip_title:
             errors.append(FieldError("clip.title", "YouTube titles may not contain < or >"))
-        over("metadata.caption", "the description (caption and hashtags)", len(text.encode()),
+        over("metadata.caption", "the description (caption and hashtags) is", len(text.encode()),
              limits.get("description_max_bytes"), "bytes")
         if "<" in text or ">" in text:
             errors.append(FieldError("metadata.caption", "YouTube descriptions may not contain < or >"))

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from pydantic import ValidationError
 
 from .. import stats
-from ..errors import InvalidInput, NotFound
+from ..errors import DomainError
 from ..extensions import db
 from ..models import PublishLog
 from ..publishing.models import PublishRequest
@@ -75,8 +75,9 @@ def retry(log_id: uuid.UUID):
             metadata={"caption": failed.caption or "", "hashtags": list(failed.hashtags or [])},
         )
         result = publish_clip(db, publish_request)
-    except (InvalidInput, NotFound) as exc:
-        # The account may have been deactivated or the caption may break a changed limit since.
+    except DomainError as exc:
+        # The account may have been deactivated, used up its quota, or the caption may break a
+        # changed limit since.
         db.session.rollback()
         error = exc.detail
     except ValidationError as exc:

@@ -188,6 +188,20 @@ def test_retry_refused_by_the_engine_shows_inline(client, db, login, make_log, m
     assert count_logs(db) == 1
 
 
+def test_retry_over_the_quota_shows_the_next_slot_inline(app, client, db, login, make_log, make_account):
+    account = make_account("tiktok")
+    app.config["PLATFORM_LIMITS"] = {**app.config["PLATFORM_LIMITS"], "tiktok": {"posts_per_24h": 1}}
+    make_log(status="success", platform="tiktok", account=account, published_at=utcnow())
+    failed = make_log(platform="tiktok", account=account)
+    login("editor")
+    response = client.post(f"/failures/{failed.id}/retry", headers=HTMX)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'class="field-error retry-error" role="alert"' in html
+    assert "has made 1 of its 1 posts in the last 24 hours" in html
+    assert count_logs(db) == 2
+
+
 def test_retry_without_htmx_redirects_home_with_a_flash(client, login, make_log):
     failed = make_log(platform="tiktok")
     login("admin")

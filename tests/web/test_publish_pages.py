@@ -245,7 +245,7 @@ def test_too_many_hashtags_and_run_together_hashtags(client, db, login, make_cli
     clip = make_clip()
     tags = " ".join(f"tag{i}" for i in range(31))
     html = assert_refused(publish(client, clip, hashtags=tags), db)
-    assert "31 hashtags; instagram allows at most 30" in field_error(html, "hashtags")
+    assert "the post has 31 hashtags; instagram allows at most 30" in field_error(html, "hashtags")
     html = assert_refused(publish(client, clip, hashtags="#spring#sale"), db)
     assert "is not one hashtag" in field_error(html, "hashtags")
 
