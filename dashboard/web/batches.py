@@ -17,8 +17,9 @@ from ..extensions import db
 from ..models import PublishStatus
 from ..publishing import background
 from .access import role_required
-from .clip_forms import EmptyForm, MarkPublishedForm
+from .clip_forms import EmptyForm
 from .clips import wants_fragment
+from .history import mark_published_from_form
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 
@@ -92,17 +93,7 @@ def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
 def mark_published(batch_id: uuid.UUID, log_id: uuid.UUID):
     """A person confirms an unconfirmed target went out (optionally with the post's URL)."""
     _log_of(batch_id, log_id)
-    form = MarkPublishedForm()
-    error = None
-    if form.validate_on_submit():
-        try:
-            background.mark_published(db, log_id, form.external_url.data or None)
-        except Conflict as exc:
-            error = exc.detail
-    elif form.external_url.errors:
-        error = " ".join(form.external_url.errors)
-    else:
-        error = "The form expired; reload the page and try again."
+    form, error = mark_published_from_form(log_id)
     if not wants_fragment():
         flash(f"Not marked: {error}" if error else "Marked as published.", "error" if error else "success")
         return redirect(url_for("batches.detail", batch_id=batch_id))

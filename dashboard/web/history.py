@@ -136,22 +136,26 @@ def cancel(log_id: uuid.UUID):
     return redirect(url_for("history.index"))
 
 
+def mark_published_from_form(log_id: uuid.UUID) -> tuple[MarkPublishedForm, str | None]:
+    """Validate the "mark as published" form and apply it; the form and the error to show."""
+    form = MarkPublishedForm()
+    if form.validate_on_submit():
+        try:
+            background.mark_published(db, log_id, form.external_url.data or None)
+        except Conflict as exc:
+            return form, exc.detail
+        return form, None
+    if form.external_url.errors:
+        return form, " ".join(form.external_url.errors)
+    return form, "The form expired; reload the page and try again."
+
+
 @bp.post("/<uuid:log_id>/mark-published")
 @role_required("editor")
 def mark_published(log_id: uuid.UUID):
     """A person confirms an unconfirmed post went out, optionally with its URL (row in place)."""
     get_publish_log(db, log_id)
-    form = MarkPublishedForm()
-    error = None
-    if form.validate_on_submit():
-        try:
-            background.mark_published(db, log_id, form.external_url.data or None)
-        except Conflict as exc:
-            error = exc.detail
-    elif form.external_url.errors:
-        error = " ".join(form.external_url.errors)
-    else:
-        error = "The form expired; reload the page and try again."
+    form, error = mark_published_from_form(log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=get_publish_log(db, log_id), action_error=error,
                                mark_form=form if error else None)
