@@ -10,6 +10,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import Conflict, InvalidInput, NotFound
@@ -47,9 +48,14 @@ def create_user(db, email: str, password: str, role: str = "viewer") -> User:
         raise Conflict(f"a user with email {email} already exists")
     user = User(email=email, password_hash=generate_password_hash(password), role=role)
     db.session.add(user)
-    db.session.flush()
-    record_event(db.session, "user_created", "user", user.id, {"email": email, "role": role})
-    db.session.commit()
+    try:
+        db.session.flush()
+        record_event(db.session, "user_created", "user", user.id, {"email": email, "role": role})
+        db.session.commit()
+    except IntegrityError:
+        # Another request added the same email between our check and this commit.
+        db.session.rollback()
+        raise Conflict(f"a user with email {email} already exists") from None
     return user
 
 

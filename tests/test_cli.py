@@ -128,3 +128,31 @@ def test_first_run_prints_a_password_and_token_once(runner, db, client):
     assert "password:" not in second.output and "API token" not in second.output
     assert count(db, User) == 1 and count(db, ApiToken) == 1
     assert (count(db, SocialAccount), count(db, Clip)) == demo_counts()
+
+
+def test_a_user_added_between_the_check_and_the_commit_is_a_conflict(db, monkeypatch):
+    """Two admins adding the same email at once: the loser gets a Conflict, not a 500."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's BEGIN IMMEDIATE serialises the check and the insert: no race to lose "
+                    "(this runs in the PostgreSQL pass)")
+    import uuid as uuid_module
+
+    from sqlalchemy import func, select
+    from werkzeug.security import generate_password_hash
+
+    from dashboard import users
+    from dashboard.errors import Conflict
+    from dashboard.models import User
+
+    def hash_while_another_request_commits(password):
+        # Runs after create_user checked the email was free: another request takes it now.
+        with db.engine.begin() as other:
+            other.execute(User.__table__.insert().values(
+                id=uuid_module.uuid4(), email="twin@example.com", role="viewer", active=True,
+                timezone="UTC", password_hash="x", created_at=users.utcnow(), updated_at=users.utcnow()))
+        return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+    monkeypatch.setattr(users, "generate_password_hash", hash_while_another_request_commits)
+    with pytest.raises(Conflict, match="twin@example.com already exists"):
+        users.create_user(db, "twin@example.com", "correct horse battery", "editor")
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1
