@@ -298,3 +298,11 @@ def test_openapi_errors_are_problem_json(client):
         assert response["content"] == {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }, (path, method, status)
+
+
+@pytest.mark.parametrize("path", ["/publishing/publish", "/publishing/schedule", "/publishing/batches",
+                                  "/publishing/logs/{log_id}/retry"])
+def test_openapi_documents_the_idempotency_key_header(client, path):
+    parameters = client.get("/openapi.json").json["paths"][path]["post"]["parameters"]
+    headers = {p["name"]: p for p in parameters if p["in"] == "header"}
+    assert headers["Idempotency-Key"]["required"] is False

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import SocialAccount
 from . import background
 from .models import (
+    IdempotencyHeaders,
     BatchOut,
     BatchRequest,
     MarkPublishedRequest,
@@ -42,7 +43,7 @@ def batch_out(batch) -> BatchOut:
 @bp.post("/publish")
 @require_role("editor")
 @idempotent
-@spec.validate(json=PublishRequest, resp=responses(200, PublishResult, 400, 404, 409, 429),
+@spec.validate(headers=IdempotencyHeaders, json=PublishRequest, resp=responses(200, PublishResult, 400, 404, 409, 429),
                tags=["publishing"])
 def publish(json: PublishRequest):
     """Publish a clip now. A platform failure is a 200 with `success: false` and its message."""
@@ -52,7 +53,7 @@ def publish(json: PublishRequest):
 @bp.post("/schedule")
 @require_role("editor")
 @idempotent
-@spec.validate(json=ScheduleRequest, resp=responses(202, PublishLogOut, 400, 404, 409),
+@spec.validate(headers=IdempotencyHeaders, json=ScheduleRequest, resp=responses(202, PublishLogOut, 400, 404, 409),
                tags=["publishing"])
 def schedule(json: ScheduleRequest):
     """Publish a clip at `scheduled_at` (with an offset, or a local time and `timezone`)."""
@@ -65,7 +66,7 @@ def schedule(json: ScheduleRequest):
 @bp.post("/batches")
 @require_role("editor")
 @idempotent
-@spec.validate(json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409), tags=["publishing"])
+@spec.validate(headers=IdempotencyHeaders, json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409), tags=["publishing"])
 def create_batch(json: BatchRequest):
     """Cross-post a clip to several accounts at once; each target gets its own log."""
     per_account = {}
@@ -98,7 +99,7 @@ def get_batch(batch_id: str):
 @bp.post("/logs/<log_id>/cancel")
 @require_role("editor")
 @idempotent
-@spec.validate(resp=responses(200, PublishLogOut, 400, 404, 409), tags=["publishing"])
+@spec.validate(headers=IdempotencyHeaders, resp=responses(200, PublishLogOut, 400, 404, 409), tags=["publishing"])
 def cancel(log_id: str):
     """Cancel a scheduled or queued post before it starts (409 once it has)."""
     return json_of(log_out(background.cancel(db, parse_id(log_id, "log_id"))))
@@ -107,7 +108,7 @@ def cancel(log_id: str):
 @bp.post("/logs/<log_id>/reschedule")
 @require_role("editor")
 @idempotent
-@spec.validate(json=RescheduleRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
+@spec.validate(headers=IdempotencyHeaders, json=RescheduleRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
                tags=["publishing"])
 def reschedule(log_id: str, json: RescheduleRequest):
     """Move a scheduled post to another time before it starts."""
@@ -117,7 +118,7 @@ def reschedule(log_id: str, json: RescheduleRequest):
 @bp.post("/logs/<log_id>/retry")
 @require_role("editor")
 @idempotent
-@spec.validate(resp=responses(202, PublishLogOut, 400, 404, 409), tags=["publishing"])
+@spec.validate(headers=IdempotencyHeaders, resp=responses(202, PublishLogOut, 400, 404, 409), tags=["publishing"])
 def retry(log_id: str):
     """Retry a failed or unconfirmed post: a new queued attempt."""
     return json_of(log_out(background.retry(db, parse_id(log_id, "log_id"))), 202)
@@ -126,7 +127,7 @@ def retry(log_id: str):
 @bp.post("/logs/<log_id>/mark-published")
 @require_role("editor")
 @idempotent
-@spec.validate(json=MarkPublishedRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
+@spec.validate(headers=IdempotencyHeaders, json=MarkPublishedRequest, resp=responses(200, PublishLogOut, 400, 404, 409),
                tags=["publishing"])
 def mark_published(log_id: str, json: MarkPublishedRequest):
     """Confirm that an unconfirmed post did go out."""

@@ -50,6 +50,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class IdempotencyHeaders(BaseModel):
+    """Headers of the publishing POSTs (documented in the OpenAPI document; other headers pass)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=200,
+        description="A repeat with the same key and body returns the first answer and publishes "
+                    "nothing; the same key with another body is 409.",
+    )
+
+
 class PublishMetadata(Strict):
     """What is posted with the clip. Platform limits are checked by the engine (rules.py)."""
 
