@@ -42,6 +42,16 @@ class InvalidInput(DomainError):
         """An error about one field, with the field named in the detail."""
         return cls(f"{field}: {message}", [FieldError(field, message)])
 
+    @classmethod
+    def from_pydantic(cls, exc, whole: str = "body") -> "InvalidInput":
+        """A pydantic ValidationError, one FieldError per problem with its dotted path
+        (`metadata.hashtags.0`); `whole` names an error about the input as a whole."""
+        errors = [
+            FieldError(".".join(str(part) for part in err["loc"]) or whole, err["msg"])
+            for err in exc.errors(include_context=False, include_url=False)
+        ]
+        return cls("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
 
 class NotFound(DomainError):
     status = 404

@@ -8,7 +8,7 @@ from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData, SecureType
 from spectree.utils import get_model_key
 
-from ..errors import FieldError, InvalidInput
+from ..errors import InvalidInput
 from ..schemas import Problem
 
 
@@ -16,12 +16,7 @@ def _raise_problem(_req, _resp, validation_error, _instance, _adapter):
     """Turn spectree's validation failure into our 400 problem, field by field."""
     if validation_error is None:
         return
-    errors = [
-        FieldError(".".join(str(part) for part in err["loc"]) or "body", err["msg"])
-        for err in validation_error.errors(include_context=False, include_url=False)
-    ]
-    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    raise InvalidInput(detail, errors)
+    raise InvalidInput.from_pydantic(validation_error)
 
 
 def _schema_name(model) -> str:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ..accounts import accounts_by_platform, create_account, get_account, main_accounts, update_account
 from ..credentials import REQUIRED_KEYS, remove_account_credentials, set_account_credentials, summarize
-from ..errors import DomainError, FieldError, InvalidInput
+from ..errors import DomainError, InvalidInput
 from ..extensions import db
 from ..models import utcnow
 from ..publishing.quotas import quota_states
@@ -50,14 +50,6 @@ def publish_mode(account) -> dict:
     return {"label": label, "css": css, "help": help_text, "summary": summary}
 
 
-def _validation_error(exc: ValidationError) -> InvalidInput:
-    """A pydantic error from the schema, as the services' InvalidInput."""
-    return InvalidInput("invalid account", [
-        FieldError(".".join(str(part) for part in error["loc"]) or "form", error["msg"])
-        for error in exc.errors()
-    ])
-
-
 @bp.get("/")
 @role_required("viewer")
 def index():
@@ -87,7 +79,7 @@ def create():
             )
             account = create_account(db, data)
         except ValidationError as exc:
-            apply_domain_error(form, _validation_error(exc))
+            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
         except DomainError as exc:
             db.session.rollback()
             apply_domain_error(form, exc, default_field="handle")
@@ -117,7 +109,7 @@ def edit(account_id: uuid.UUID):
             )
             account = update_account(db, account.id, changes)
         except ValidationError as exc:
-            apply_domain_error(form, _validation_error(exc))
+            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
         except DomainError as exc:
             db.session.rollback()
             apply_domain_error(form, exc, default_field="handle")

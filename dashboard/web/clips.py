@@ -59,14 +59,6 @@ def show_errors(form, errors: list[FieldError], field_map: dict[str, str]) -> No
     form.form_errors.extend(attach_errors(form, errors, field_map))
 
 
-def pydantic_errors(exc: ValidationError) -> list[FieldError]:
-    """pydantic's errors as our FieldErrors, with dotted paths ('metadata.hashtags.0')."""
-    return [
-        FieldError(".".join(str(part) for part in err["loc"]), err["msg"])
-        for err in exc.errors(include_context=False, include_url=False)
-    ]
-
-
 @bp.get("")
 @role_required("viewer")
 def index():
@@ -88,7 +80,7 @@ def new():
         try:
             clip = clip_service.create_clip(db, ClipIn(**form.clip_fields()))
         except ValidationError as exc:
-            show_errors(form, pydantic_errors(exc), CLIP_FIELD_MAP)
+            show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, CLIP_FIELD_MAP)
         except InvalidInput as exc:
             show_errors(form, exc.errors or [FieldError("", exc.detail)], CLIP_FIELD_MAP)
         else:
@@ -107,7 +99,7 @@ def edit(clip_id: uuid.UUID):
         try:
             clip = clip_service.update_clip(db, clip_id, ClipPatch(**form.clip_fields()))
         except ValidationError as exc:
-            show_errors(form, pydantic_errors(exc), CLIP_FIELD_MAP)
+            show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, CLIP_FIELD_MAP)
         except InvalidInput as exc:
             show_errors(form, exc.errors or [FieldError("", exc.detail)], CLIP_FIELD_MAP)
         else:
@@ -223,7 +215,7 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
             metadata=metadata,
         ))), None
     except ValidationError as exc:
-        show_errors(form, pydantic_errors(exc), PUBLISH_FIELD_MAP)
+        show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, PUBLISH_FIELD_MAP)
     except QuotaExceeded as exc:
         db.session.rollback()
         form.social_account_id.errors = list(form.social_account_id.errors) + [exc.detail]
@@ -409,7 +401,7 @@ def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade 
         batch = background.create_batch(db, clip_id, targets, created_by_id=current_user.id)
         return BatchMade(batch.id), None
     except ValidationError as exc:
-        form.form_errors.extend(f"{e.field}: {e.message}" for e in pydantic_errors(exc))
+        form.form_errors.extend(f"{e.field}: {e.message}" for e in InvalidInput.from_pydantic(exc, whole="").errors)
     except InvalidInput as exc:
         db.session.rollback()
         _crosspost_errors(form, exc, accounts, account_errors)
