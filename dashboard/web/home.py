@@ -11,8 +11,7 @@ from .. import stats
 from ..errors import DomainError
 from ..extensions import db
 from ..models import PublishLog
-from ..publishing.models import PublishRequest
-from ..publishing.service import publish_clip
+from ..history import retry_publish
 from .access import role_required
 from .forms import EmptyForm
 
@@ -61,20 +60,13 @@ def retry(log_id: uuid.UUID):
     An htmx request gets the result for the row's result cell; a plain form post is redirected
     home with the result as a flash message.
     """
-    failed = db.session.get(PublishLog, log_id)
-    if failed is None:
+    if db.session.get(PublishLog, log_id) is None:
         abort(404, "That publish attempt no longer exists.")
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
     result = error = None
     try:
-        publish_request = PublishRequest(
-            clip_id=failed.clip_id,
-            platform=failed.platform,
-            social_account_id=failed.social_account_id,
-            metadata={"caption": failed.caption or "", "hashtags": list(failed.hashtags or [])},
-        )
-        result = publish_clip(db, publish_request)
+        result = retry_publish(db, log_id)
     except DomainError as exc:
         # The account may have been deactivated, used up its quota, or the caption may break a
         # changed limit since.
