@@ -12,13 +12,13 @@ import uuid
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from ..errors import Conflict, NotFound
+from ..errors import NotFound
 from ..extensions import db
 from ..models import PublishStatus
 from ..publishing import background
 from .access import role_required
-from .clip_forms import EmptyForm
 from .clips import wants_fragment
+from .forms import run_button
 from .history import mark_published_from_form
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
@@ -74,14 +74,7 @@ def _log_of(batch_id: uuid.UUID, log_id: uuid.UUID):
 def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
     """Queue a new attempt for a failed or unconfirmed target; the batch runs (and polls) again."""
     _log_of(batch_id, log_id)
-    error = None
-    if EmptyForm().validate_on_submit():
-        try:
-            background.retry(db, log_id)
-        except Conflict as exc:
-            error = exc.detail
-    else:
-        error = "The form expired; reload the page and try again."
+    _, error = run_button(lambda: background.retry(db, log_id))
     if not wants_fragment():
         flash(f"Not retried: {error}" if error else "Retry queued.", "error" if error else "info")
         return redirect(url_for("batches.detail", batch_id=batch_id))

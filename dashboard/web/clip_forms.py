@@ -38,10 +38,6 @@ PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "You
 NO_ACCOUNT_LABEL = "No account (simulator)"
 
 
-class EmptyForm(FlaskForm):
-    """A button POST: nothing but the CSRF token."""
-
-
 class ClipForm(FlaskForm):
     """Create or edit a clip."""
 

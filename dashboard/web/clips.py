@@ -28,12 +28,12 @@ from ..publishing.quotas import quota_state
 from ..publishing.service import QuotaExceeded, publish_clip
 from ..schemas import ClipIn, ClipPatch
 from .access import role_required
+from .forms import run_button
 from .clip_forms import (
     LOCAL_FORMATS,
     PUBLISH_FIELD_MAP,
     ClipForm,
     ClipSearchForm,
-    EmptyForm,
     PublishForm,
     account_choices,
     attach_errors,
@@ -312,14 +312,7 @@ def cancel_scheduled(clip_id: uuid.UUID, log_id: uuid.UUID):
     """Cancel the post just scheduled from the panel; the panel's result says so in place."""
     if background.get_log(db, log_id).clip_id != clip_id:
         raise NotFound(f"publish log {log_id} is not a post of this clip")
-    error = None
-    if EmptyForm().validate_on_submit():
-        try:
-            background.cancel(db, log_id)
-        except Conflict as exc:
-            error = exc.detail
-    else:
-        error = "The form expired; reload the page and try again."
+    _, error = run_button(lambda: background.cancel(db, log_id))
     log_row = background.get_log(db, log_id)
     if not wants_fragment():
         flash(f"Not cancelled: {error}" if error else "Cancelled the scheduled post.",

@@ -12,7 +12,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from ..credentials import REQUIRED_KEYS, allowed_keys
-from ..errors import DomainError
+from ..errors import Conflict, DomainError
 from ..models import PLATFORMS, ROLES
 from ..users import MIN_PASSWORD_LENGTH
 
@@ -24,6 +24,23 @@ PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouT
 
 class EmptyForm(FlaskForm):
     """A CSRF token and nothing else: for buttons that POST (sign out, revoke, retry, ...)."""
+
+
+FORM_EXPIRED = "The form expired; reload the page and try again."
+
+
+def run_button(action, refused=(Conflict,)):
+    """Run `action()` for a CSRF-checked button POST.
+
+    Returns (what action returned, None), or (None, the message to show) when the form expired
+    or the service refused with one of `refused`.
+    """
+    if not EmptyForm().validate_on_submit():
+        return None, FORM_EXPIRED
+    try:
+        return action(), None
+    except refused as exc:
+        return None, exc.detail
 
 
 class LoginForm(FlaskForm):

@@ -16,7 +16,8 @@ from ..models import PublishStatus
 from ..publishing import background
 from ..publishing.service import QuotaExceeded
 from .access import role_required
-from .clip_forms import EmptyForm, HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
+from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
+from .forms import FORM_EXPIRED, EmptyForm, run_button
 from .clips import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -101,7 +102,7 @@ def retry(log_id: uuid.UUID):
                 raise
             error = exc.detail
     else:
-        error = "The form expired; reload the page and try again."
+        error = FORM_EXPIRED
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=log_row, retry_result=result,
@@ -122,14 +123,7 @@ def retry(log_id: uuid.UUID):
 def cancel(log_id: uuid.UUID):
     """Cancel a scheduled or queued post before it starts; htmx gets the row in place."""
     get_publish_log(db, log_id)
-    error = None
-    if EmptyForm().validate_on_submit():
-        try:
-            background.cancel(db, log_id)
-        except Conflict as exc:
-            error = exc.detail
-    else:
-        error = "The form expired; reload the page and try again."
+    _, error = run_button(lambda: background.cancel(db, log_id))
     if wants_fragment():
         return render_template("history/_row.html", log=get_publish_log(db, log_id), action_error=error)
     flash(f"Not cancelled: {error}" if error else "Cancelled.", "error" if error else "info")
@@ -147,7 +141,7 @@ def mark_published_from_form(log_id: uuid.UUID) -> tuple[MarkPublishedForm, str 
         return form, None
     if form.external_url.errors:
         return form, " ".join(form.external_url.errors)
-    return form, "The form expired; reload the page and try again."
+    return form, FORM_EXPIRED
 
 
 @bp.post("/<uuid:log_id>/mark-published")

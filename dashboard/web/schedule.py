@@ -19,7 +19,8 @@ from ..extensions import db
 from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
-from .clip_forms import EmptyForm, RescheduleForm, ScheduleWeekForm
+from .clip_forms import RescheduleForm, ScheduleWeekForm
+from .forms import FORM_EXPIRED, run_button
 from .clips import wants_fragment
 from .profile import user_zone
 
@@ -115,20 +116,13 @@ def index():
 @role_required("editor")
 def cancel(log_id: uuid.UUID):
     """Cancel a scheduled post; htmx gets the post's item, saying so, in place."""
-    post = background.get_log(db, log_id)
-    error = None
-    if EmptyForm().validate_on_submit():
-        try:
-            post = background.cancel(db, log_id)
-        except Conflict as exc:
-            error = exc.detail
-    else:
-        error = "The form expired; reload the page and try again."
+    background.get_log(db, log_id)  # NotFound for an unknown post
+    _, error = run_button(lambda: background.cancel(db, log_id))
     if not wants_fragment():
         flash(f"Not cancelled: {error}" if error else "Cancelled the scheduled post.",
               "error" if error else "info")
         return redirect(url_for("schedule.index", week=request.form.get("week") or None))
-    return render_template("schedule/_post.html", post=background.get_log(db, post.id),
+    return render_template("schedule/_post.html", post=background.get_log(db, log_id),
                            cancel_error=error, post_errors={}, reschedule_values={}, now=utcnow())
 
 
@@ -149,7 +143,7 @@ def reschedule(log_id: uuid.UUID):
             db.session.rollback()
             error = "; ".join(e.message for e in exc.errors) or exc.detail
     else:
-        error = " ".join(form.scheduled_at.errors) or "The form expired; reload the page and try again."
+        error = " ".join(form.scheduled_at.errors) or FORM_EXPIRED
     if error is None and not wants_fragment():
         flash("Rescheduled.", "success")
         return redirect(url_for("schedule.index", week=moved.next_attempt_at.astimezone(user_zone()).date()))
