@@ -74,6 +74,13 @@ def _int(env, name: str, default: int | None) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _choice(env, name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _credentials_keys(raw: str) -> list[str]:
     """The comma-separated Fernet keys, newest first; a bad one stops the start, not a publish."""
     keys = [key.strip() for key in raw.split(",") if key.strip()]
@@ -162,6 +169,17 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "PUBLISH_TIMEOUT_SECONDS": _float(env, "PUBLISH_TIMEOUT_SECONDS", 600.0),
         # The sweep re-enqueues a due post this long overdue (its message was lost).
         "REQUEUE_GRACE_SECONDS": _float(env, "REQUEUE_GRACE_SECONDS", 60.0),
+        # stub: the seed's pretend provider calls; live: the platforms' protocols over HTTP.
+        "PROVIDER_MODE": _choice(env, "PROVIDER_MODE", ("stub", "live"), "stub"),
+        # Each platform endpoint is a setting, so any faithful implementation can stand in.
+        "INSTAGRAM_GRAPH_URL": env.get("INSTAGRAM_GRAPH_URL") or "https://graph.facebook.com/v24.0",
+        "TIKTOK_API_URL": env.get("TIKTOK_API_URL") or "https://open.tiktokapis.com",
+        "YOUTUBE_API_URL": env.get("YOUTUBE_API_URL") or "https://www.googleapis.com",
+        # Seconds one platform HTTP call may take before it counts as lost.
+        "PROVIDER_HTTP_TIMEOUT": _float(env, "PROVIDER_HTTP_TIMEOUT", 60.0),
+        # How long a publish from the page or the API waits for a live attempt before it answers
+        # 202 and lets the worker finish it.
+        "PUBLISH_SYNC_WAIT": _float(env, "PUBLISH_SYNC_WAIT", 10.0),
         "API_PAGE_SIZE_MAX": 200,
         # Failed sign-ins per email and client IP within the window before sign-in is refused.
         "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),
