@@ -81,6 +81,28 @@ def _choice(env, name: str, allowed: tuple[str, ...], default: str) -> str:
     return raw
 
 
+def _tiktok_chunk_bytes(env) -> int:
+    """TIKTOK_CHUNK_BYTES (default 10 MiB); TikTok accepts chunks of 5-64 MiB."""
+    value = _int(env, "TIKTOK_CHUNK_BYTES", 10 * 1024 * 1024)
+    if not 5 * 1024 * 1024 <= value <= 64 * 1024 * 1024:
+        raise ConfigError(f"TIKTOK_CHUNK_BYTES must be between {5 * 1024 * 1024} and "
+                          f"{64 * 1024 * 1024} bytes (TikTok's chunk rule), got {value}")
+    return value
+
+
+TIKTOK_PRIVACY_LEVELS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR",
+                         "SELF_ONLY")
+
+
+def _tiktok_privacy_level(env) -> str | None:
+    """TIKTOK_DEFAULT_PRIVACY_LEVEL: unset (the default) means no default privacy level."""
+    raw = (env.get("TIKTOK_DEFAULT_PRIVACY_LEVEL") or "").strip().upper()
+    if raw and raw not in TIKTOK_PRIVACY_LEVELS:
+        raise ConfigError("TIKTOK_DEFAULT_PRIVACY_LEVEL must be one of "
+                          f"{', '.join(TIKTOK_PRIVACY_LEVELS)}, got {raw!r}")
+    return raw or None
+
+
 def _credentials_keys(raw: str) -> list[str]:
     """The comma-separated Fernet keys, newest first; a bad one stops the start, not a publish."""
     keys = [key.strip() for key in raw.split(",") if key.strip()]
@@ -175,6 +197,17 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "INSTAGRAM_GRAPH_URL": env.get("INSTAGRAM_GRAPH_URL") or "https://graph.facebook.com/v24.0",
         "TIKTOK_API_URL": env.get("TIKTOK_API_URL") or "https://open.tiktokapis.com",
         "YOUTUBE_API_URL": env.get("YOUTUBE_API_URL") or "https://www.googleapis.com",
+        # TikTok Direct Post (live mode): upload chunk size within TikTok's 5-64 MiB rule, polling
+        # of status/fetch (interval doubling up to the max interval), how long processing may
+        # take before the outcome counts as unknown, how long to wait for moderation to give the
+        # public post id, and a privacy level used only when an admin sets one (TikTok's
+        # guidelines want the user to pick it; without it an attempt with none is refused).
+        "TIKTOK_CHUNK_BYTES": _tiktok_chunk_bytes(env),
+        "TIKTOK_POLL_INTERVAL_SECONDS": _float(env, "TIKTOK_POLL_INTERVAL_SECONDS", 5.0),
+        "TIKTOK_POLL_MAX_INTERVAL_SECONDS": _float(env, "TIKTOK_POLL_MAX_INTERVAL_SECONDS", 60.0),
+        "TIKTOK_POLL_MAX_SECONDS": _float(env, "TIKTOK_POLL_MAX_SECONDS", 1800.0),
+        "TIKTOK_MODERATION_WAIT_SECONDS": _float(env, "TIKTOK_MODERATION_WAIT_SECONDS", 300.0),
+        "TIKTOK_DEFAULT_PRIVACY_LEVEL": _tiktok_privacy_level(env),
         # Seconds one platform HTTP call may take before it counts as lost.
         "PROVIDER_HTTP_TIMEOUT": _float(env, "PROVIDER_HTTP_TIMEOUT", 60.0),
         # How long a publish from the page or the API waits for a live attempt before it answers

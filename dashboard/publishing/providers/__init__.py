@@ -12,7 +12,7 @@ from ...credentials import REQUIRED_KEYS
 from .base import LiveClient
 from .instagram import InstagramGraphClient
 from .stub import PostRef, ProviderClient
-from .tiktok import TikTokContentClient
+from .tiktok import TikTokContentClient, TikTokLiveClient
 from .youtube import YouTubeDataClient
 
 PROVIDER_CLIENTS: dict[str, type[ProviderClient]] = {
@@ -22,6 +22,7 @@ assert set(PROVIDER_CLIENTS) == set(REQUIRED_KEYS)
 
 # Filled in as each platform's live client lands (platform -> class).
 LIVE_CLIENTS: dict[str, type[LiveClient]] = {}
+LIVE_CLIENTS[TikTokLiveClient.platform] = TikTokLiveClient
 
 __all__ = ["LIVE_CLIENTS", "PROVIDER_CLIENTS", "InstagramGraphClient", "LiveClient", "PostRef",
            "ProviderClient", "TikTokContentClient", "YouTubeDataClient"]
