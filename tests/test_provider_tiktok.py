@@ -593,6 +593,21 @@ def test_killed_after_the_final_chunk_never_sends_it_again(fake, runner, make_jo
     assert fake.published == [publish_id]
 
 
+def test_an_upload_resumed_after_its_url_expired_starts_again(fake, runner, make_job, clock):
+    run = runner(make_job(25 * MIB))
+    run.kill_when = lambda patch: patch.get("uploaded_bytes") == 10 * MIB
+    with pytest.raises(Killed):
+        run.run()
+    clock.advance(3601)  # the worker comes back after the URL's hour
+    with pytest.raises(ProviderError) as expired:
+        run.run(start="upload")
+    assert (expired.value.kind, expired.value.restart) == ("transient", True)
+    stale = run.state["publish_id"]
+    run.state = {}  # restart: fresh platform objects, as the pipeline does
+    assert run.run().outcome.success
+    assert fake.published == [run.state["publish_id"]] and stale not in fake.published
+
+
 def test_processing_and_confirm_run_again_from_saved_state_harmlessly(fake, runner, make_job):
     run = runner(make_job())
     result = run.run()

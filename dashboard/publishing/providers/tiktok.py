@@ -25,6 +25,9 @@ Choices a manager relies on (the brief left them open):
   the step asks to be run again later. After the upload, any other error while asking for the
   status is `unknown` (the post may be live: reconcile), never `permanent`.
 - Processing longer than `TIKTOK_POLL_MAX_SECONDS` ends the step as `unknown` (reconcile later).
+- An upload URL that expired before the last chunk (a resume hours later) raises a transient
+  error with `restart=True`: TikTok refused the chunk, nothing was posted, the attempt starts
+  again with a fresh init.
 - reconcile(): PUBLISH_COMPLETE / SEND_TO_USER_INBOX -> success; FAILED, or a file upload TikTok
   holds only part of -> safely not published; still processing -> raises ProviderError
   kind="unknown" with `retry_after` (ask again later; the pipeline may equally resume the
@@ -95,6 +98,9 @@ ERROR_TABLE: dict[str, ErrorRule] = {
     "url_ownership_unverified": ErrorRule("permanent",
                                           "the video URL's domain is not verified for this app"),
     "internal_error": ErrorRule("transient", "TikTok had an internal error"),
+    # The upload URL answered 403/404/410 without an error struct: it expired (TikTok keeps it
+    # an hour) or is gone. The chunk was refused, so nothing was posted: start again.
+    "upload_url_gone": ErrorRule("transient", "the upload URL has expired", restart=True),
     # No error struct in the answer: judged by the HTTP status.
     "http_401": ErrorRule("auth", "TikTok refused the token"),
     "http_429": ErrorRule("transient", "too many requests"),
@@ -433,6 +439,11 @@ class TikTokLiveClient(LiveClient):
         except OSError as exc:  # the file itself (gone, unreadable): nothing was sent
             raise ProviderError(f"The clip's file could not be read: {exc.strerror}",
                                 kind="permanent", code="file_unusable") from None
+        if response.status_code in (403, 404, 410) and not _json(response).get("error"):
+            rule = ERROR_TABLE["upload_url_gone"]
+            raise ProviderError.from_rule(rule, f"TikTok {rule.meaning} (HTTP "
+                                          f"{response.status_code}): the upload starts again",
+                                          code="upload_url_gone", status=response.status_code)
         if response.status_code not in (200, 201, 206):
             raise self._answer_error(response, posts=final)
         state["uploaded_bytes"] = last + 1
