@@ -608,6 +608,33 @@ def test_an_upload_resumed_after_its_url_expired_starts_again(fake, runner, make
     assert fake.published == [run.state["publish_id"]] and stale not in fake.published
 
 
+def test_without_tiktoks_count_a_resume_trusts_its_own_offset_and_never_resends_the_final(
+        fake, runner, make_job):
+    fake.reports_uploaded_bytes = False
+    size = 35 * MIB
+    run = runner(make_job(size))
+    run.kill_when = lambda patch: patch.get("uploaded_bytes") == 20 * MIB
+    with pytest.raises(Killed):
+        run.run()
+    run.kill_when = lambda patch: patch.get("uploaded_bytes") == size
+    run.kill_saves = False
+    with pytest.raises(Killed):
+        run.run(start="upload")  # continues at chunk 3 from the saved offset
+    assert run.run(start="upload").outcome.success  # TikTok did not say: no resend
+    publish_id = run.state["publish_id"]
+    assert fake.final_chunk_puts[publish_id] == 1
+    assert puts(fake) == [f"bytes 0-{10 * MIB - 1}/{size}", f"bytes {10 * MIB}-{20 * MIB - 1}/{size}",
+                          f"bytes {20 * MIB}-{size - 1}/{size}"]
+    assert fake.published == [publish_id]
+
+
+def test_a_video_sent_to_the_creators_inbox_is_a_success_without_a_link(fake, runner, make_job):
+    fake.inbox_delivery = True
+    result = runner(make_job()).run()
+    assert result.outcome.success and result.outcome.external_url is None
+    assert "inbox" in result.details["inbox"]
+
+
 def test_processing_and_confirm_run_again_from_saved_state_harmlessly(fake, runner, make_job):
     run = runner(make_job())
     result = run.run()

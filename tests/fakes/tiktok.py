@@ -35,6 +35,11 @@ Keyword options (each also an attribute a test may change later):
 - `posts_per_day`, `pending_max`: creator limits (None: none) -> spam_risk_too_many_posts,
   spam_risk_too_many_pending_share.
 - `upload_url_ttl`: seconds an upload_url stays valid (3600).
+- `reports_uploaded_bytes` (default True): False leaves `uploaded_bytes` out of status/fetch, as
+  an implementation may (the client must then never guess that bytes are missing).
+- `inbox_delivery` (default False): True ends processing in SEND_TO_USER_INBOX (the video waits in
+  the creator's inbox, as in TikTok's Upload flow) instead of PUBLISH_COMPLETE; not counted in
+  `published`.
 
 Scripting, per endpoint ("creator_info", "init", "upload" (any chunk), "upload_final", "status"):
 - `fake.fail(endpoint, code, http_status=None, message=None, times=1)`: answer an error instead of
@@ -153,7 +158,8 @@ class TikTokFake:
                  verified_url_prefixes: tuple[str, ...] | None = None,
                  rate_limits: dict[str, int] | None = None,
                  posts_per_day: int | None = None, pending_max: int | None = None,
-                 upload_url_ttl: float = 3600.0):
+                 upload_url_ttl: float = 3600.0, reports_uploaded_bytes: bool = True,
+                 inbox_delivery: bool = False):
         self.clock = clock
         self.revoked: set[str] = set()
         self.token_check = token_check or (lambda token: bool(token) and token not in self.revoked)
@@ -175,6 +181,8 @@ class TikTokFake:
         self.posts_per_day = posts_per_day
         self.pending_max = pending_max
         self.upload_url_ttl = upload_url_ttl
+        self.reports_uploaded_bytes = reports_uploaded_bytes
+        self.inbox_delivery = inbox_delivery
 
         self.posts: dict[str, FakePost] = {}
         self.calls: Counter[str] = Counter()
@@ -365,7 +373,8 @@ class TikTokFake:
                                 "publicaly_available_post_id": [post.post_id]
                                 if post.post_id is not None else []}
         if post.source == "FILE_UPLOAD":
-            data["uploaded_bytes"] = post.received
+            if self.reports_uploaded_bytes:
+                data["uploaded_bytes"] = post.received
         else:
             data["downloaded_bytes"] = 0 if post.arrived_at is None else post.video_size
         if data["status"] == "FAILED":
@@ -376,11 +385,13 @@ class TikTokFake:
         processing = "PROCESSING_UPLOAD" if post.source == "FILE_UPLOAD" else "PROCESSING_DOWNLOAD"
         if post.arrived_at is None or self.clock() < post.arrived_at + self.processing_seconds:
             return processing
-        return "FAILED" if post.fail_reason else "PUBLISH_COMPLETE"
+        if post.fail_reason:
+            return "FAILED"
+        return "SEND_TO_USER_INBOX" if self.inbox_delivery else "PUBLISH_COMPLETE"
 
     def _advance(self, post: FakePost) -> FakePost:
         """Move a post along its timeline to now (publishing it at most once)."""
-        if post.arrived_at is None or post.fail_reason:
+        if post.arrived_at is None or post.fail_reason or self.inbox_delivery:
             return post
         now = self.clock()
         if not post.completed and now >= post.arrived_at + self.processing_seconds:

@@ -210,7 +210,7 @@ class TikTokLiveClient(LiveClient):
     def prepare(self, job: LiveJob, state: dict, checkpoint: Checkpoint) -> StepResult:
         """Ask creator_info; refuse what TikTok would refuse (duration, privacy level, caption)."""
         data, trace_id = self._post("/v2/post/publish/creator_info/query/", None)
-        options = [level for level in data.get("privacy_level_options") or []]
+        options = list(data.get("privacy_level_options") or [])
         max_duration = data.get("max_video_post_duration_sec")
         username = data.get("creator_username")
         nickname = data.get("creator_nickname")
@@ -262,11 +262,15 @@ class TikTokLiveClient(LiveClient):
             status, trace_id = self._status(state, after_effect=posted_maybe)
             if status.get("status") == FAILED:
                 return self._failed(state, status, trace_id)
-            if state["source"] == PULL_FROM_URL or not self._upload_incomplete(state, status):
+            received = self._tiktok_count(state, status)
+            if received is None and status.get("status") == "PROCESSING_UPLOAD" \
+                    and not state.get("final_chunk_sent"):
+                received = state.get("uploaded_bytes", 0)  # TikTok did not say: our own count
+            plan = ChunkPlan(**state["chunk_plan"]) if state["source"] == FILE_UPLOAD else None
+            if plan is None or received is None or received >= plan.video_size:
                 return self._to_processing(state, trace_id, wait=False)
             # Chunks are acknowledged whole: resume at the chunk holding TikTok's count.
-            plan = ChunkPlan(**state["chunk_plan"])
-            start = plan.chunk_index(int(status.get("uploaded_bytes") or 0))
+            start = plan.chunk_index(received)
         else:
             if state.get("init_sent") and state.get("source") == PULL_FROM_URL:
                 raise ProviderError.from_rule(
@@ -296,13 +300,14 @@ class TikTokLiveClient(LiveClient):
             state["tiktok_status"] = name
             return StepResult(state, "confirm", trace_id=trace_id,
                               details={"publish_id": state["publish_id"], "status": name})
-        if name == "PROCESSING_UPLOAD" and self._upload_incomplete(state, status):
+        if self._upload_incomplete(state, status) and \
+                state.get("uploaded_bytes", 0) < state["chunk_plan"]["video_size"]:
             # TikTok holds part of the file only: the upload step resumes from its count.
             return StepResult(state, "upload", trace_id=trace_id,
                               details={"publish_id": state["publish_id"], "status": name,
                                        "uploaded_bytes": status.get("uploaded_bytes")})
         since = state.setdefault("processing_since", self.clock())
-        if self.clock() - since > self.settings["TIKTOK_POLL_MAX_SECONDS"]:
+        if self.clock() - since >= self.settings["TIKTOK_POLL_MAX_SECONDS"]:
             raise ProviderError(
                 f"TikTok was still processing the video after "
                 f"{self.settings['TIKTOK_POLL_MAX_SECONDS']:g} s (status {name})",
@@ -363,7 +368,7 @@ class TikTokLiveClient(LiveClient):
             return PlatformOutcome(True)
         if name == FAILED:
             return self._failed(state, status, trace_id).outcome
-        if state.get("source") == FILE_UPLOAD and self._upload_incomplete(state, status):
+        if self._upload_incomplete(state, status):
             return PlatformOutcome(False, error_kind="transient", error_message=(
                 f"TikTok received {status.get('uploaded_bytes') or 0} of "
                 f"{state['chunk_plan']['video_size']} bytes: nothing was posted"))
@@ -545,9 +550,18 @@ class TikTokLiveClient(LiveClient):
                           wait_seconds=self.settings["TIKTOK_POLL_INTERVAL_SECONDS"] if wait else 0)
 
     @staticmethod
-    def _upload_incomplete(state: dict, status: dict) -> bool:
-        return (state.get("source") == FILE_UPLOAD and status.get("status") == "PROCESSING_UPLOAD"
-                and int(status.get("uploaded_bytes") or 0) < state["chunk_plan"]["video_size"])
+    def _tiktok_count(state: dict, status: dict) -> int | None:
+        """The bytes TikTok says it holds of a FILE_UPLOAD still uploading (None: not said)."""
+        count = status.get("uploaded_bytes")
+        if state.get("source") != FILE_UPLOAD or status.get("status") != "PROCESSING_UPLOAD" \
+                or isinstance(count, bool) or not isinstance(count, int):
+            return None
+        return count
+
+    def _upload_incomplete(self, state: dict, status: dict) -> bool:
+        """TikTok says it holds only part of the file (so it cannot post it)."""
+        count = self._tiktok_count(state, status)
+        return count is not None and count < state["chunk_plan"]["video_size"]
 
     @staticmethod
     def _failed(state: dict, status: dict, trace_id: str | None) -> StepResult:
