@@ -82,11 +82,13 @@ def _choice(env, name: str, allowed: tuple[str, ...], default: str) -> str:
 
 
 def _tiktok_chunk_bytes(env) -> int:
-    """TIKTOK_CHUNK_BYTES (default 10 MiB); TikTok accepts chunks of 5-64 MiB."""
+    """TIKTOK_CHUNK_BYTES (default 10 MiB) within TikTok's chunk rule, read strictly: 5 MiB to
+    64,000,000 bytes, valid whether the platform counts MB in binary or decimal."""
+    low, high = 5 * 1024 * 1024, 64 * 1000 * 1000
     value = _int(env, "TIKTOK_CHUNK_BYTES", 10 * 1024 * 1024)
-    if not 5 * 1024 * 1024 <= value <= 64 * 1024 * 1024:
-        raise ConfigError(f"TIKTOK_CHUNK_BYTES must be between {5 * 1024 * 1024} and "
-                          f"{64 * 1024 * 1024} bytes (TikTok's chunk rule), got {value}")
+    if not low <= value <= high:
+        raise ConfigError(f"TIKTOK_CHUNK_BYTES must be between {low} and {high} bytes "
+                          f"(TikTok's chunk rule), got {value}")
     return value
 
 
@@ -197,7 +199,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "INSTAGRAM_GRAPH_URL": env.get("INSTAGRAM_GRAPH_URL") or "https://graph.facebook.com/v24.0",
         "TIKTOK_API_URL": env.get("TIKTOK_API_URL") or "https://open.tiktokapis.com",
         "YOUTUBE_API_URL": env.get("YOUTUBE_API_URL") or "https://www.googleapis.com",
-        # TikTok Direct Post (live mode): upload chunk size within TikTok's 5-64 MiB rule, polling
+        # TikTok Direct Post (live mode): upload chunk size within TikTok's 5-64 MB rule, polling
         # of status/fetch (interval doubling up to the max interval), how long processing may
         # take before the outcome counts as unknown, how long to wait for moderation to give the
         # public post id, and a privacy level used only when an admin sets one (TikTok's

@@ -708,15 +708,21 @@ def test_reconcile_asks_again_later_when_the_token_is_refused(fake, runner, make
 
 # ---- chunk rules ---------------------------------------------------------------------------------
 
+MB = 1000 * 1000
+READINGS = [MIB, MB]  # TikTok's "MB" read in binary and in decimal: plans must pass both
+
+
 @pytest.mark.parametrize("size, chunk, expected", [
     (1, 10 * MIB, (1, 1)),
-    (5 * MIB - 1, 10 * MIB, (5 * MIB - 1, 1)),           # under 5 MB: whole
+    (5 * MB - 1, 10 * MIB, (5 * MB - 1, 1)),             # under 5 MB: whole
+    (5 * MIB - 1, 10 * MIB, (5 * MIB - 1, 1)),
     (5 * MIB, 5 * MIB, (5 * MIB, 1)),
     (5 * MIB + 1, 5 * MIB, (5 * MIB, 1)),                # the extra byte joins the last chunk
     (10 * MIB, 10 * MIB, (10 * MIB, 1)),
-    (64 * MIB, 64 * MIB, (64 * MIB, 1)),                 # 64 MB may still go whole
-    (64 * MIB + 1, 64 * MIB, (32 * MIB, 2)),             # over 64 MB: never one chunk
-    (192 * MIB - 1, 64 * MIB, (64 * MIB, 2)),            # last chunk 128 MiB - 1
+    (64 * MB, 64 * MB, (64 * MB, 1)),                    # 64 MB may still go whole
+    (64 * MB + 1, 64 * MB, (32 * MB, 2)),                # over 64 MB: never one chunk
+    (64 * MIB, 64 * MB, (32 * MIB, 2)),
+    (192 * MB - 1, 64 * MB, (64 * MB, 2)),               # the last chunk 128 MB - 1
     (37 * MIB - 123, 10 * MIB, (10 * MIB, 3)),
     (5 * MIB * 1000, 5 * MIB, (5 * MIB, 1000)),          # exactly 1000 chunks
     (5 * MIB * 1001, 5 * MIB, (5 * MIB + 5243, 999)),    # past 1000: chunks grow
@@ -725,17 +731,19 @@ def test_chunk_plan_boundaries(size, chunk, expected):
     plan = plan_chunks(size, chunk)
     assert (plan.chunk_size, plan.total_chunk_count) == expected
     first, last = plan.byte_range(plan.total_chunk_count - 1)
-    assert last == size - 1 and last - first + 1 <= 128 * MIB
+    assert last == size - 1 and last - first + 1 <= 128 * MB
     assert plan.total_chunk_count == size // plan.chunk_size <= 1000
     if size <= 4 * 1024 * MIB:
-        assert _check_chunks(plan.as_dict()) is None  # and the fake agrees
+        for mb in READINGS:
+            assert _check_chunks(plan.as_dict(), mb) is None  # and the fake agrees
 
 
-@pytest.mark.parametrize("size", [1, 4 * MIB, 5 * MIB, 9 * MIB, 64 * MIB + 5, 127 * MIB,
-                                  129 * MIB, 1000 * MIB, 4 * 1024 * MIB])
-@pytest.mark.parametrize("chunk", [5 * MIB, 10 * MIB, 33 * MIB, 64 * MIB])
-def test_every_plan_satisfies_tiktoks_rules(size, chunk):
-    assert _check_chunks(plan_chunks(size, chunk).as_dict()) is None
+@pytest.mark.parametrize("size", [1, 4 * MIB, 5 * MB, 5 * MIB, 9 * MIB, 64 * MB + 5, 64 * MIB + 5,
+                                  127 * MIB, 129 * MIB, 1000 * MIB, 4 * 1024 * MIB])
+@pytest.mark.parametrize("chunk", [5 * MIB, 10 * MIB, 33 * MIB, 64 * MB])
+@pytest.mark.parametrize("mb", READINGS, ids=["MiB", "MB"])
+def test_every_plan_satisfies_tiktoks_rules_in_either_reading(size, chunk, mb):
+    assert _check_chunks(plan_chunks(size, chunk).as_dict(), mb) is None
 
 
 @pytest.mark.parametrize("source_info, why", [
@@ -772,8 +780,8 @@ def test_the_fake_refuses_chunks_out_of_order(fake, runner, make_job):
 # ---- streaming, secrets, registration, settings --------------------------------------------------
 
 def test_a_large_file_uploads_with_flat_memory(fake, make_client, make_job, clock):
-    """64 MiB chunks: buffering a chunk (or the file) would show; streaming stays flat."""
-    client = make_client(TIKTOK_CHUNK_BYTES=64 * MIB)
+    """64 MB chunks: buffering a chunk (or the file) would show; streaming stays flat."""
+    client = make_client(TIKTOK_CHUNK_BYTES=64 * 1000 * 1000)
 
     def upload_peak(size: int) -> float:
         run = Runner(client, make_job(size), clock)
@@ -788,7 +796,7 @@ def test_a_large_file_uploads_with_flat_memory(fake, make_client, make_job, cloc
         return peak
 
     small = upload_peak(70 * MIB)   # 2 chunks
-    large = upload_peak(200 * MIB)  # 3 chunks, the last 72 MiB
+    large = upload_peak(200 * MIB)  # 3 chunks, the last 81 MB
     assert large < 16 * MIB, f"peak {large / MIB:.1f} MiB while uploading 200 MiB"
     assert large < small + 2 * MIB, f"{small / MIB:.1f} MiB for 70 MiB, {large / MIB:.1f} for 200"
 
@@ -818,7 +826,7 @@ def test_the_live_client_is_registered():
 
 
 @pytest.mark.parametrize("env", [{"TIKTOK_CHUNK_BYTES": str(5 * MIB - 1)},
-                                 {"TIKTOK_CHUNK_BYTES": str(64 * MIB + 1)},
+                                 {"TIKTOK_CHUNK_BYTES": str(64 * 1000 * 1000 + 1)},
                                  {"TIKTOK_DEFAULT_PRIVACY_LEVEL": "EVERYONE"}])
 def test_bad_tiktok_settings_stop_the_start(tmp_path, env):
     with pytest.raises(ConfigError) as refused:

@@ -69,9 +69,6 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 MIB = 1024 * 1024
-CHUNK_MIN = 5 * MIB
-CHUNK_MAX = 64 * MIB
-LAST_CHUNK_MAX = 128 * MIB
 CHUNKS_MAX = 1000
 VIDEO_MAX = 4 * 1024 * MIB
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm")
@@ -505,27 +502,31 @@ class TikTokFake:
             return True
 
 
-def _check_chunks(source_info: dict) -> str | None:
-    """TikTok's chunk rules (Media Transfer Guide): None when the plan is valid, else why not."""
+def _check_chunks(source_info: dict, mb: int = MIB) -> str | None:
+    """TikTok's chunk rules (Media Transfer Guide): None when the plan is valid, else why not.
+
+    `mb` is what "MB" means: 1024 * 1024 by default (the fake's reading), 10**6 to check a plan
+    against the other reading.
+    """
     values = [source_info.get(name) for name in ("video_size", "chunk_size", "total_chunk_count")]
     if any(isinstance(value, bool) or not isinstance(value, int) for value in values):
         return "video_size, chunk_size and total_chunk_count must be integers."
     size, chunk, count = values
     if not 0 < size <= VIDEO_MAX:
         return f"video_size must be 1-{VIDEO_MAX} bytes."
-    if size < CHUNK_MIN:
+    if size < 5 * mb:
         if chunk != size or count != 1:
             return "A video under 5 MB is uploaded whole: chunk_size = video_size, one chunk."
         return None
-    if not CHUNK_MIN <= chunk <= CHUNK_MAX or chunk > size:
+    if not 5 * mb <= chunk <= 64 * mb or chunk > size:
         return "chunk_size must be 5-64 MB and at most video_size."
     if count != size // chunk:
         return "total_chunk_count must be floor(video_size / chunk_size)."
     if not 1 <= count <= CHUNKS_MAX:
         return "There must be 1-1000 chunks."
-    if size > CHUNK_MAX and count < 2:
+    if size > 64 * mb and count < 2:
         return "A video over 64 MB must be uploaded in several chunks."
-    if size - (count - 1) * chunk > LAST_CHUNK_MAX:
+    if size - (count - 1) * chunk > 128 * mb:
         return "The last chunk may be at most 128 MB."
     return None
 

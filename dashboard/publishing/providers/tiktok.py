@@ -63,11 +63,11 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 MIB = 1024 * 1024
 
-# TikTok's chunk rules (Media Transfer Guide; MB read as MiB, which also satisfies a reading in
-# decimal MB for every plan `plan_chunks` makes with the default chunk size).
+# TikTok's chunk rules (Media Transfer Guide) say "MB" without saying which: the client keeps to
+# the stricter of both readings (at least 5 MiB, at most 64,000,000 bytes; the last chunk then
+# stays under 128,000,000), so that a platform reading either accepts every plan it makes.
 CHUNK_MIN_BYTES = 5 * MIB
-CHUNK_MAX_BYTES = 64 * MIB
-LAST_CHUNK_MAX_BYTES = 128 * MIB
+CHUNK_MAX_BYTES = 64 * 1000 * 1000
 CHUNK_COUNT_MAX = 1000
 
 FILE_UPLOAD = "FILE_UPLOAD"
@@ -148,12 +148,12 @@ class ChunkPlan:
 
 
 def plan_chunks(video_size: int, chunk_bytes: int) -> ChunkPlan:
-    """Cut a file by TikTok's rules, with chunks of `chunk_bytes` (5-64 MiB) where possible.
+    """Cut a file by TikTok's rules, with chunks of `chunk_bytes` (5 MiB-64 MB) where possible.
 
     A file no larger than one chunk goes whole (`chunk_size = video_size`, one chunk), which is
     what TikTok requires under 5 MB; larger files use `floor(video_size / chunk_size)` chunks, the
-    remainder joining the last (so it stays under 128 MiB); past 1000 chunks the chunk grows, and
-    a file over 64 MiB is always cut in two or more.
+    remainder joining the last (so it stays under 128 MB); past 1000 chunks the chunk grows, and
+    a file over 64 MB is always cut in two or more.
     """
     if video_size <= 0:
         raise ValueError("the video file is empty")
@@ -163,9 +163,9 @@ def plan_chunks(video_size: int, chunk_bytes: int) -> ChunkPlan:
         return ChunkPlan(video_size, video_size, 1)
     chunk_size = max(chunk_bytes, math.ceil(video_size / CHUNK_COUNT_MAX))
     if chunk_size > CHUNK_MAX_BYTES:
-        raise ValueError("the video is larger than TikTok accepts (1000 chunks of 64 MiB)")
+        raise ValueError("the video is larger than TikTok accepts (1000 chunks of 64 MB)")
     if video_size > CHUNK_MAX_BYTES and video_size // chunk_size < 2:
-        chunk_size = video_size // 2  # over 64 MiB must be several chunks, never one
+        chunk_size = video_size // 2  # over 64 MB must be several chunks, never one
     return ChunkPlan(video_size, chunk_size, video_size // chunk_size)
 
 
