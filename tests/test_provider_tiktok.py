@@ -330,6 +330,14 @@ def test_failed_processing_ends_with_the_reason_in_words(fake, runner, make_job,
     assert fake.published == []
 
 
+def test_a_missing_file_is_refused_before_init(fake, runner, make_job, tmp_path):
+    job = make_job()
+    job = LiveJob(**{**job.__dict__, "media": MediaSource(path=str(tmp_path / "gone.mp4"))})
+    with pytest.raises(ProviderError) as refused:
+        runner(job).run()
+    assert refused.value.kind == "permanent" and fake.calls["init"] == 0
+
+
 # ---- creator_info refusals -----------------------------------------------------------------------
 
 def test_a_clip_longer_than_the_creator_may_post_is_refused_before_init(fake, runner, make_job):
@@ -643,6 +651,10 @@ def test_processing_and_confirm_run_again_from_saved_state_harmlessly(fake, runn
     assert again.next_step == "confirm"
     twice = run.client.run_step("confirm", run.job, saved, run.checkpoint)
     assert twice.outcome == result.outcome
+    calls = sum(fake.calls.values())
+    skipped = run.client.run_step("finalize", run.job, saved, run.checkpoint)
+    assert skipped.next_step == "confirm"  # Direct Post has no publish call
+    assert sum(fake.calls.values()) == calls
     assert fake.calls["init"] == 1 and fake.published == [run.state["publish_id"]]
 
 
