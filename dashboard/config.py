@@ -105,6 +105,18 @@ def _tiktok_privacy_level(env) -> str | None:
     return raw or None
 
 
+YOUTUBE_CHUNK_UNIT = 256 * 1024
+
+
+def _youtube_chunk_bytes(env) -> int:
+    value = _int(env, "YOUTUBE_CHUNK_BYTES", 8 * 1024 * 1024)
+    if value <= 0 or value % YOUTUBE_CHUNK_UNIT:
+        raise ConfigError(
+            f"YOUTUBE_CHUNK_BYTES must be a positive multiple of 262144 (256 KiB), got {value}"
+        )
+    return value
+
+
 def _credentials_keys(raw: str) -> list[str]:
     """The comma-separated Fernet keys, newest first; a bad one stops the start, not a publish."""
     keys = [key.strip() for key in raw.split(",") if key.strip()]
@@ -210,6 +222,25 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "TIKTOK_POLL_MAX_SECONDS": _float(env, "TIKTOK_POLL_MAX_SECONDS", 1800.0),
         "TIKTOK_MODERATION_WAIT_SECONDS": _float(env, "TIKTOK_MODERATION_WAIT_SECONDS", 300.0),
         "TIKTOK_DEFAULT_PRIVACY_LEVEL": _tiktok_privacy_level(env),
+        # YouTube's resumable upload: chunks must be multiples of 256 KiB (all but the last).
+        "YOUTUBE_CHUNK_BYTES": _youtube_chunk_bytes(env),
+        # Videos uploaded by unverified API projects are locked private whatever is asked, so
+        # private is the default; a project that passed Google's audit sets public (or unlisted).
+        "YOUTUBE_PRIVACY_STATUS": _choice(env, "YOUTUBE_PRIVACY_STATUS",
+                                          ("private", "unlisted", "public"), "private"),
+        # 22 is "People & Blogs", YouTube's own default category.
+        "YOUTUBE_CATEGORY_ID": (env.get("YOUTUBE_CATEGORY_ID") or "22").strip(),
+        # videos.insert calls a day per Google Cloud project (the app's client id), shared by
+        # every channel it publishes to; the day ends at midnight Pacific time.
+        "YOUTUBE_UPLOADS_PER_DAY": _int(env, "YOUTUBE_UPLOADS_PER_DAY", 100),
+        # Waiting for YouTube's processing: a poll every so many seconds, at most so many polls
+        # (the video is already published; after the bound the attempt is confirmed anyway).
+        "YOUTUBE_PROCESSING_POLL_SECONDS": _float(env, "YOUTUBE_PROCESSING_POLL_SECONDS", 15.0),
+        "YOUTUBE_PROCESSING_MAX_POLLS": _int(env, "YOUTUBE_PROCESSING_MAX_POLLS", 20),
+        # An interrupted upload (lost connection, 5xx) asks its session again this many times,
+        # backing off from the base delay (doubling), before the step gives up for a later run.
+        "YOUTUBE_UPLOAD_RETRIES": _int(env, "YOUTUBE_UPLOAD_RETRIES", 5),
+        "YOUTUBE_RETRY_BASE_DELAY": _float(env, "YOUTUBE_RETRY_BASE_DELAY", 1.0),
         # Seconds one platform HTTP call may take before it counts as lost.
         "PROVIDER_HTTP_TIMEOUT": _float(env, "PROVIDER_HTTP_TIMEOUT", 60.0),
         # How long a publish from the page or the API waits for a live attempt before it answers

@@ -13,7 +13,7 @@ from .base import LiveClient
 from .instagram import InstagramGraphClient
 from .stub import PostRef, ProviderClient
 from .tiktok import TikTokContentClient, TikTokLiveClient
-from .youtube import YouTubeDataClient
+from .youtube import YouTubeDataClient, YouTubeLiveClient
 
 PROVIDER_CLIENTS: dict[str, type[ProviderClient]] = {
     cls.platform: cls for cls in (InstagramGraphClient, TikTokContentClient, YouTubeDataClient)
@@ -23,6 +23,7 @@ assert set(PROVIDER_CLIENTS) == set(REQUIRED_KEYS)
 # Filled in as each platform's live client lands (platform -> class).
 LIVE_CLIENTS: dict[str, type[LiveClient]] = {}
 LIVE_CLIENTS[TikTokLiveClient.platform] = TikTokLiveClient
+LIVE_CLIENTS[YouTubeLiveClient.platform] = YouTubeLiveClient
 
 __all__ = ["LIVE_CLIENTS", "PROVIDER_CLIENTS", "InstagramGraphClient", "LiveClient", "PostRef",
-           "ProviderClient", "TikTokContentClient", "YouTubeDataClient"]
+           "ProviderClient", "TikTokContentClient", "YouTubeDataClient", "YouTubeLiveClient"]
