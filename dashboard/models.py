@@ -163,6 +163,7 @@ class PublishLog(TimestampMixin, db.Model):
         Index("ix_publish_logs_requested_id", "requested_at", "id"),
         Index("ix_publish_logs_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_publish_logs_account_published", "social_account_id", "published_at"),
+        Index("ix_publish_logs_quota_project_counted", "quota_project", "quota_counted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -185,6 +186,11 @@ class PublishLog(TimestampMixin, db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"), index=True)
     retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"), index=True)
+    # YouTube's daily upload quota belongs to the Google Cloud project (the app's client id), not
+    # the account: a fingerprint of that project and when this attempt was counted against it
+    # (publishing/project_quota.py).
+    quota_project: Mapped[str | None] = mapped_column(String(16))
+    quota_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()

@@ -5,8 +5,9 @@
         ...
     len(fake.videos)                          # videos really created (exactly-once checks)
 
-`FakeYouTube(**options)` is the factory (a WSGI app). Options: `quota_per_day` (videos.insert
-calls per project per Pacific-time day, default 100), `processing_seconds` (how long a new video
+`FakeYouTube(**options)` is the factory (a WSGI app; `python -m tests.fakes.youtube [PORT]`
+serves one on 127.0.0.1:PORT, default 8091, for a demo). Options: `quota_per_day`
+(videos.insert calls per project per Pacific-time day, default 100), `processing_seconds` (how long a new video
 reports `uploadStatus: uploaded` / `processing`), `processing_outcome` ("processed",
 "rejected:<rejectionReason>" or "failed:<failureReason>"), `session_ttl_seconds` (an older
 session answers 410), `token_check` (a callable token -> project id, or None to refuse it with
@@ -443,7 +444,7 @@ class FakeYouTube:
         headers = dict(trace)
         if session.received:
             headers["Range"] = f"bytes=0-{session.received - 1}"
-        return Response(b"", status=308, headers=headers)
+        return Response(b"", status="308 Resume Incomplete", headers=headers)
 
     def _complete(self, session: UploadSession) -> Video:
         snippet = dict(session.metadata["snippet"])
@@ -485,3 +486,17 @@ class FakeYouTube:
         return _json_response({"kind": "youtube#videoListResponse", "items": items,
                                "pageInfo": {"totalResults": len(items),
                                             "resultsPerPage": len(items)}})
+
+
+if __name__ == "__main__":  # a local YouTube for a demo: python -m tests.fakes.youtube [PORT]
+    import sys
+
+    from . import FakeServer
+
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8091
+    with FakeServer(FakeYouTube(processing_seconds=5.0), port=port) as running:
+        print(f"fake YouTube on {running.url} (YOUTUBE_API_URL={running.url}); Ctrl-C stops it")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock_time
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -217,8 +217,8 @@ class YouTubeLiveClient(LiveClient):
         """Start a resumable upload; (session URI, trace id). Costs one videos.insert call."""
         try:
             response = self.http.post(
-                f"{self.api_url}{UPLOAD_PATH}",
-                params={"uploadType": "resumable", "part": "snippet,status"},
+                # The documented query, literally (httpx would send the comma as %2C).
+                f"{self.api_url}{UPLOAD_PATH}?uploadType=resumable&part=snippet,status",
                 json=self._snippet_and_status(job),
                 headers=self._headers({
                     "Content-Type": "application/json; charset=UTF-8",
@@ -231,7 +231,7 @@ class YouTubeLiveClient(LiveClient):
             # No video exists without its bytes: a session that may have been made is harmless.
             raise ProviderError(f"YouTube could not be reached to start the upload "
                                 f"({type(exc).__name__})", kind="transient") from None
-        if response.status_code != 200 or not response.headers.get("Location"):
+        if not response.is_success or not response.headers.get("Location"):
             if response.status_code < 400:
                 raise ProviderError(f"YouTube started no upload session (HTTP "
                                     f"{response.status_code}, no Location)", kind="transient",
@@ -276,7 +276,7 @@ class YouTubeLiveClient(LiveClient):
                     session_uri, content=b"",
                     headers=self._headers({"Content-Range": f"bytes */{size}",
                                            "Content-Length": "0"}),
-                    timeout=self.timeout,
+                    timeout=self.timeout, follow_redirects=False,  # 308 is Resume Incomplete
                 )
             except httpx.TransportError as exc:
                 last = type(exc).__name__
@@ -383,7 +383,7 @@ class YouTubeLiveClient(LiveClient):
                     "Content-Range": f"bytes {offset}-{offset + length - 1}/{size}",
                     "Content-Type": job.media.content_type or "video/*",
                 }),
-                timeout=self.timeout,
+                timeout=self.timeout, follow_redirects=False,  # 308 is Resume Incomplete
             )
         except httpx.TransportError:
             response = None
@@ -419,8 +419,7 @@ class YouTubeLiveClient(LiveClient):
         video = None
         try:
             response = self.http.get(
-                f"{self.api_url}{VIDEOS_PATH}",
-                params={"part": "status,processingDetails", "id": video_id},
+                f"{self.api_url}{VIDEOS_PATH}?part=status,processingDetails&id={quote(video_id)}",
                 headers=self._headers(), timeout=self.timeout,
             )
             if response.status_code == 200:
