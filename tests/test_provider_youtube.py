@@ -605,3 +605,45 @@ def test_a_large_file_uploads_with_flat_memory(make_settings, fake, tmp_path):
         zeros.update(block)
     assert video.sha256 == zeros.hexdigest()
     assert peak < 32 * 1024 * 1024, f"peak traced memory {peak / 2**20:.1f} MiB"
+
+
+# -- the fake refuses what YouTube refuses (so a client speaking a dialect fails here) -------
+
+def start_session(server, size: int, **headers) -> httpx.Response:
+    values = {"Authorization": "Bearer t", "Content-Type": "application/json; charset=UTF-8",
+              "X-Upload-Content-Length": str(size), "X-Upload-Content-Type": "video/mp4"}
+    values.update(headers)
+    return httpx.post(f"{server.url}/upload/youtube/v3/videos?uploadType=resumable"
+                      "&part=snippet,status", headers={k: v for k, v in values.items() if v},
+                      json={"snippet": {"title": "t", "categoryId": "22"},
+                            "status": {"privacyStatus": "private"}})
+
+
+@pytest.mark.parametrize("header", ["X-Upload-Content-Length", "X-Upload-Content-Type",
+                                    "Authorization"])
+def test_the_fake_refuses_a_session_without_the_documented_headers(server, fake, header):
+    response = start_session(server, 1000, **{header: ""})
+    assert response.status_code in (400, 401) and "Location" not in response.headers
+    assert fake.inserts == 0
+
+
+def test_the_fake_enforces_chunk_rules_and_answers_status_queries(server, fake):
+    size = 3 * CHUNK_UNIT
+    uri = start_session(server, size).headers["Location"]
+    assert uri.startswith(server.url)
+
+    def put(content_range: str, length: int) -> httpx.Response:
+        return httpx.put(uri, content=bytes(length), headers={"Content-Range": content_range})
+
+    ask = put(f"bytes */{size}", 0)
+    assert ask.status_code == 308 and "Range" not in ask.headers  # nothing received yet
+    assert put(f"bytes 0-999/{size}", 1000).status_code == 400  # not a multiple of 256 KiB
+    assert put(f"bytes {CHUNK_UNIT}-{2 * CHUNK_UNIT - 1}/{size}", CHUNK_UNIT).status_code == 400
+    first = put(f"bytes 0-{CHUNK_UNIT - 1}/{size}", CHUNK_UNIT)
+    assert first.status_code == 308 and first.headers["Range"] == f"bytes=0-{CHUNK_UNIT - 1}"
+    assert first.headers["X-GUploader-UploadID"]
+    last = put(f"bytes {CHUNK_UNIT}-{size - 1}/{size}", 2 * CHUNK_UNIT)
+    assert last.status_code == 201 and last.json()["id"] in fake.videos
+    done = put(f"bytes */{size}", 0)
+    assert done.status_code == 200 and done.json()["id"] == last.json()["id"]
+    assert len(fake.videos) == 1
