@@ -246,6 +246,24 @@ def test_a_dropped_connection_resumes_from_the_servers_range(make_settings, fake
     assert data_starts(fake) == [0, 2 * CHUNK_UNIT, 3 * CHUNK_UNIT, 5 * CHUNK_UNIT]
 
 
+def test_a_lost_answer_to_the_final_chunk_is_settled_by_asking_the_session(settings, fake, job):
+    fake.lose_answer(on_put=4)  # the video is created, the client hears nothing
+
+    result = Run(settings, job).until_done()
+
+    assert result.outcome.success and len(fake.videos) == 1 and fake.inserts == 1
+    assert result.outcome.external_post_id == list(fake.videos)[0]
+    assert [put.status for put in fake.puts][-2:] == [599, 200]  # lost, then the status query
+    assert len(data_starts(fake)) == 4  # no byte sent twice
+
+
+def test_a_lost_answer_to_a_middle_chunk_goes_on_from_the_servers_range(settings, fake, job):
+    fake.lose_answer(on_put=2)
+    result = Run(settings, job).until_done()
+    assert result.outcome.success and len(fake.videos) == 1
+    assert data_starts(fake) == [0, CHUNK_UNIT, 2 * CHUNK_UNIT, 3 * CHUNK_UNIT]
+
+
 def test_server_errors_mid_upload_are_asked_about_and_resumed(settings, fake, job):
     fake.fail_put(on_put=2, status=503)
     fake.fail_status_queries(2)  # and the session itself answers 503 twice: back off, ask again
@@ -290,6 +308,22 @@ def test_a_killed_worker_resumes_from_the_servers_range_not_its_saved_offset(set
     resumed = fake.puts[puts_before:]
     assert resumed[0].content_range == f"bytes */{job.media.size}" and resumed[0].status == 308
     assert data_starts(fake) == [0, CHUNK_UNIT, 2 * CHUNK_UNIT, 3 * CHUNK_UNIT]
+    assert fake.videos[result.outcome.external_post_id].sha256 == sha256_of(job.media)
+
+
+def test_a_session_that_kept_no_byte_is_resumed_from_zero_in_the_same_session(settings, fake,
+                                                                              job):
+    run = Run(settings, job)
+    run.kill_when = lambda patch: patch.get("offset") == 2 * CHUNK_UNIT
+    with pytest.raises(Killed):
+        run.until_done()
+    (session,) = fake.sessions.values()
+    session.received, session.digest = 0, hashlib.sha256()  # the server kept nothing after all
+
+    result = run.until_done("upload")
+
+    assert result.outcome.success and fake.inserts == 1 and len(fake.videos) == 1
+    assert data_starts(fake)[2:] == [0, CHUNK_UNIT, 2 * CHUNK_UNIT, 3 * CHUNK_UNIT]
     assert fake.videos[result.outcome.external_post_id].sha256 == sha256_of(job.media)
 
 

@@ -33,7 +33,8 @@ The protocol, as shared/platforms.md documents it:
   `{"error": {"code", "message", "errors": [{"reason", "message", "domain"}]}}`.
 
 Interruptions for tests: `drop_connection(on_put=n, after_bytes=b)` closes the socket during
-the n-th data PUT after accepting `b` bytes (rounded down to 256 KiB); `fail_put(on_put=n)`
+the n-th data PUT after accepting `b` bytes (rounded down to 256 KiB); `lose_answer(on_put=n)`
+processes the n-th data PUT fully, then closes the socket unanswered; `fail_put(on_put=n)`
 answers 503 to the n-th data PUT; `fail_status_queries(count)` answers 503 to that many status
 queries; `queue_error(where, status, reason)` answers the next request of a kind ("insert",
 "put", "status", "videos") with that error; `expire_sessions(status)` makes every session
@@ -172,6 +173,7 @@ class FakeYouTube:
         self.data_puts = 0
         self._drops: dict[int, int | None] = {}
         self._failed_puts: dict[int, int] = {}
+        self._lost_answers: set[int] = set()
         self._failed_status_queries = 0
         self._queued: dict[str, list[tuple[int, str, str]]] = {}
         self._lock = threading.Lock()
@@ -181,6 +183,10 @@ class FakeYouTube:
     def drop_connection(self, on_put: int, after_bytes: int | None = None) -> None:
         """Close the socket during the `on_put`-th data PUT, after `after_bytes` (default half)."""
         self._drops[on_put] = after_bytes
+
+    def lose_answer(self, on_put: int) -> None:
+        """Process the `on_put`-th data PUT fully, then close the socket instead of answering."""
+        self._lost_answers.add(on_put)
 
     def fail_put(self, on_put: int, status: int = 503) -> None:
         """Answer the `on_put`-th data PUT with a server error; its bytes are not kept."""
@@ -387,10 +393,7 @@ class FakeYouTube:
             keep = ((length // 2 if after is None else after) // CHUNK_UNIT) * CHUNK_UNIT
             self._receive(request, session, min(keep, length))
             self._record(upload_id, content_range, Response(status=599))
-            connection = environ.get("werkzeug.socket")
-            if connection is not None:
-                connection.shutdown(socket.SHUT_RDWR)
-            return Response(b"", status=500)  # never reaches the client
+            return self._hang_up(environ)
         received = self._receive(request, session, length)
         if received != length:
             return self._record(upload_id, content_range,
@@ -398,10 +401,22 @@ class FakeYouTube:
                                        "bytes", "global", trace))
         if session.received == session.size:
             video = self._complete(session)
-            return self._record(upload_id, content_range,
-                                _json_response(video.resource(self.clock(), {"snippet", "status"}),
-                                               201, trace))
-        return self._record(upload_id, content_range, self._incomplete(session, trace))
+            response = _json_response(video.resource(self.clock(), {"snippet", "status"}), 201,
+                                      trace)
+        else:
+            response = self._incomplete(session, trace)
+        if number in self._lost_answers:
+            self._lost_answers.discard(number)
+            self._record(upload_id, content_range, Response(status=599))
+            return self._hang_up(environ)
+        return self._record(upload_id, content_range, response)
+
+    def _hang_up(self, environ) -> Response:
+        """Close the client's connection: it gets no answer at all."""
+        connection = environ.get("werkzeug.socket")
+        if connection is not None:
+            connection.shutdown(socket.SHUT_RDWR)
+        return Response(b"", status=500)  # never reaches the client
 
     def _receive(self, request: Request, session: UploadSession, length: int) -> int:
         """Read up to `length` bytes of the body into the session (counted and hashed)."""

@@ -345,7 +345,10 @@ class YouTubeLiveClient(LiveClient):
                       "final_chunk_sent": False, "upload_trace_id": trace_id})
                 offset = 0
             try:
-                response = self._send_from(job, state, offset, size, save)
+                if offset < size:
+                    response = self._send_from(job, state, offset, size, save)
+                else:  # every byte is in but no video was named yet: ask for it
+                    response = self._ask_session(state["session_uri"], size, final_chunk_sent=True)
             except _SessionGone:
                 if restarts >= 1:
                     raise ProviderError.from_rule(SESSION_GONE, "YouTube: the upload session "
@@ -359,7 +362,8 @@ class YouTubeLiveClient(LiveClient):
             acknowledged = _acknowledged(response)
             no_progress = 0 if acknowledged > offset else no_progress + 1
             if no_progress > int(self.settings["YOUTUBE_UPLOAD_RETRIES"]):
-                raise ProviderError("YouTube's upload makes no progress", kind="transient",
+                raise ProviderError("YouTube's upload makes no progress",
+                                    kind="unknown" if state.get("final_chunk_sent") else "transient",
                                     trace_id=response.headers.get(TRACE_HEADER))
             offset = acknowledged
             save({"offset": offset})
