@@ -178,7 +178,8 @@ def test_happy_path_uploads_in_chunks_and_publishes_once(settings, fake, job):
     assert list(fake.videos) == [video_id] and fake.inserts == 1
     video = fake.videos[video_id]
     assert video.sha256 == sha256_of(job.media) and video.size == job.media.size
-    assert video.snippet == {"title": "Launch teaser", "description": "New drop today\n\n#launch #shorts",
+    assert video.snippet == {"title": "Launch teaser",
+                             "description": "New drop today\n\n#launch #shorts",
                              "tags": ["launch", "shorts"], "categoryId": "22"}
     assert video.privacy_status == "private" and video.made_for_kids is False
     # Four chunks of 256 KiB (the last shorter), each answered 308 then 201.

@@ -7,14 +7,14 @@
 
 `FakeYouTube(**options)` is the factory (a WSGI app; `python -m tests.fakes.youtube [PORT]`
 serves one on 127.0.0.1:PORT, default 8091, for a demo). Options: `quota_per_day`
-(videos.insert calls per project per Pacific-time day, default 100), `processing_seconds` (how long a new video
-reports `uploadStatus: uploaded` / `processing`), `processing_outcome` ("processed",
-"rejected:<rejectionReason>" or "failed:<failureReason>"), `session_ttl_seconds` (an older
-session answers 410), `token_check` (a callable token -> project id, or None to refuse it with
-401 `authError`; the default accepts any non-empty token not in `fake.revoked`, of project
+(videos.insert calls per project per Pacific-time day, default 100), `processing_seconds` (how long
+a new video reports `uploadStatus: uploaded` / `processing`), `processing_outcome` ("processed",
+"rejected:<rejectionReason>" or "failed:<failureReason>"), `session_ttl_seconds` (an older session
+answers 410), `token_check` (a callable token -> project id, or None to refuse it with 401
+`authError`; the default accepts any non-empty token not in `fake.revoked`, of project
 `fake.token_projects.get(token, "default-project")`, so an OAuth fake can share it), `clock`
-(seconds, default `time.time`; tests pass their own to move time), `verified_projects` (videos
-of other projects are locked private, as Google does for unverified projects).
+(seconds, default `time.time`; tests pass their own to move time), `verified_projects` (videos of
+other projects are locked private, as Google does for unverified projects).
 
 The protocol, as shared/platforms.md documents it:
 - `POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status` validates the
@@ -32,14 +32,14 @@ The protocol, as shared/platforms.md documents it:
 - Every upload answer carries `X-GUploader-UploadID`. Errors are Google's shape:
   `{"error": {"code", "message", "errors": [{"reason", "message", "domain"}]}}`.
 
-Interruptions for tests: `drop_connection(on_put=n, after_bytes=b)` closes the socket during
-the n-th data PUT after accepting `b` bytes (rounded down to 256 KiB); `lose_answer(on_put=n)`
-processes the n-th data PUT fully, then closes the socket unanswered; `fail_put(on_put=n)`
-answers 503 to the n-th data PUT; `fail_status_queries(count)` answers 503 to that many status
-queries; `queue_error(where, status, reason)` answers the next request of a kind ("insert",
-"put", "status", "videos") with that error; `expire_sessions(status)` makes every session
-answer 404 or 410 (sessions started later live on). Only byte counts and a running SHA-256 of each upload are kept, never the
-bytes, so a gigabyte costs no memory.
+Interruptions for tests: `drop_connection(on_put=n, after_bytes=b)` closes the socket during the
+n-th data PUT after accepting `b` bytes (rounded down to 256 KiB); `lose_answer(on_put=n)`
+processes the n-th data PUT fully, then closes the socket unanswered; `fail_put(on_put=n)` answers
+503 to the n-th data PUT; `fail_status_queries(count)` answers 503 to that many status queries;
+`queue_error(where, status, reason)` answers the next request of a kind ("insert", "put", "status",
+"videos") with that error; `expire_sessions(status)` makes every session answer 404 or 410
+(sessions started later live on). Only byte counts and a running SHA-256 of each upload are kept,
+never the bytes, so a gigabyte costs no memory.
 """
 
 from __future__ import annotations
@@ -246,7 +246,8 @@ class FakeYouTube:
             if not queue:
                 return None
             status, reason, message = queue.pop(0)
-        domain = "youtube.quota" if reason in ("quotaExceeded", "rateLimitExceeded") else "youtube.video"
+        quota = reason in ("quotaExceeded", "rateLimitExceeded")
+        domain = "youtube.quota" if quota else "youtube.video"
         return _error(status, reason, message, domain=domain, headers=headers)
 
     # -- videos.insert (resumable session) ------------------------------------------------
@@ -325,7 +326,8 @@ class FakeYouTube:
         if str(snippet.get("categoryId", "22")) not in CATEGORY_IDS:
             return _error(400, "invalidCategoryId", "The snippet.categoryId property specifies an "
                           "invalid category ID.")
-        if not isinstance(status, dict) or status.get("privacyStatus", "public") not in PRIVACY_STATUSES:
+        if (not isinstance(status, dict)
+                or status.get("privacyStatus", "public") not in PRIVACY_STATUSES):
             return _error(400, "invalidVideoMetadata", "status.privacyStatus is invalid.")
         if not isinstance(status.get("selfDeclaredMadeForKids", False), bool):
             return _error(400, "invalidVideoMetadata", "status.selfDeclaredMadeForKids must be a "

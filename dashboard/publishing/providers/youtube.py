@@ -362,8 +362,9 @@ class YouTubeLiveClient(LiveClient):
             acknowledged = _acknowledged(response)
             no_progress = 0 if acknowledged > offset else no_progress + 1
             if no_progress > int(self.settings["YOUTUBE_UPLOAD_RETRIES"]):
-                raise ProviderError("YouTube's upload makes no progress",
-                                    kind="unknown" if state.get("final_chunk_sent") else "transient",
+                # Once the final chunk went out, only the session can say whether it completed.
+                kind = "unknown" if state.get("final_chunk_sent") else "transient"
+                raise ProviderError("YouTube's upload makes no progress", kind=kind,
                                     trace_id=response.headers.get(TRACE_HEADER))
             offset = acknowledged
             save({"offset": offset})
