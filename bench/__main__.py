@@ -1,5 +1,5 @@
-"""`python -m bench [throughput] [concurrency] [crosspost] [scheduled] [pagination]`: run the
-benchmarks (all by default) and print Markdown figures.
+"""`python -m bench [throughput] [concurrency] [crosspost] [scheduled] [pagination]
+[youtube_upload]`: run the benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
 """
@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
-BENCHMARKS = ("throughput", "concurrency", "crosspost", "scheduled", "pagination")
+BENCHMARKS = ("throughput", "concurrency", "crosspost", "scheduled", "pagination",
+              "youtube_upload")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -83,6 +84,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                             "(default 100,000; the full run is --scale 1000000)")
     pagination.add_argument("--repeat", type=int, default=20,
                             help="timed repetitions of each query (default 20)")
+    youtube = parser.add_argument_group("youtube_upload")
+    youtube.add_argument("--upload-mb", type=int, default=256,
+                         help="size of the uploaded file, MiB (default 256)")
+    youtube.add_argument("--upload-chunk-mb", default="8,32",
+                         help="YOUTUBE_CHUNK_BYTES to compare, MiB, comma-separated (default 8,32)")
+    youtube.add_argument("--upload-runs", type=int, default=3,
+                         help="timed uploads of each kind (default 3)")
     parser.add_argument("--json", help="write the raw figures here (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(BENCHMARKS)
