@@ -615,10 +615,10 @@ def test_reconcile_when_the_server_is_gone_cannot_tell(tmp_path, job):
 # -- memory ---------------------------------------------------------------------------------
 
 def test_a_large_file_uploads_with_flat_memory(make_settings, fake, tmp_path):
-    size = 200 * 1024 * 1024
+    size = 1024 * 1024 * 1024
     path = tmp_path / "large.mp4"
     with open(path, "wb") as handle:
-        handle.truncate(size)  # sparse: 200 MB of zeros that take no disk
+        handle.truncate(size)  # sparse: 1 GiB of zeros that take no disk
     job = make_job(MediaSource(path=str(path)))
     # Chunks of 64 MiB: holding one chunk, let alone the file, would break the bound below
     # (measured: about 10 MiB whatever the chunk size, client and fake together).
