@@ -209,6 +209,13 @@ def test_the_privacy_and_category_are_settings(make_settings, fake, job):
     assert fake.videos[video_id].snippet["categoryId"] == "24"
 
 
+def test_a_post_may_choose_its_own_privacy(settings, fake, job):
+    fake.verified_projects.add("default-project")
+    run = Run(settings, make_job(job.media, options={"privacy_status": "unlisted"}))
+    video_id = run.until_done().outcome.external_post_id
+    assert fake.videos[video_id].privacy_status == "unlisted"
+
+
 def test_an_unverified_project_is_locked_private_whatever_is_asked(make_settings, fake, job):
     run = Run(make_settings(YOUTUBE_PRIVACY_STATUS="public"), job)
     video_id = run.until_done().outcome.external_post_id
