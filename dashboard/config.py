@@ -209,6 +209,22 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "PROVIDER_MODE": _choice(env, "PROVIDER_MODE", ("stub", "live"), "stub"),
         # Each platform endpoint is a setting, so any faithful implementation can stand in.
         "INSTAGRAM_GRAPH_URL": env.get("INSTAGRAM_GRAPH_URL") or "https://graph.facebook.com/v24.0",
+        # Instagram container polling: Meta suggests once a minute (the first wait); each later
+        # wait doubles up to the backoff cap; processing longer than the timeout gives up (the
+        # unpublished container expires by itself after 24 h).
+        "INSTAGRAM_POLL_INTERVAL_SECONDS": _float(env, "INSTAGRAM_POLL_INTERVAL_SECONDS", 60.0),
+        "INSTAGRAM_POLL_BACKOFF_MAX_SECONDS": _float(env, "INSTAGRAM_POLL_BACKOFF_MAX_SECONDS",
+                                                     300.0),
+        "INSTAGRAM_PROCESSING_TIMEOUT_SECONDS": _float(env, "INSTAGRAM_PROCESSING_TIMEOUT_SECONDS",
+                                                       3600.0),
+        # Bytes per POST of a resumable upload; each acknowledged offset is saved, so a killed
+        # worker resends at most one chunk.
+        "INSTAGRAM_UPLOAD_CHUNK_BYTES": _int(env, "INSTAGRAM_UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024),
+        # When the publishing limit is used up: the window is rolling and the platform does not
+        # say when a slot frees, so check again this much later (at most the window's length).
+        "INSTAGRAM_QUOTA_RECHECK_SECONDS": _float(env, "INSTAGRAM_QUOTA_RECHECK_SECONDS", 3600.0),
+        # New containers made for one attempt after the previous one EXPIRED, before giving up.
+        "INSTAGRAM_CONTAINER_RESTARTS_MAX": _int(env, "INSTAGRAM_CONTAINER_RESTARTS_MAX", 2),
         "TIKTOK_API_URL": env.get("TIKTOK_API_URL") or "https://open.tiktokapis.com",
         "YOUTUBE_API_URL": env.get("YOUTUBE_API_URL") or "https://www.googleapis.com",
         # TikTok Direct Post (live mode): upload chunk size within TikTok's 5-64 MB rule, polling

@@ -21,6 +21,13 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:  # tests read counters, not access logs
         pass
 
+    def make_environ(self):
+        environ = super().make_environ()
+        # werkzeug leaves out header names with underscores (CGI cannot tell them from dashes),
+        # but protocols use them (Instagram's `file_size`): the raw headers, for the fakes.
+        environ["fake.raw_headers"] = list(self.headers.items())
+        return environ
+
 
 class FakeServer:
     """A WSGI app served on 127.0.0.1 on a free port, in a background thread.

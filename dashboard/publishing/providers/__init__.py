@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...credentials import REQUIRED_KEYS
 from .base import LiveClient
-from .instagram import InstagramGraphClient
+from .instagram import InstagramGraphClient, InstagramLiveClient
 from .stub import PostRef, ProviderClient
 from .tiktok import TikTokContentClient, TikTokLiveClient
 from .youtube import YouTubeDataClient, YouTubeLiveClient
@@ -22,6 +22,7 @@ assert set(PROVIDER_CLIENTS) == set(REQUIRED_KEYS)
 
 # Filled in as each platform's live client lands (platform -> class).
 LIVE_CLIENTS: dict[str, type[LiveClient]] = {}
+LIVE_CLIENTS[InstagramLiveClient.platform] = InstagramLiveClient
 LIVE_CLIENTS[TikTokLiveClient.platform] = TikTokLiveClient
 LIVE_CLIENTS[YouTubeLiveClient.platform] = YouTubeLiveClient
 
