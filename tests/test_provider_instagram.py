@@ -125,6 +125,20 @@ def steps_of(attempt: Attempt) -> list[str | None]:
 
 # --- happy paths -----------------------------------------------------------------------------
 
+def test_instagram_settings_come_from_the_environment(tmp_path):
+    base = {"SECRET_KEY": "x", "CREDENTIALS_KEYS": TEST_CREDENTIALS_KEY}
+    defaults = load_config(tmp_path, env=base)
+    assert defaults["INSTAGRAM_POLL_INTERVAL_SECONDS"] == 60.0  # Meta's advice
+    assert defaults["INSTAGRAM_UPLOAD_CHUNK_BYTES"] == 64 * MB
+    assert defaults["INSTAGRAM_GRAPH_URL"] == "https://graph.facebook.com/v24.0"
+    custom = load_config(tmp_path, env={**base, "INSTAGRAM_POLL_INTERVAL_SECONDS": "5",
+                                        "INSTAGRAM_UPLOAD_CHUNK_BYTES": "1048576",
+                                        "INSTAGRAM_PROCESSING_TIMEOUT_SECONDS": "900"})
+    assert custom["INSTAGRAM_POLL_INTERVAL_SECONDS"] == 5.0
+    assert custom["INSTAGRAM_UPLOAD_CHUNK_BYTES"] == MB
+    assert custom["INSTAGRAM_PROCESSING_TIMEOUT_SECONDS"] == 900.0
+
+
 def test_live_client_is_registered():
     assert LIVE_CLIENTS["instagram"] is InstagramLiveClient
     assert InstagramLiveClient.name == "instagram_graph"
@@ -163,6 +177,19 @@ def test_options_share_to_feed_and_cover(fake, client):
     assert first.params["share_to_feed"] == "false" and first.params["thumb_offset"] == "1500"
     assert second.params["cover_url"] == "https://cdn.example.com/cover.jpg"
     assert "thumb_offset" not in second.params
+
+
+@pytest.mark.parametrize("job,code", [
+    (make_job(**URL_JOB, cover_offset_ms="soon"), "cover_offset_ms"),
+    (make_job(), "no_media"),
+])
+def test_bad_input_is_refused_before_any_container(fake, client, job, code):
+    attempt = Attempt(client, job)
+    attempt.run_step()
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    assert caught.value.kind == "permanent" and caught.value.code == code
+    assert fake.containers == {}
 
 
 def test_publish_by_resumable_upload(fake, client, video):

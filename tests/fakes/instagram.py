@@ -40,6 +40,9 @@ Scripted faults, by call name (`content_publishing_limit`, `media`, `upload`, `s
 - `stall_next(call, seconds)`: the call takes effect, then the answer waits `seconds` (longer
   than the client's timeout: a timeout after the effect).
 
+For a local demo: `python -m tests.fakes.instagram --port 8701`, then
+`INSTAGRAM_GRAPH_URL=http://127.0.0.1:8701/v24.0 PROVIDER_MODE=live`.
+
 What happened: `published` (each really published post, in order), `publish_calls` (every
 media_publish received), `containers` (by id), `calls` (method, call name, query keys, form keys,
 for checking where the client put its parameters).
@@ -472,3 +475,28 @@ def _drain(request: Request) -> None:
 
 def _trace_id() -> str:
     return "".join(random.choices(string.ascii_letters + string.digits, k=11))
+
+
+def main() -> None:
+    """Serve the fake on a loopback port until Ctrl-C (a local live-mode demo)."""
+    import argparse
+
+    from tests.fakes import FakeServer
+
+    parser = argparse.ArgumentParser(description="A local Instagram Graph API for live mode.")
+    parser.add_argument("--port", type=int, default=8701)
+    parser.add_argument("--processing-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    fake = InstagramFake(processing_polls=None, processing_seconds=args.processing_seconds)
+    server = FakeServer(fake, port=args.port).start()
+    print(f"Instagram fake: INSTAGRAM_GRAPH_URL={server.url}/v24.0 (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+        print(f"published {len(fake.published)} post(s)")
+
+
+if __name__ == "__main__":
+    main()

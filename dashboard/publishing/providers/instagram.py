@@ -275,9 +275,16 @@ class InstagramLiveClient(LiveClient):
         if job.options.get("cover_url"):
             form["cover_url"] = str(job.options["cover_url"])
         elif job.options.get("cover_offset_ms") is not None:
-            form["thumb_offset"] = str(int(job.options["cover_offset_ms"]))
+            try:
+                form["thumb_offset"] = str(int(job.options["cover_offset_ms"]))
+            except (TypeError, ValueError):
+                raise ProviderError("The cover offset must be a whole number of milliseconds",
+                                    kind="permanent", code="cover_offset_ms") from None
         if job.media.public_url:
             form["video_url"] = job.media.public_url
+        elif job.media.path is None:
+            raise ProviderError("The clip has neither a public URL nor a file to upload",
+                                kind="permanent", code="no_media")
         else:
             form["upload_type"] = "resumable"
         body, trace_id = self._post("media", form)
