@@ -223,8 +223,6 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # When the publishing limit is used up: the window is rolling and the platform does not
         # say when a slot frees, so check again this much later (at most the window's length).
         "INSTAGRAM_QUOTA_RECHECK_SECONDS": _float(env, "INSTAGRAM_QUOTA_RECHECK_SECONDS", 3600.0),
-        # New containers made for one attempt after the previous one EXPIRED, before giving up.
-        "INSTAGRAM_CONTAINER_RESTARTS_MAX": _int(env, "INSTAGRAM_CONTAINER_RESTARTS_MAX", 2),
         "TIKTOK_API_URL": env.get("TIKTOK_API_URL") or "https://open.tiktokapis.com",
         "YOUTUBE_API_URL": env.get("YOUTUBE_API_URL") or "https://www.googleapis.com",
         # TikTok Direct Post (live mode): upload chunk size within TikTok's 5-64 MB rule, polling

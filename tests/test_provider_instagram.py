@@ -274,22 +274,29 @@ def test_expired_container_restarts_with_a_new_one(fake, client):
     attempt.run_step()  # upload
     first = attempt.state["container_id"]
     fake.expire(first)
-    result = attempt.run_step()
-    assert result.next_step == "prepare" and result.state == {"restarts": 1}
-    assert result.details["status_code"] == "EXPIRED"
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    error = caught.value
+    assert error.restart and error.kind == "transient" and error.code == "EXPIRED"
+    assert error.trace_id
 
-    outcome = attempt.run()
-    assert outcome.success
+    attempt.state, attempt.step = {}, "prepare"  # the pipeline's fresh start
+    assert attempt.run().success
     assert len(fake.containers) == 2 and attempt.state["container_id"] != first
     assert [post["container_id"] for post in fake.published] == [attempt.state["container_id"]]
 
 
-def test_containers_expiring_again_and_again_end_the_attempt(fake, client, settings):
+def test_expired_container_is_never_published(fake, client):
     fake.container_ttl_seconds = 0
-    outcome = Attempt(client, make_job(**URL_JOB)).run()
-    assert not outcome.success and outcome.error_kind == "transient"
-    assert len(fake.containers) == settings["INSTAGRAM_CONTAINER_RESTARTS_MAX"] + 1
-    assert fake.publish_calls == 0
+    attempt = Attempt(client, make_job(**URL_JOB))
+    with pytest.raises(ProviderError) as caught:
+        attempt.run()
+    assert caught.value.restart and attempt.step == "processing"
+    attempt.step = "finalize"  # even asked to, media_publish is refused by the platform
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    assert caught.value.code == "-2/2207020" and caught.value.restart
+    assert fake.published == []
 
 
 # --- the error table, row by row -------------------------------------------------------------

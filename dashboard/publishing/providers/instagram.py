@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from ..outcome import PlatformOutcome
-from .base import FIRST_STEP, Checkpoint, ErrorRule, LiveClient, LiveJob, ProviderError, StepResult
+from .base import Checkpoint, ErrorRule, LiveClient, LiveJob, ProviderError, StepResult
 from .stub import PostRef, ProviderClient, _digits
 
 
@@ -138,8 +138,7 @@ class InstagramLiveClient(LiveClient):
 
     State it keeps between steps (all platform ids, no secret): `container_id`, `upload_uri`,
     `upload_offset` (bytes the upload endpoint acknowledged), `file_size`, `polls`,
-    `processing_since`, `publish_sent` (set before media_publish is sent), `media_id`,
-    `restarts` (containers replaced after EXPIRED).
+    `processing_since`, `publish_sent` (set before media_publish is sent), `media_id`.
     """
 
     platform = "instagram"
@@ -334,8 +333,10 @@ class InstagramLiveClient(LiveClient):
                               trace_id=trace_id,
                               outcome=PlatformOutcome(False, error_message=self._redact(message),
                                                       error_kind="permanent"))
-        if status_code == "EXPIRED":
-            return self._restart(state, details, trace_id)
+        if status_code == "EXPIRED":  # not published within 24 h: the pipeline starts afresh
+            raise ProviderError("The Instagram container expired before it was published",
+                                kind="transient", restart=True, code="EXPIRED",
+                                trace_id=trace_id)
         # IN_PROGRESS (or a status this client does not know yet): poll again later.
         now = time.time()
         since = float(state.setdefault("processing_since", now))
@@ -353,17 +354,6 @@ class InstagramLiveClient(LiveClient):
         state["polls"] = polls + 1
         return StepResult(state=state, next_step="processing", wait_seconds=wait,
                           details={**details, "polls": polls + 1}, trace_id=trace_id)
-
-    def _restart(self, state: dict, details: dict, trace_id: str | None) -> StepResult:
-        """The container expired unpublished: start again with a new one (nothing was posted)."""
-        restarts = int(state.get("restarts", 0)) + 1
-        if restarts > int(self.settings["INSTAGRAM_CONTAINER_RESTARTS_MAX"]):
-            return StepResult(state=state, next_step=None, details=details, trace_id=trace_id,
-                              outcome=PlatformOutcome(
-                                  False, error_kind="transient",
-                                  error_message="The Instagram container expired again"))
-        return StepResult(state={"restarts": restarts}, next_step=FIRST_STEP,
-                          details={**details, "restart": restarts}, trace_id=trace_id)
 
     def publish_post(self, job: LiveJob, state: dict, checkpoint: Checkpoint) -> StepResult:
         """media_publish, sent at most once: a re-run reads the container before sending again."""
