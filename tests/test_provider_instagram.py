@@ -223,6 +223,16 @@ def test_upload_uri_is_used_as_returned(fake, settings, http, video):
                for call in fake.calls if call["call"] != "upload")
 
 
+def test_graph_url_without_a_version(fake, server, client, settings, video):
+    settings["INSTAGRAM_GRAPH_URL"] = server.url  # Graph's unversioned calls
+    assert Attempt(client, make_job(path=video)).run().success
+    assert len(fake.published) == 1
+    assert all(not call["path"].startswith("/v") for call in fake.calls
+               if call["call"] != "upload")
+    # A fake told only a delay in seconds processes by the clock, not by polls.
+    assert InstagramFake(processing_seconds=2).processing_polls is None
+
+
 def test_processing_that_takes_many_polls_backs_off(fake, client, settings):
     fake.processing_polls = 7
     settings.update(INSTAGRAM_POLL_INTERVAL_SECONDS=10.0, INSTAGRAM_POLL_BACKOFF_MAX_SECONDS=100.0)

@@ -27,7 +27,8 @@ The token is the `access_token` parameter (query string or form body, as Graph a
 
 Processing: a container becomes FINISHED once its bytes are all there (at once for `video_url`)
 and `processing_polls` status reads have seen it IN_PROGRESS, or `processing_seconds` have passed
-(whichever is set; the clock is `time.time`, so time-machine moves it). `process_next_as("ERROR",
+(whichever is set, first; neither set: one poll; the clock is `time.time`, so time-machine moves
+it). Graph paths work with a version prefix (`/v24.0/...`) or without one. `process_next_as("ERROR",
 status=...)` scripts the next container's end; `expire(container_id)` (or `container_ttl_seconds`)
 expires one.
 
@@ -61,10 +62,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.exceptions import ClientDisconnected
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 READ_BLOCK = 1024 * 1024
+DEFAULT_VERSION = "v24.0"
+
+
+class _VersionConverter(BaseConverter):
+    """A Graph API version path segment: v24.0."""
+
+    regex = r"v[0-9]+\.[0-9]+"
 
 
 @dataclass
@@ -98,12 +106,15 @@ def _digits(count: int) -> str:
 class InstagramFake:
     """The fake Graph API; an instance is a WSGI callable (serve it with FakeServer)."""
 
-    def __init__(self, *, processing_polls: int | None = 1, processing_seconds: float | None = None,
+    def __init__(self, *, processing_polls: int | None = None,
+                 processing_seconds: float | None = None,
                  quota_total: int = 50, quota_duration: int = 86400,
                  container_ttl_seconds: float = 86400,
                  token_check: Callable[[str], str | None] | None = None,
                  upload_base_url: str | None = None, keep_bytes_max: int = 8 * 1024 * 1024):
-        self.processing_polls = processing_polls
+        # One poll of processing unless told otherwise (in polls, in seconds, or both).
+        self.processing_polls = 1 if processing_polls is None and processing_seconds is None \
+            else processing_polls
         self.processing_seconds = processing_seconds
         self.quota_total = quota_total
         self.quota_duration = quota_duration
@@ -121,15 +132,21 @@ class InstagramFake:
         self._faults: dict[str, list[Fault]] = {}
         self._next_end: list[tuple[str, str]] = []
         self._lock = threading.RLock()
-        self._urls = Map([
-            Rule("/ig-api-upload/<version>/<container_id>", endpoint="upload", methods=["POST"]),
-            Rule("/<version>/<user_id>/content_publishing_limit",
-                 endpoint="content_publishing_limit", methods=["GET"]),
-            Rule("/<version>/<user_id>/media", endpoint="media", methods=["POST"]),
-            Rule("/<version>/<user_id>/media_publish", endpoint="media_publish",
-                 methods=["POST"]),
-            Rule("/<version>/<node_id>", endpoint="node", methods=["GET"]),
-        ])
+        graph = [("/<user_id>/content_publishing_limit", "content_publishing_limit", "GET"),
+                 ("/<user_id>/media", "media", "POST"),
+                 ("/<user_id>/media_publish", "media_publish", "POST"),
+                 ("/<node_id>", "node", "GET")]
+        # Graph paths with a version prefix, and without one (Graph's unversioned calls use
+        # the app's default version), so either form of INSTAGRAM_GRAPH_URL works.
+        self._urls = Map(
+            [Rule("/ig-api-upload/<version:version>/<container_id>", endpoint="upload",
+                  methods=["POST"])]
+            + [Rule(f"/<version:version>{path}", endpoint=name, methods=[method])
+               for path, name, method in graph]
+            + [Rule(path, endpoint=name, methods=[method], defaults={"version": DEFAULT_VERSION})
+               for path, name, method in graph],
+            converters={"version": _VersionConverter}, redirect_defaults=False,
+        )
 
     # --- scripting ---
 
@@ -213,6 +230,7 @@ class InstagramFake:
             return self._fault_response(fault)(environ, start_response)
         form = request.form if endpoint not in ("upload",) else {}
         self.calls.append({"method": request.method, "call": call, "host": request.host,
+                           "path": request.path,
                            "query": sorted(request.args.keys()), "form": sorted(form.keys()),
                            "headers": {name.lower(): value for name, value
                                        in request.environ.get("fake.raw_headers", ())}})
