@@ -649,6 +649,9 @@ def test_reconcile_that_cannot_read_the_container(fake, client, settings):
 
 def test_the_token_never_reaches_logs_messages_or_state(fake, client, caplog):
     caplog.set_level(logging.DEBUG)
+    # httpx's request log is off by default (WARNING); an operator debugging may turn it on.
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpcore")
     client.http.timeout = httpx.Timeout(0.5)
     errors = []
     fake.fail_next("media", code=190, subcode=463, message=f"token {TOKEN} has expired")
