@@ -560,6 +560,16 @@ def test_timeout_on_media_publish_is_unknown_and_reconciles_as_published(fake, s
     assert outcome.success and fake.publish_calls == 1 and len(fake.published) == 1
 
 
+def test_media_publish_that_could_not_connect_is_transient(fake, server, client, settings):
+    attempt = _attempt_until(client, "finalize")
+    settings["INSTAGRAM_GRAPH_URL"] = "http://127.0.0.1:9/v24.0"  # nothing listens there
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    assert caught.value.kind == "transient" and caught.value.code == "ConnectError"
+    settings["INSTAGRAM_GRAPH_URL"] = f"{server.url}/v24.0"
+    assert attempt.run().success and fake.publish_calls == 1
+
+
 def test_timeout_on_container_creation_is_transient(fake, client):
     client.http.timeout = httpx.Timeout(0.5)
     fake.stall_next("media", 1.5)

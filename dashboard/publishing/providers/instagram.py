@@ -171,12 +171,14 @@ class InstagramLiveClient(LiveClient):
         """
         try:
             response = self.http.request(method, url, **kw)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             # Our words, not str(exc), and no chained exception: httpx errors carry the URL.
             what = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection lost"
+            # No connection was made: the request never left, whatever it was.
+            never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
             raise ProviderError(
                 f"No answer from Instagram ({what})",
-                kind="unknown" if irreversible else "transient",
+                kind="unknown" if irreversible and not never_sent else "transient",
                 code=type(exc).__name__,
             ) from None
         trace_id = response.headers.get("x-fb-trace-id")
