@@ -498,6 +498,51 @@ def test_interrupted_upload_resumes_at_the_acknowledged_offset(fake, client, vid
     assert len(fake.published) == 1
 
 
+def test_upload_endpoint_errors_are_classified_by_the_same_table(fake, client, video):
+    fake.fail_next("upload", code=-1, subcode=2207053, message="Unknown upload error",
+                   status=500, fbtrace_id="UpLoAdTrace")
+    attempt = Attempt(client, make_job(path=video))
+    attempt.run_step()
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    error = caught.value
+    assert error.restart and error.kind == "transient" and error.code == "-1/2207053"
+    assert error.trace_id == "UpLoAdTrace" and str(error) == "Unknown upload error"
+    assert attempt.state["upload_offset"] == 0
+
+
+def test_upload_with_a_refused_token_is_an_auth_error(fake, client, video):
+    attempt = Attempt(client, make_job(path=video), kill_at="container_id")
+    attempt.run_step()
+    with pytest.raises(Killed):
+        attempt.run_step()
+    fake.revoke_token(TOKEN)  # between the container and its bytes
+    with pytest.raises(ProviderError) as caught:
+        attempt.run_step()
+    assert caught.value.kind == "auth" and caught.value.code == "190/458"
+    assert "container_id" in attempt.state and attempt.state["upload_offset"] == 0
+
+
+def test_the_fake_upload_endpoint_checks_the_protocol(fake, server, http):
+    created = http.post(f"{server.url}/v24.0/{USER_ID}/media", data={
+        "media_type": "REELS", "upload_type": "resumable", "access_token": TOKEN}).json()
+    uri = created["uri"]
+    assert uri == f"{server.url}/ig-api-upload/v24.0/{created['id']}"
+
+    def post(body: bytes, **headers):
+        return http.post(uri, content=body, headers=headers).json()
+
+    good = {"Authorization": f"OAuth {TOKEN}", "file_size": "10"}
+    assert post(b"x" * 4, **{**good, "Authorization": f"Bearer {TOKEN}"})["error"]["code"] == 190
+    assert post(b"x" * 4, Authorization=f"OAuth {TOKEN}", offset="0")["error"]["code"] == 100
+    assert post(b"x" * 4, **good, offset="4")["error"]["error_subcode"] == 2207053  # past 0
+    assert post(b"abcd", **good, offset="0") == {"success": True, "message": "Upload successful."}
+    assert post(b"x", **{**good, "file_size": "11"}, offset="4")["error"]["code"] == 100
+    assert post(b"efghijk", **good, offset="4")["error"]["code"] == 100  # past file_size
+    assert post(b"efghij", **good, offset="4")["success"] is True
+    assert bytes(fake.containers[created["id"]].data) == b"abcdefghij"
+
+
 def test_rerun_of_upload_with_a_video_url_container_goes_on(fake, client):
     attempt = Attempt(client, make_job(**URL_JOB))
     attempt.run_step()
