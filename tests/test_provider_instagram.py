@@ -3,6 +3,8 @@
 Each test drives the client's steps with a tiny loop that keeps the attempt's state between steps
 the way the pipeline does: `checkpoint` patches are saved at once, a step's returned state
 replaces the saved one, and a step that raises leaves only what was checkpointed.
+
+The large-upload test streams a 200 MiB sparse file; INSTAGRAM_BIG_FILE_MB=1024 makes it 1 GiB.
 """
 
 from __future__ import annotations
