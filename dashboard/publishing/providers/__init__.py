@@ -26,5 +26,6 @@ LIVE_CLIENTS[InstagramLiveClient.platform] = InstagramLiveClient
 LIVE_CLIENTS[TikTokLiveClient.platform] = TikTokLiveClient
 LIVE_CLIENTS[YouTubeLiveClient.platform] = YouTubeLiveClient
 
-__all__ = ["LIVE_CLIENTS", "PROVIDER_CLIENTS", "InstagramGraphClient", "LiveClient", "PostRef",
-           "ProviderClient", "TikTokContentClient", "YouTubeDataClient", "YouTubeLiveClient"]
+__all__ = ["LIVE_CLIENTS", "PROVIDER_CLIENTS", "InstagramGraphClient", "InstagramLiveClient",
+           "LiveClient", "PostRef", "ProviderClient", "TikTokContentClient", "YouTubeDataClient",
+           "YouTubeLiveClient"]
