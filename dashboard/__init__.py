@@ -51,6 +51,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     queue.init_app(app)
 
+    from . import ops
+
+    ops.init_app(app)
+
     @app.get("/openapi.json")
     def openapi():
         """The OpenAPI 3 document, generated from the pydantic models."""

@@ -139,6 +139,7 @@ def worker(threads: int | None):
     from flask import current_app
 
     from .extensions import db
+    from .ops.health import start_heartbeat
     from .publishing.worker import sweep
 
     app = current_app._get_current_object()
@@ -152,4 +153,8 @@ def worker(threads: int | None):
     consumer = huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                     initial_delay=0.05, max_delay=1.0, scheduler_interval=1,
                                     check_worker_health=True)
-    consumer.run()
+    heartbeat = start_heartbeat(app, huey, threads)
+    try:
+        consumer.run()
+    finally:
+        heartbeat.stop()

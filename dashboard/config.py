@@ -8,6 +8,7 @@ generated credentials key live in Flask's instance folder. A production config
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -132,6 +133,15 @@ def _credentials_keys(raw: str) -> list[str]:
                 "(32 url-safe base64-encoded bytes; make one with Fernet.generate_key())"
             ) from None
     return keys
+
+
+def _networks(env, name: str, default: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDR networks ("" allows none)."""
+    raw = env.get(name, default)
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated networks like 10.0.0.0/8: {exc}") from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -270,4 +280,17 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "REMEMBER_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Operations (dashboard/ops/): logs, metrics, worker heartbeats, key rotation.
+        "LOG_LEVEL": _choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+        # /metrics answers a request bearing this token, or one from these networks.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "METRICS_ALLOW_NETWORKS": _networks(env, "METRICS_ALLOW_NETWORKS", "127.0.0.0/8,::1/128"),
+        "WORKER_HEARTBEAT_SECONDS": _float(env, "WORKER_HEARTBEAT_SECONDS", 5.0),
+        # No heartbeat for this long: the worker is gone (the home page warns when posts are due).
+        "WORKER_STALE_SECONDS": _float(env, "WORKER_STALE_SECONDS", 60.0),
+        # Old secret keys, newest first, still accepted for sessions and CSRF tokens while they
+        # expire after a SECRET_KEY rotation (Flask signs with SECRET_KEY only).
+        "SECRET_KEY_FALLBACKS": [key.strip() for key in env.get("SECRET_KEY_FALLBACKS", "").split(",")
+                                 if key.strip()],
     }

@@ -21,6 +21,7 @@ from ..credentials import CredentialError, get_account_credentials
 from ..errors import DomainError, InvalidInput, NotFound
 from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..ops.metrics import PublishReport
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .providers import PROVIDER_CLIENTS
@@ -226,7 +227,9 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
     log_row = session.get(PublishLog, log_id, with_for_update=True)
     record_outcome(db, log_row, outcome, may_retry=False)
     result = result_of(log_row)
+    report = PublishReport.of(log_row)
     session.commit()
+    report.report()
     return result
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import func, or_, select, update
 from ..extensions import db
 from ..ledger import record_event
 from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..ops.logs import current_request_id, request_id_context
+from ..ops.metrics import PublishReport
 from .quotas import quota_state
 from .service import (
     call_platform,
@@ -49,8 +51,9 @@ def register_tasks(huey, app: Flask) -> PublishTasks:
     """Register the app's tasks on `huey`; each runs inside `app`'s context."""
 
     @huey.task(name="publish_log")
-    def publish_log_task(log_id: str):
-        with app.app_context():
+    def publish_log_task(log_id: str, request_id: str | None = None):
+        # The request id of the request that queued it, so its log lines join that request's.
+        with app.app_context(), request_id_context(request_id):
             try:
                 run_publish(db, uuid.UUID(log_id))
             finally:
@@ -58,7 +61,7 @@ def register_tasks(huey, app: Flask) -> PublishTasks:
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_publish_logs")
     def sweep_task():
-        with app.app_context():
+        with app.app_context(), request_id_context(None):
             try:
                 sweep(db)
             finally:
@@ -73,11 +76,13 @@ def enqueue(log_id: uuid.UUID, eta=None) -> None:
     A failure to enqueue loses nothing: the log is in the database and the sweep finds it.
     """
     task = current_app.extensions["publish_tasks"].publish_log
+    # Carried as a keyword: the message's args stay the log id alone.
+    context = {"request_id": current_request_id()}
     try:
         if eta is not None and eta > utcnow():
-            task.schedule(args=(str(log_id),), eta=eta)
+            task.schedule(args=(str(log_id),), kwargs=context, eta=eta)
         else:
-            task(str(log_id))
+            task(str(log_id), **context)
     except Exception:
         log.exception("could not enqueue publish log %s; the sweep will pick it up", log_id)
 
@@ -163,7 +168,9 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     log_row = session.get(PublishLog, log_id, with_for_update=True)
     record_outcome(db, log_row, outcome, may_retry=True)
     retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+    report = PublishReport.of(log_row)
     session.commit()
+    report.report()
     if retry_at is not None:
         enqueue(log_id, retry_at)
 
