@@ -12,9 +12,20 @@ Every setting can be overridden with an environment variable:
   GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
   GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
   GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket (for `gunicornc`); off when unset
+  LOG_LEVEL, LOG_FORMAT    the app's logging settings (dashboard/ops/logs.py), for gunicorn's
+                     own lines too: text by default, JSON lines with LOG_FORMAT=json
+  PROMETHEUS_MULTIPROC_DIR where the workers' metrics meet (a fresh temporary folder when
+                     unset); share it with queue workers on this machine to count theirs too
+
+Stopping: SIGTERM (the Docker image's STOPSIGNAL) lets each worker finish its requests for up to
+`graceful_timeout` (30 s) before it is killed; give the container at least that long
+(compose.yaml's stop_grace_period).
 """
 
 import os
+import tempfile
+
+from dashboard.ops.logs import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -32,6 +43,24 @@ graceful_timeout = 30
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
+# The request id the app echoes in X-Request-Id, so an access line joins the app's lines.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "info").upper(),
+                                os.environ.get("LOG_FORMAT", "text").lower())
+# Counters and histograms from every worker are summed at scrape time (prometheus_client's
+# multiprocess mode); the workers inherit this from the master, which sets it before forking.
+_own_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="dashboard-metrics-")
+
+
+def on_exit(server):
+    """Remove the metrics folder this server made for itself."""
+    if _own_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
 # Heartbeat files in memory, not on a possibly slow container overlay filesystem.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"

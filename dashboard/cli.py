@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 
@@ -148,8 +149,10 @@ def worker(threads: int | None):
     # Catch up at once on what happened while no worker ran (missed posts, interrupted ones).
     report = sweep(db)
     db.session.remove()
-    click.echo(f"worker: {threads} threads on {app.config['QUEUE_URL'].split('://')[0]} queue; "
-               f"start-up sweep requeued {report['requeued']}, interrupted {report['interrupted']}")
+    # A log line, not an echo: with LOG_FORMAT=json every line a worker writes is JSON.
+    logging.getLogger("dashboard.worker").info(
+        "worker: %d threads on %s queue; start-up sweep requeued %d, interrupted %d", threads,
+        app.config["QUEUE_URL"].split("://")[0], report["requeued"], report["interrupted"])
     consumer = huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                     initial_delay=0.05, max_delay=1.0, scheduler_interval=1,
                                     check_worker_health=True)

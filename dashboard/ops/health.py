@@ -166,6 +166,15 @@ def queue_report(app) -> QueueReport:
     )
 
 
+def queue_report_or_none(app) -> QueueReport | None:
+    """The queue report for a page, or None when the queue storage does not answer."""
+    try:
+        return queue_report(app)
+    except Exception:
+        log.warning("the task queue is unreachable", exc_info=True)
+        return None
+
+
 def readiness(app) -> dict[str, str]:
     """{"database": "ok"|error, "queue": "ok"|error}: can this process serve and enqueue?"""
     from ..extensions import db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from .. import stats
@@ -12,6 +12,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..models import PublishLog
 from ..history import retry_publish
+from ..ops.health import queue_report_or_none
 from .access import role_required
 from .forms import EmptyForm
 
@@ -45,6 +46,7 @@ def index():
         "rates": rates,
         "bars": chart_bars(rates),
         "days": RATE_DAYS,
+        "queue": queue_report_or_none(current_app),
     }
     if request.htmx:
         return render_template("home/_overview.html", **context)
