@@ -1,7 +1,7 @@
 import logging
-from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import text
 
 from alembic import context
 
@@ -9,9 +9,8 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# No fileConfig(alembic.ini): the app's logging setup (dashboard/ops/logs.py) already applies, so
+# `flask db upgrade` logs like the rest (JSON lines with LOG_FORMAT=json).
 logger = logging.getLogger('alembic.env')
 
 
@@ -104,7 +103,24 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            take_migration_lock(connection)
             context.run_migrations()
+
+
+# Any fixed 64-bit number, the same in every process that migrates this database.
+MIGRATION_LOCK_KEY = 0x64617368626F6172  # "dashboar"
+
+
+def take_migration_lock(connection):
+    """Serialise concurrent `flask db upgrade` runs on PostgreSQL.
+
+    Two containers starting at once would both find a fresh database empty and both create the
+    tables (UniqueViolation). The lock is held until this migration's transaction ends; the
+    second process waits for it, then reads alembic_version afresh and has nothing left to do.
+    SQLite needs none: a second writer waits for the first (busy timeout).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 if context.is_offline_mode():
