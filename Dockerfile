@@ -12,8 +12,18 @@
 #
 # DASHBOARD_ENV=production is the default here, so the app refuses to start without DATABASE_URL,
 # SECRET_KEY, CREDENTIALS_KEYS and QUEUE_URL (and names the missing one). For a throwaway trial on SQLite
-# inside the container, pass -e DASHBOARD_ENV=development instead.
-FROM python:3.11-slim
+# inside the container, pass -e DASHBOARD_ENV=development instead. compose.yaml runs the whole
+# production layout (migrate once, web, worker, PostgreSQL, Redis) on one machine.
+#
+# Stopping: STOPSIGNAL is SIGTERM. gunicorn then finishes in-flight requests for up to 30 s
+# (graceful_timeout in gunicorn.conf.py); a queue worker finishes the publishes it is running
+# (a platform call takes seconds, a real upload minutes). Give the container longer than that
+# before SIGKILL: `docker stop -t 40`, compose's stop_grace_period, Kubernetes'
+# terminationGracePeriodSeconds. A worker killed mid-publish loses nothing: its log becomes
+# `unconfirmed` for a person to check, never published twice.
+#
+# Debian 13 (trixie), pinned: a rebuild gets security updates, not another Debian release.
+FROM python:3.11-slim-trixie
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -24,8 +34,9 @@ WORKDIR /app
 
 # Runtime requirements only (no pytest, no Playwright); every wheel is prebuilt for this image
 # (psycopg[binary], cryptography), so no compiler is needed.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# constraints.txt pins every transitive dependency, so a rebuild installs what was tested.
+COPY requirements.txt constraints.txt ./
+RUN pip install -r requirements.txt -c constraints.txt
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
@@ -50,6 +61,10 @@ ENV FLASK_APP=wsgi \
 
 EXPOSE 8000
 
+STOPSIGNAL SIGTERM
+
+# The web's liveness check (/healthz). It fits the web only: a queue worker serves no HTTP and
+# brings its own check (compose.yaml: `flask queue check-worker`, its heartbeat).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('GUNICORN_BIND', '0.0.0.0:8000').rsplit(':', 1)[1]; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 

@@ -1,9 +1,8 @@
 import logging
 
+from alembic import context
 from flask import current_app
 from sqlalchemy import text
-
-from alembic import context
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from dashboard.config import normalise_database_url
+
 from ops_support import ROOT
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")

@@ -12,12 +12,13 @@ from datetime import timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import base_config
 from dashboard import create_app
 from dashboard.models import Clip, PublishLog, utcnow
 from dashboard.ops.health import write_heartbeat
 from dashboard.ops.logs import logging_config
 from dashboard.queue import make_huey
+
+from conftest import base_config
 
 
 def gauge(text: str, name: str) -> float:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.models import utcnow
+
 from ops_support import ROOT, Gunicorn, process_env
 from queue_support import iso, wait_for_status, worker_process  # noqa: F401  (fixture)
 

@@ -12,7 +12,7 @@ from .logs import RequestIdMiddleware, configure_logging
 def init_app(app: Flask) -> None:
     """Logging, request ids, request metrics, the ops endpoints and the `flask queue` commands."""
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
-    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 
     from .metrics import observe_request
 
@@ -28,8 +28,9 @@ def init_app(app: Flask) -> None:
                             response.status_code, time.perf_counter() - started)
         return response
 
-    from .cli import queue_cli
+    from .cli import metrics_cli, queue_cli
     from .views import bp
 
     app.register_blueprint(bp)
     app.cli.add_command(queue_cli)
+    app.cli.add_command(metrics_cli)

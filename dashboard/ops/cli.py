@@ -59,3 +59,26 @@ def check_worker_command():
     if not mine or mine[0].age_seconds > stale:
         raise click.ClickException(f"no worker on {host} has written a heartbeat in {stale:.0f} s")
     click.echo(f"worker {mine[0].name} last seen {mine[0].age_seconds:.0f} s ago")
+
+
+@click.group("metrics")
+def metrics_cli():
+    """Prometheus metrics (served at /metrics)."""
+
+
+@metrics_cli.command("reset")
+def reset_metrics_command():
+    """Empty PROMETHEUS_MULTIPROC_DIR; run it before the processes that write there start."""
+    import os
+    from pathlib import Path
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        click.echo("PROMETHEUS_MULTIPROC_DIR is not set: nothing to reset")
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for path in Path(directory).glob("*.db"):
+        path.unlink()
+        removed += 1
+    click.echo(f"removed {removed} metrics file(s) from {directory}")
