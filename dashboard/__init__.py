@@ -60,6 +60,9 @@ def create_app(config: dict | None = None) -> Flask:
         """The OpenAPI 3 document, generated from the pydantic models."""
         return jsonify(openapi_document())
 
+    # spectree's own copy of the document serves the same one.
+    app.view_functions["openapi_apidoc"] = openapi
+
     @app.get("/healthz")
     @spec.validate(resp=Response(HTTP_200=Health, HTTP_503=Health), security={}, tags=["health"])
     def healthz():
