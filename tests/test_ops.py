@@ -160,3 +160,40 @@ def test_queue_status_and_sweep_commands(app, db, make_clip):
     assert runner.invoke(args=["queue", "check-worker"]).exit_code == 1
     write_heartbeat(app.extensions["huey"], threads=2, started_at=0)
     assert runner.invoke(args=["queue", "check-worker"]).exit_code == 0
+
+
+def test_operations_settings_come_from_the_environment(tmp_path):
+    from dashboard.config import ConfigError, load_config
+
+    env = {"SECRET_KEY": "new", "CREDENTIALS_KEYS": __import__("conftest").TEST_CREDENTIALS_KEY,
+           "SECRET_KEY_FALLBACKS": "older, oldest", "LOG_FORMAT": "JSON", "LOG_LEVEL": "warning",
+           "METRICS_ALLOW_NETWORKS": "10.0.0.0/8, fd00::/8", "METRICS_TOKEN": "t"}
+    config = load_config(tmp_path, env)
+    assert config["SECRET_KEY_FALLBACKS"] == ["older", "oldest"]
+    assert (config["LOG_FORMAT"], config["LOG_LEVEL"]) == ("json", "WARNING")
+    assert [str(n) for n in config["METRICS_ALLOW_NETWORKS"]] == ["10.0.0.0/8", "fd00::/8"]
+    with pytest.raises(ConfigError, match="METRICS_ALLOW_NETWORKS"):
+        load_config(tmp_path, {**env, "METRICS_ALLOW_NETWORKS": "10.0.0.0/33"})
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        load_config(tmp_path, {**env, "LOG_FORMAT": "xml"})
+
+
+def test_a_session_signed_with_a_retired_secret_key_still_works_through_the_fallbacks(
+        db, app_config, queue_url, make_user):
+    user_id = str(make_user("viewer").id)
+    db.session.remove()  # SQLite: the other apps below need the write lock
+    old = create_app({**app_config, "QUEUE_URL": queue_url, "SECRET_KEY": "old-key"})
+    with old.test_client() as browser:
+        with browser.session_transaction() as session:
+            session["_user_id"] = user_id
+            session["_fresh"] = True
+        cookie = browser.get_cookie("session").value
+
+    def home_with(config) -> int:
+        rotated = create_app({**app_config, "QUEUE_URL": queue_url, **config})
+        with rotated.test_client() as browser:
+            browser.set_cookie("session", cookie)
+            return browser.get("/").status_code
+
+    assert home_with({"SECRET_KEY": "new-key", "SECRET_KEY_FALLBACKS": ["old-key"]}) == 200
+    assert home_with({"SECRET_KEY": "new-key"}) == 302  # to the sign-in page
