@@ -23,7 +23,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s"
 
 _SECRET_PATTERNS = (
     (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), r"\1 [redacted]"),
@@ -96,7 +96,8 @@ def logging_config(level: str = "INFO", fmt: str = "text") -> dict:
         formatter = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": JSON_FIELDS,
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+            "rename_fields": {"levelname": "level", "name": "logger"},
         }
     else:
         formatter = {"format": TEXT_FORMAT}

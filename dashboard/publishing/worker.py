@@ -134,7 +134,9 @@ def run_publish(db, log_id: uuid.UUID) -> None:
         record_event(session, "publish_failed", "clip", clip.id, {
             "platform": log_row.platform, "error": message, "publish_log_id": log_row.id,
         })
+        report = PublishReport.of(log_row)
         session.commit()
+        report.report()
         return
     if account is not None:
         quota = quota_state(session, account, now, exclude_log_id=log_row.id)
