@@ -16,12 +16,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.models import utcnow
 
 from ops_support import ROOT, Gunicorn, process_env
 from queue_support import iso, wait_for_status, worker_process  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow  # real gunicorn and queue worker processes
 
 METRICS_TOKEN = "scrape-token-for-the-test"
 

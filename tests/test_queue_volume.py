@@ -23,6 +23,9 @@ from queue_support import (  # noqa: F401  (fixtures)
     worker_process,
 )
 
+# A thousand posts through real workers: deselect with -m "not slow" while iterating.
+pytestmark = pytest.mark.slow
+
 POSTS = 1000
 PLATFORMS = ("instagram", "tiktok", "youtube")
 
