@@ -1,4 +1,4 @@
-"""`python -m bench [throughput] [concurrency] [crosspost] [scheduled] [pagination]
+"""`python -m bench [floor] [throughput] [concurrency] [crosspost] [scheduled] [pagination]
 [youtube_upload]`: run the benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
-BENCHMARKS = ("throughput", "concurrency", "crosspost", "scheduled", "pagination",
+BENCHMARKS = ("floor", "throughput", "concurrency", "crosspost", "scheduled", "pagination",
               "youtube_upload")
 
 
@@ -44,6 +44,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                             help="gunicorn workers (default: gunicorn.conf.py's)")
     throughput.add_argument("--threads", type=int, default=None,
                             help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+    floor = parser.add_argument_group("floor (P1: the project against a minimal app, interleaved)")
+    floor.add_argument("--floor-requests", type=int, default=4000,
+                       help="publishes per server, split over the rounds (default 4000)")
+    floor.add_argument("--floor-rounds", type=int, default=8,
+                       help="alternating rounds of project and floor (default 8)")
     queues = parser.add_argument_group("queue workers (crosspost, scheduled)")
     queues.add_argument("--queue", default="auto",
                         help="queue storage: auto (SQLite, plus Redis when it answers; the default) or "

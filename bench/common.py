@@ -223,7 +223,9 @@ def scan_log(text: str) -> dict[str, int]:
 class Gunicorn:
     """gunicorn as a child process in its own session, stopped (and only it) at the end."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int | None, threads: int | None):
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int | None, threads: int | None,
+                 app: str = "wsgi:app"):
+        self.app = app
         self.port = free_port()
         self.env = dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}")
         if workers:
@@ -236,7 +238,7 @@ class Gunicorn:
     def __enter__(self) -> "Gunicorn":
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", self.app],
             cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
