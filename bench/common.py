@@ -77,7 +77,8 @@ def fresh_database(backend: str, label: str):
             yield Database("sqlite", f"sqlite:///{Path(folder) / 'bench.sqlite3'}")
         return
     server = _pg_server_url()
-    name = f"bench_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    # BENCH_DB_PREFIX lets runs that share a server keep their databases apart (default bench).
+    name = f"{os.environ.get('BENCH_DB_PREFIX', 'bench')}_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with _pg_admin_connect(server) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:

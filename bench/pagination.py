@@ -1,4 +1,5 @@
-"""Pagination at scale: the ledger and the publish history at 1,000 and at N publish logs.
+"""Pages at scale: every page, the ledger and history services and a publish, at 1,000 and at N
+publish logs.
 
 Two databases are filled with the same distribution (publish logs spread over a year, three
 ledger events per log, clips = logs / 1000 with at least 20, 12 accounts), the small one with
@@ -37,6 +38,7 @@ os.environ.setdefault("CREDENTIALS_KEYS", Fernet.generate_key().decode())
 PLATFORMS = ("instagram", "tiktok", "youtube")
 EVENTS_PER_LOG = 3
 SPAN = timedelta(days=365)
+HISTORY_ENDS_BEFORE_NOW = timedelta(hours=25)
 BATCH = 20_000
 
 
@@ -63,7 +65,9 @@ def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID
     Rows are dicts keyed by column name with Python values (UUID, aware datetime, JSON as text).
     """
     rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
+    # The history ends a day ago, so that the accounts' 24-hour quotas are free at both sizes
+    # and the timed publishes to an account with a long history are accepted.
+    now = datetime.now(timezone.utc) - HISTORY_ENDS_BEFORE_NOW
     start = now - SPAN
     span_s = SPAN.total_seconds()
     offsets = sorted(rng.random() * span_s for _ in range(n_logs))
@@ -311,8 +315,26 @@ def build_queries(app, filled: Filled) -> dict[str, Query]:
     http("GET /ledger (page)", "/ledger")
     http("GET /ledger?event_type=publish_failed (page)", "/ledger?event_type=publish_failed")
     http("GET /ledger?entity_id=<clip> (page)", f"/ledger?entity_id={clip}")
+    http("GET / (home page)", "/")
+    http("GET /accounts (page: every account's quota)", "/accounts/")
+    http("GET /schedule (page)", "/schedule")
+    http("GET /clips?q=<no match> (page)", "/clips?q=no-such-clip")
     http("GET /history (page)", "/history")
     http("GET /history?status=failed&platform=tiktok (page)", "/history?status=failed&platform=tiktok")
+    # A publish to an account with a long history (~6 % of all logs): its quota is counted.
+    publish_account = str(filled.accounts[8][0])  # youtube: 100 posts a day, the timed runs make 23
+
+    def publish_once():
+        response = client.post("/publishing/publish", headers=auth, json={
+            "clip_id": str(clip), "platform": "youtube", "social_account_id": publish_account,
+            "metadata": {"caption": "benchmark", "hashtags": ["bench"]}})
+        if response.status_code != 200:
+            raise RuntimeError(f"publish answered {response.status_code}: {response.get_data()[:300]!r}")
+        response.close()
+
+    publish_once()
+    queries["POST /publishing/publish (account with a long history)"] = Query(
+        "POST /publishing/publish (account with a long history)", publish_once, 1)
     # Not paginated by design (the seed's contract): every attempt of one clip.
     http("GET /publishing/logs/<clip> (unpaginated)", f"/publishing/logs/{clip}", auth,
          lambda r: len(r.get_json()))
@@ -362,6 +384,7 @@ def run_backend(backend: str, args) -> dict[str, SizeResult]:
             app = create_app({
                 "SQLALCHEMY_DATABASE_URI": normalise_database_url(database.url),
                 "WTF_CSRF_ENABLED": False,
+                "SIMULATOR_MIN_DELAY": 0.0, "SIMULATOR_MAX_DELAY": 0.0, "SIMULATOR_FAILURE_RATE": 0.0,
                 "QUEUE_URL": f"sqlite:///{queue_folder}/{label}.sqlite3",
             })
             apps.append(app)
@@ -383,7 +406,7 @@ def run_backend(backend: str, args) -> dict[str, SizeResult]:
 
 
 def report(all_results: dict[str, dict[str, SizeResult]], args) -> str:
-    lines = ["## Pagination at scale: ledger and publish history", ""]
+    lines = ["## Pages at scale: every page, the ledger and history, a publish", ""]
     for backend, results in all_results.items():
         small, big = results["small"], results["big"]
         lines.append(
