@@ -13,6 +13,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -83,6 +84,12 @@ class PublishStatus(str, enum.Enum):
 WAITING_STATUSES = (PublishStatus.SCHEDULED.value, PublishStatus.QUEUED.value)
 FINAL_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.FAILED.value,
                   PublishStatus.UNCONFIRMED.value, PublishStatus.CANCELLED.value)
+# States that use a slot of the account's 24-hour posting quota: posted, or possibly posted (in
+# flight in a worker or in a request, or of unknown outcome). PublishLog.counts_at is computed
+# from this list by the database: changing it needs a migration that redefines that column.
+QUOTA_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.PUBLISHING.value,
+                  PublishStatus.PENDING.value, PublishStatus.UNCONFIRMED.value)
+_QUOTA_STATUSES_SQL = ", ".join(f"'{status}'" for status in QUOTA_STATUSES)
 
 
 class Role(str, enum.Enum):
@@ -164,6 +171,7 @@ class PublishLog(TimestampMixin, db.Model):
         Index("ix_publish_logs_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_publish_logs_account_published", "social_account_id", "published_at"),
         Index("ix_publish_logs_quota_project_counted", "quota_project", "quota_counted_at"),
+        Index("ix_publish_logs_account_counts_at", "social_account_id", "counts_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -191,6 +199,14 @@ class PublishLog(TimestampMixin, db.Model):
     # (publishing/project_quota.py).
     quota_project: Mapped[str | None] = mapped_column(String(16))
     quota_counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When this log uses a quota slot (successes by their publish time, the rest by their start),
+    # NULL when it uses none. Computed and stored by the database on every insert and update,
+    # whichever code path changes the status, and indexed with the account: counting a quota
+    # reads only the 24-hour window of one account. (A generated column cannot be written: an
+    # Alembic batch migration that recreates this table on SQLite must leave it out of the copy.)
+    counts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, Computed(
+        f"CASE WHEN status IN ({_QUOTA_STATUSES_SQL}) THEN coalesce(published_at, started_at) END",
+        persisted=True))
 
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()

@@ -185,3 +185,61 @@ def test_deferred_post_goes_out_once_when_the_window_frees_a_slot(app, api, work
         [e for e in events if e.event_type == "publish_deferred"][-1].event_metadata["until"]
         .replace("Z", "+00:00"))
     assert row.started_at >= until
+
+
+def test_each_state_uses_a_slot_from_the_right_moment_however_it_was_written(app, make_account,
+                                                                            make_clip):
+    """Successes count from their publish time, attempts in flight or of unknown outcome from
+    their start, failed/cancelled/waiting ones not at all; a status written by a bulk UPDATE (as
+    the worker's claim does) counts at once, and leaving a counted state frees the slot."""
+    from sqlalchemy import update
+
+    from dashboard.models import PublishLog
+    from dashboard.publishing.quotas import quota_state, quota_states
+
+    account = make_account("instagram")
+    clip = make_clip()
+    now = utcnow()
+    hours = lambda n: now - timedelta(hours=n)  # noqa: E731
+    rows = {
+        # status, started_at, published_at: inside the window?
+        "success, published 2 h ago": ("success", hours(30), hours(2)),       # yes (published)
+        "success, published 25 h ago": ("success", hours(26), hours(25)),     # no
+        "unconfirmed, started 3 h ago": ("unconfirmed", hours(3), None),      # yes (started)
+        "pending, started 1 h ago": ("pending", hours(1), None),              # yes
+        "failed, started 1 h ago": ("failed", hours(1), None),                # no (failed)
+        "cancelled": ("cancelled", None, None),                               # no
+        "queued, started 1 h ago": ("queued", hours(1), None),                # no (waiting)
+    }
+    ids = {}
+    with app.app_context():
+        for name, (status, started, published) in rows.items():
+            log_row = PublishLog(clip_id=clip.id, platform="instagram", social_account_id=account.id,
+                                 status=status, started_at=started, published_at=published)
+            _db.session.add(log_row)
+            _db.session.flush()
+            ids[name] = log_row.id
+        _db.session.commit()
+
+        def state(**kwargs):
+            _db.session.remove()
+            return quota_state(_db.session, _db.session.get(type(account), account.id), utcnow(), **kwargs)
+
+        first = state()
+        assert (first.used, first.limit) == (3, LIMIT)
+        # The slot frees when the second-oldest of three in the window turns 24 h old.
+        assert abs(first.next_slot - (hours(2) + timedelta(hours=24))) < timedelta(seconds=1)
+        assert state(exclude_log_id=ids["pending, started 1 h ago"]).used == 2
+
+        # The worker's claim is a bulk UPDATE: the queued log now uses a slot from its start.
+        _db.session.execute(update(PublishLog).where(PublishLog.id == ids["queued, started 1 h ago"])
+                            .values(status="publishing", started_at=now))
+        _db.session.commit()
+        assert state().used == 4
+        # A pending attempt that fails gives its slot back.
+        _db.session.get(PublishLog, ids["pending, started 1 h ago"]).status = "failed"
+        _db.session.commit()
+        assert state().used == 3
+        assert quota_states(_db.session, [_db.session.get(type(account), account.id)],
+                            utcnow())[account.id].used == 3
+        _db.session.remove()
