@@ -471,9 +471,8 @@ def queue_backlog(queue_url: str) -> dict[str, int]:
 
 
 # --- reading the database back ------------------------------------------------------------------
-# With sqlite3 / psycopg directly, not through the app: importing dashboard.extensions makes every
-# SQLite connection of this process BEGIN IMMEDIATE, which would compete with the workers for the
-# write lock while the benchmark polls. A plain sqlite3 read in WAL mode blocks nobody.
+# With sqlite3 / psycopg directly, not through the app: a plain read, in WAL mode it blocks nobody,
+# and it does not depend on the engine hooks dashboard.extensions installs.
 
 def _connect(url: str):
     if url.startswith("sqlite:///"):

@@ -31,7 +31,7 @@ def _sqlite_on_connect(dbapi_connection, _record):
     """WAL and a busy timeout on every SQLite connection; we issue BEGIN ourselves (below)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-    # pysqlite's own BEGIN is deferred; see _sqlite_begin for why that is not enough.
+    # pysqlite's own BEGIN comes at the first write, after reads; see _sqlite_statement.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -41,13 +41,73 @@ def _sqlite_on_connect(dbapi_connection, _record):
     cursor.close()
 
 
+# SQLite transactions, as this module runs them. A transaction that only reads takes no lock: in
+# WAL mode it reads a snapshot and blocks no writer. One that writes takes the write lock at its
+# first write (or SELECT ... FOR UPDATE, or take_write_lock) and keeps it to its end.
+#
+# The lock is never taken by upgrading a transaction that has read: SQLite refuses that upgrade
+# at once with "database is locked" when another writer holds the lock or committed since the
+# read (the busy timeout does not apply to it). Instead the reads so far end (nothing was
+# written) and the transaction starts again with BEGIN IMMEDIATE, which waits for the lock under
+# the busy timeout. What was read before stays as read, as with PostgreSQL's READ COMMITTED: a
+# decision that must hold until the commit locks first (FOR UPDATE / take_write_lock), then reads.
+_SQLITE_STATE = "dashboard.sqlite_transaction"
+_NOT_BEGUN, _READING, _WRITING = "not begun", "reading", "writing"
+_READ_STATEMENTS = ("SELECT", "PRAGMA", "EXPLAIN")
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    """Take SQLite's write lock at BEGIN.
-
-    A deferred transaction that reads and then writes fails at once with "database is locked"
-    when another writer committed in between (the busy timeout does not apply to that upgrade).
-    BEGIN IMMEDIATE waits for the lock instead, under the busy timeout.
-    """
+    """SQLAlchemy began a transaction: SQLite's BEGIN waits for its first statement."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.info[_SQLITE_STATE] = _NOT_BEGUN
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _sqlite_end(conn):
+    if conn.dialect.name == "sqlite":
+        conn.info.pop(_SQLITE_STATE, None)
+
+
+def _writes(statement: str, context) -> bool:
+    """True for a statement that needs SQLite's write lock (a savepoint counts: it guards a write)."""
+    if context is not None and context.compiled is not None:
+        if context.isinsert or context.isupdate or context.isdelete:
+            return True
+        if getattr(context.compiled.statement, "_for_update_arg", None) is not None:
+            return True  # SQLite's SQL has no FOR UPDATE: the lock stands in for it
+    return not statement.lstrip()[:8].upper().startswith(_READ_STATEMENTS)
+
+
+def _sqlite_lock(conn) -> None:
+    """Make the connection's transaction hold the write lock from now on."""
+    state = conn.info.get(_SQLITE_STATE)
+    if state == _WRITING or state is None:
+        return
+    raw = conn.connection.driver_connection
+    if state == _READING:
+        raw.execute("COMMIT")  # ends the reads only: nothing was written yet
+    raw.execute("BEGIN IMMEDIATE")
+    conn.info[_SQLITE_STATE] = _WRITING
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_statement(conn, _cursor, statement, _parameters, context, _executemany):
+    """BEGIN before a transaction's first statement; the write lock before its first write."""
+    state = conn.info.get(_SQLITE_STATE)
+    if state is None or state == _WRITING or conn.dialect.name != "sqlite":
+        return
+    if _writes(statement, context):
+        _sqlite_lock(conn)
+    elif state == _NOT_BEGUN:
+        conn.connection.driver_connection.execute("BEGIN")
+        conn.info[_SQLITE_STATE] = _READING
+
+
+def take_write_lock(session) -> None:
+    """Hold SQLite's write lock in the session's transaction from now until it ends, so that
+    what is read next stays true until the commit (no-op on other databases: lock rows there)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        _sqlite_lock(conn)

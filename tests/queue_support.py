@@ -2,9 +2,10 @@
 subprocess), polling with a deadline, and reads that never keep a transaction open.
 
 The test thread shares one SQLAlchemy session with the requests it makes through the test
-client (they reuse the test's app context). On SQLite every transaction starts with
-BEGIN IMMEDIATE, so a transaction left open by the test would hold the write lock and stall the
-workers: every helper here ends its transaction (`db.session.remove()`) before returning.
+client (they reuse the test's app context). On SQLite a transaction holds the write lock from its
+first write to its end, and a read-only one keeps reading its old snapshot, so a transaction left
+open by the test would stall the workers or show stale rows: every helper here ends its
+transaction (`db.session.remove()`) before returning.
 """
 
 from __future__ import annotations

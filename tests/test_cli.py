@@ -132,9 +132,6 @@ def test_first_run_prints_a_password_and_token_once(runner, db, client):
 
 def test_a_user_added_between_the_check_and_the_commit_is_a_conflict(db, monkeypatch):
     """Two admins adding the same email at once: the loser gets a Conflict, not a 500."""
-    if db.engine.dialect.name == "sqlite":
-        pytest.skip("SQLite's BEGIN IMMEDIATE serialises the check and the insert: no race to lose "
-                    "(this runs in the PostgreSQL pass)")
     import uuid as uuid_module
 
     from sqlalchemy import func, select

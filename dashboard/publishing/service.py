@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from ..credentials import CredentialError, get_account_credentials
 from ..errors import DomainError, InvalidInput, NotFound
+from ..extensions import take_write_lock
 from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.metrics import PublishReport
@@ -124,9 +125,13 @@ def needs_credentials_message(account: SocialAccount) -> str:
 
 
 def lock_account(db, account_id: uuid.UUID | None) -> None:
-    """Serialise quota checks per account (a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE
-    already serialises writers)."""
-    if account_id is not None:
+    """Serialise quota checks per account until the commit: a row lock on PostgreSQL; on SQLite,
+    whose writers queue on one lock anyway, the write lock without a query."""
+    if account_id is None:
+        return
+    if db.session.get_bind().dialect.name == "sqlite":
+        take_write_lock(db.session)
+    else:
         db.session.execute(
             select(SocialAccount.id).where(SocialAccount.id == account_id).with_for_update()
         )

@@ -1,0 +1,79 @@
+"""Transactions as the engine runs them: a read blocks no writer, and a transaction that read
+before another one wrote can still write (SQLite: no "database is locked").
+
+The other writer here refuses to wait for a lock at all (SQLite busy_timeout 0, PostgreSQL
+lock_timeout 1 ms), so a lock held by the reading transaction would fail it at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, text
+
+from dashboard.extensions import take_write_lock
+from dashboard.models import Clip
+from dashboard.publishing.models import PublishRequest
+from dashboard.publishing.service import publish_clip
+
+
+def _write_without_waiting(db, title: str) -> None:
+    """Add a clip through a connection of its own that never waits for a lock."""
+    with db.engine.connect() as other:
+        if other.dialect.name == "sqlite":
+            other.connection.driver_connection.execute("PRAGMA busy_timeout=0")
+        else:
+            other.execute(text("SET lock_timeout = '1ms'"))
+        other.execute(Clip.__table__.insert().values(
+            id=uuid.uuid4(), title=title, description="", media="https://cdn.example.com/x.mp4"))
+        other.commit()
+        if other.dialect.name == "sqlite":
+            other.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+
+
+def test_a_read_in_progress_blocks_no_writer_and_can_write_afterwards(db, make_clip):
+    make_clip(title="first")
+    db.session.remove()
+    # A page's read: its transaction stays open (as while a template renders).
+    assert db.session.scalar(select(func.count()).select_from(Clip)) == 1
+
+    _write_without_waiting(db, "written meanwhile")
+
+    # The reader now writes: on SQLite its lock is taken afresh, not by upgrading the old read.
+    make_clip(title="written by the reader")
+    assert sorted(db.session.scalars(select(Clip.title))) == [
+        "first", "written by the reader", "written meanwhile"]
+
+
+def test_take_write_lock_holds_until_the_commit(db, make_clip):
+    """What a locked transaction reads stays true until it commits: a writer that will not wait
+    is refused meanwhile on SQLite (PostgreSQL locks rows instead: lock_account)."""
+    make_clip(title="first")
+    db.session.remove()
+    take_write_lock(db.session)
+    count = db.session.scalar(select(func.count()).select_from(Clip))
+    refused = None
+    try:
+        _write_without_waiting(db, "too early")
+    except Exception as exc:  # noqa: BLE001  (the driver's error, whatever its class)
+        refused = exc
+    db.session.commit()
+    if db.engine.dialect.name == "sqlite":
+        assert refused is not None and "locked" in str(refused)
+        assert count == 1 and db.session.scalar(select(func.count()).select_from(Clip)) == 1
+    else:
+        assert refused is None
+
+
+def test_publishing_after_a_read_of_an_older_snapshot_succeeds(db, make_clip):
+    """The API's token check reads first; another publish commits; this one still publishes."""
+    clip = make_clip()
+    clip_id = clip.id
+    db.session.remove()
+    db.session.get(Clip, clip_id)  # the read that starts the request's transaction
+    _write_without_waiting(db, "another request's write")
+
+    result = publish_clip(db, PublishRequest(clip_id=clip_id, platform="tiktok",
+                                             metadata={"caption": "after a read"}))
+
+    assert result.success is True
