@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import Conflict, InvalidInput, NotFound
@@ -125,7 +126,9 @@ def revoke_token(db, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
 
 def user_for_token(db, plaintext: str) -> User | None:
     """The active user a bearer token belongs to, else None; notes when the token was used."""
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext)))
+    # One query: the token with its user (the user is needed for every request).
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
+                              .options(joinedload(ApiToken.user, innerjoin=True)))
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = utcnow()
