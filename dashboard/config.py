@@ -193,7 +193,11 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "DASHBOARD_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A pooled connection is checked with a round trip before each use (twice per publish) so
+        # that one the server dropped (a restart, an idle timeout) is replaced instead of failing
+        # a request. A SQLite file has no server to drop it: no check there by default.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": _int(
+            env, "DATABASE_PRE_PING", 0 if database_url.startswith("sqlite") else 1) == 1},
         "CREDENTIALS_KEYS": credentials_keys,
         "SIMULATOR_MIN_DELAY": _float(env, "SIMULATOR_MIN_DELAY", 0.1),
         "SIMULATOR_MAX_DELAY": _float(env, "SIMULATOR_MAX_DELAY", 0.3),

@@ -201,6 +201,7 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
                 quota.next_slot,
             )
     log_row = PublishLog(
+        id=uuid.uuid4(),  # known now: the events below name it, and no flush is needed for it
         clip_id=clip.id,
         platform=request.platform,
         social_account_id=account.id if account else None,
@@ -212,7 +213,6 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
         attempts=1,
     )
     session.add(log_row)
-    session.flush()
     record_event(session, "publish_started", "clip", clip.id, {
         "platform": request.platform,
         "social_account_id": log_row.social_account_id,
