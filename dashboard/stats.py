@@ -1,7 +1,7 @@
 """Figures for the home page: counts, success rate per platform, the latest failures.
 
-Read-only queries that follow the publish log indexes: (status, requested_at) for the failures
-and (platform, requested_at) for the rates. "Today" and "the last 7 days" are counted in UTC,
+Read-only queries that follow the publish log indexes: (status, requested_at) for the failures,
+and the per-day counts (plus the logs of the window's first, partial day) for the rates. "Today" and "the last 7 days" are counted in UTC,
 the timezone every timestamp is stored in.
 """
 
@@ -13,7 +13,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from .models import PLATFORMS, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from .models import (
+    DAY_COUNTED_STATUSES,
+    PLATFORMS,
+    Clip,
+    PublishDayCount,
+    PublishLog,
+    PublishStatus,
+    SocialAccount,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -73,17 +82,29 @@ def counts(db, now: datetime | None = None) -> Counts:
 
 
 def success_rates(db, days: int = 7, now: datetime | None = None) -> list[PlatformRate]:
-    """Succeeded and failed attempts per platform over the last `days` days, every platform listed."""
+    """Succeeded and failed attempts per platform over the last `days` days, every platform listed.
+
+    The whole days of the window come from the per-day counts (PublishDayCount, a row per day,
+    platform and outcome); only the first, partial day is counted from the logs themselves. So
+    the cost follows one day's volume at most, not the week's.
+    """
     since = (now or utcnow()) - timedelta(days=days)
-    rows = db.session.execute(
+    first_whole_day = start_of_day(since) + timedelta(days=1)
+    whole_days = db.session.execute(
+        select(PublishDayCount.platform, PublishDayCount.status, func.sum(PublishDayCount.logs))
+        .where(PublishDayCount.day >= first_whole_day.date())
+        .group_by(PublishDayCount.platform, PublishDayCount.status)
+    )
+    first_day = db.session.execute(
         select(PublishLog.platform, PublishLog.status, func.count())
-        .where(PublishLog.requested_at >= since,
-               PublishLog.status.in_([PublishStatus.SUCCESS.value, PublishStatus.FAILED.value]))
+        .where(PublishLog.requested_at >= since, PublishLog.requested_at < first_whole_day,
+               PublishLog.status.in_(DAY_COUNTED_STATUSES))
         .group_by(PublishLog.platform, PublishLog.status)
     )
     tally: dict[str, dict[str, int]] = {platform: {} for platform in PLATFORMS}
-    for platform, status, number in rows:
-        tally.setdefault(platform, {})[status] = number
+    for platform, status, number in [*whole_days, *first_day]:
+        by_status = tally.setdefault(platform, {})
+        by_status[status] = by_status.get(status, 0) + int(number or 0)
     return [
         PlatformRate(platform, by_status.get(PublishStatus.SUCCESS.value, 0),
                      by_status.get(PublishStatus.FAILED.value, 0))

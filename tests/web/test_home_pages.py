@@ -101,6 +101,38 @@ def test_stats_service(db, make_log):
     assert [r.platform for r in stats.success_rates(db, now=now)] == ["instagram", "tiktok", "youtube"]
 
 
+def test_the_7_day_rates_follow_every_change_to_a_log(db, make_log):
+    """The chart's whole days come from per-day counts the database keeps: an outcome written
+    by the ORM or by a bulk UPDATE, a status that leaves success/failed, and a deleted log all
+    move the figures; the window's first, partial day is counted from the logs."""
+    from sqlalchemy import delete, update
+
+    now = utcnow()
+
+    def tiktok():
+        rate = {r.platform: r for r in stats.success_rates(db, now=now)}["tiktok"]
+        return rate.succeeded, rate.failed
+
+    pending = make_log(status="pending", platform="tiktok", age=timedelta(days=2))
+    make_log(status="success", platform="tiktok", age=timedelta(days=6, hours=23, minutes=59))
+    make_log(status="success", platform="tiktok", age=timedelta(days=7, minutes=1))  # outside
+    failed = make_log(status="failed", platform="tiktok", age=timedelta(hours=1))
+    assert tiktok() == (1, 1)
+
+    pending.status = "success"  # an outcome recorded through the ORM
+    db.session.commit()
+    assert tiktok() == (2, 1)
+    db.session.execute(update(PublishLog).where(PublishLog.id == failed.id).values(status="unconfirmed"))
+    db.session.commit()
+    assert tiktok() == (2, 0)
+    db.session.execute(update(PublishLog).where(PublishLog.id == failed.id).values(status="success"))
+    db.session.commit()
+    assert tiktok() == (3, 0)
+    db.session.execute(delete(PublishLog).where(PublishLog.id == pending.id))
+    db.session.commit()
+    assert tiktok() == (2, 0)
+
+
 def test_publishes_today_counts_from_midnight_utc(db, make_log):
     now = utcnow().replace(hour=12, minute=0)
     midnight = stats.start_of_day(now)
