@@ -31,7 +31,7 @@ def _sqlite_on_connect(dbapi_connection, _record):
     """WAL and a busy timeout on every SQLite connection; we issue BEGIN ourselves (below)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-    # pysqlite's own BEGIN comes at the first write, after reads; see _sqlite_statement.
+    # pysqlite sends no BEGIN of its own; _sqlite_statement sends it (deferred or IMMEDIATE).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
