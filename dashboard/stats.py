@@ -8,7 +8,7 @@ the timezone every timestamp is stored in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -59,17 +59,18 @@ class PlatformRate:
         return None if self.rate is None else round(self.rate * 100)
 
 
-def start_of_day(moment: datetime) -> datetime:
-    """Midnight UTC of `moment`'s day."""
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+def start_of_day(moment: datetime, zone: tzinfo = timezone.utc) -> datetime:
+    """Midnight of `moment`'s day on the clock of `zone` (UTC by default), as UTC."""
+    midnight = moment.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
+    return midnight.astimezone(timezone.utc)
 
 
 def _count(db, query) -> int:
     return db.session.scalar(query) or 0
 
 
-def counts(db, now: datetime | None = None) -> Counts:
-    """Clips, accounts (all and active) and publish attempts since midnight UTC."""
+def counts(db, now: datetime | None = None, zone: tzinfo = timezone.utc) -> Counts:
+    """Clips, accounts (all and active) and publish attempts since midnight on `zone`'s clock."""
     now = now or utcnow()
     return Counts(
         clips=_count(db, select(func.count()).select_from(Clip)),
@@ -77,7 +78,7 @@ def counts(db, now: datetime | None = None) -> Counts:
         active_accounts=_count(db, select(func.count()).select_from(SocialAccount)
                                .where(SocialAccount.active.is_(True))),
         publishes_today=_count(db, select(func.count()).select_from(PublishLog)
-                               .where(PublishLog.requested_at >= start_of_day(now))),
+                               .where(PublishLog.requested_at >= start_of_day(now, zone))),
     )
 
 

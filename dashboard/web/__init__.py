@@ -12,7 +12,7 @@ from ..models import User
 
 def init_app(app: Flask) -> None:
     """Register the dashboard's blueprints, sign-in hooks and template helpers."""
-    from . import accounts, auth, batches, clips, history, home, ledger, profile, schedule, tokens, users
+    from . import accounts, auth, batches, clips, filters, history, home, ledger, profile, schedule, tokens, users
     from .access import template_helpers
 
     for module in (auth, home, accounts, clips, history, ledger, tokens, users, profile, schedule, batches):
@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = "Please sign in to see that page."
     login_manager.login_message_category = "info"
     app.context_processor(template_helpers)
+    filters.init_app(app)
 
     @app.after_request
     def vary_on_htmx(response):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -32,7 +32,7 @@ from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..models import PLATFORMS, PublishStatus
-from .profile import user_zone
+from .filters import local_day_end, local_day_start, user_zone
 
 PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 NO_ACCOUNT_LABEL = "No account (simulator)"
@@ -249,19 +249,14 @@ def all_account_choices(db) -> list[SelectChoice]:
     return choices
 
 
-def utc_day_start(day: date) -> datetime:
-    """Midnight UTC at the start of `day`."""
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
 class _DateRangeForm(FlaskForm):
-    """From/to dates, both inclusive, read as UTC days."""
+    """From/to dates, both inclusive, read as days on the user's clock (their profile zone)."""
 
     class Meta:
         csrf = False
 
-    date_from = DateField("From (UTC)", name="from", validators=[Optional()])
-    date_to = DateField("To (UTC)", name="to", validators=[Optional()])
+    date_from = DateField("From", name="from", validators=[Optional()])
+    date_to = DateField("To", name="to", validators=[Optional()])
 
     def validate_date_to(self, field):
         """An empty range is a mistake, not a query."""
@@ -270,12 +265,12 @@ class _DateRangeForm(FlaskForm):
 
     def since(self) -> datetime | None:
         """The start of the From day (inclusive)."""
-        return utc_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
+        return local_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
 
     def until(self) -> datetime | None:
         """The start of the day after To (exclusive), so To's whole day is included."""
         if self.date_to.data and not self.date_to.errors:
-            return utc_day_start(self.date_to.data + timedelta(days=1))
+            return local_day_end(self.date_to.data)
         return None
 
 

@@ -14,6 +14,7 @@ from ..models import PublishLog
 from ..history import retry_publish
 from ..ops.health import queue_report_or_none
 from .access import role_required
+from .filters import user_zone
 from .forms import EmptyForm
 
 bp = Blueprint("home", __name__)
@@ -42,7 +43,7 @@ def index():
     """The dashboard's overview; an htmx request (the periodic refresh) gets the overview only."""
     rates = stats.success_rates(db, days=RATE_DAYS)
     context = {
-        "counts": stats.counts(db),
+        "counts": stats.counts(db, zone=user_zone()),
         "rates": rates,
         "bars": chart_bars(rates),
         "days": RATE_DAYS,

@@ -22,7 +22,7 @@ from .access import role_required
 from .clip_forms import RescheduleForm, ScheduleWeekForm
 from .forms import FORM_EXPIRED, run_button
 from .clips import wants_fragment
-from .profile import user_zone
+from .filters import user_zone
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 

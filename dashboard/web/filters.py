@@ -1,0 +1,119 @@
+"""App-wide template filters and context: every moment on a page is on the user's clock.
+
+The database keeps UTC. Pages show each moment in the signed-in user's profile zone, named by
+its abbreviation and UTC offset at that moment (so summer and winter times each say which clock
+they are on), and read the dates and times people type in that zone too.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask import Flask
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+UTC = ZoneInfo("UTC")
+# The IANA areas of real places; leaves out aliases such as US/Pacific, Etc/GMT+5 and posix/*.
+ZONE_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
+              "Indian/", "Pacific/")
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    """The zones the profile offers: UTC and every zone of a real place, sorted."""
+    return ("UTC",) + tuple(sorted(name for name in available_timezones() if name.startswith(ZONE_AREAS)))
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The zone called `name`; UTC for a name this machine does not know."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def user_zone() -> ZoneInfo:
+    """The signed-in user's time zone (UTC for anonymous users)."""
+    return zone_named(getattr(current_user, "timezone", None) if current_user else None)
+
+
+def local(moment: datetime | None, zone: ZoneInfo | None = None) -> datetime | None:
+    """A UTC moment on the user's clock."""
+    if moment is None:
+        return None
+    return moment.astimezone(zone or user_zone())
+
+
+def utc_offset(shown: datetime) -> str:
+    """The offset of an aware moment as `UTC+05:30` (`UTC` itself for zero)."""
+    minutes = round(shown.utcoffset().total_seconds() / 60)
+    if minutes == 0:
+        return "UTC"
+    sign = "+" if minutes > 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
+
+
+def zone_label(shown: datetime) -> str:
+    """What names the clock of an aware moment: `PDT, UTC-07:00`; `UTC` alone for UTC.
+
+    Zones without a letter abbreviation (tzdata writes `+04`) are named by their offset only.
+    """
+    offset = utc_offset(shown)
+    abbreviation = shown.tzname() or ""
+    if abbreviation in ("", "UTC") or abbreviation[0] in "+-":
+        return offset
+    return f"{abbreviation}, {offset}"
+
+
+def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M", label: bool = True) -> Markup:
+    """`<time>` of a UTC moment on the user's clock, its zone named after it
+    (`2026-11-26 09:00 CET, UTC+01:00`); the machine-readable value stays UTC and the title
+    names the zone (`Europe/Paris`)."""
+    if moment is None:
+        return Markup('<span class="muted">&mdash;</span>')
+    zone = user_zone()
+    shown = moment.astimezone(zone)
+    iso = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text = escape(shown.strftime(fmt))
+    if label:
+        text += Markup(' <span class="tz">') + escape(zone_label(shown)) + Markup("</span>")
+    return Markup(f'<time datetime="{escape(iso)}" title="{escape(zone.key)}">') + text + Markup("</time>")
+
+
+def local_date(moment: datetime | None) -> str | None:
+    """The user's calendar day of a UTC moment, as YYYY-MM-DD (the schedule's ?week=)."""
+    return moment.astimezone(user_zone()).date().isoformat() if moment else None
+
+
+def local_input(moment: datetime | None) -> str:
+    """A UTC moment as a datetime-local input's value on the user's clock."""
+    return moment.astimezone(user_zone()).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+
+def local_day_start(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """The moment the user's calendar day `day` begins (midnight on their clock, as UTC)."""
+    return datetime.combine(day, time.min, tzinfo=zone or user_zone()).astimezone(UTC)
+
+
+def local_day_end(day: date, zone: ZoneInfo | None = None) -> datetime:
+    """The moment after the user's calendar day `day` (the next midnight on their clock, as UTC)."""
+    return local_day_start(day + timedelta(days=1), zone)
+
+
+def zone_context() -> dict:
+    """`user_zone_name` (the IANA name) and `user_zone_label` (its clock now, `CET, UTC+01:00`)
+    in every template, for headings such as "Times in Europe/Paris"."""
+    zone = user_zone() if current_user and current_user.is_authenticated else UTC
+    return {"user_zone_name": zone.key, "user_zone_label": zone_label(datetime.now(zone))}
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters and the context processor on the whole app."""
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(local_input, "local_input")
+    app.context_processor(zone_context)
