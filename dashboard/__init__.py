@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from spectree import Response
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -125,6 +126,8 @@ def _register_error_handlers(app: Flask) -> None:
             return problem(exc.code or 500, exc.name, exc.description, **headers)
         if exc.code == 401:
             return exc
+        if isinstance(exc, CSRFError):  # what it means to the person who pressed the button
+            return page(400, "Form expired", "The form expired; reload the page and try again.")
         return page(exc.code or 500, exc.name, exc.description)
 
     @app.errorhandler(OperationalError)

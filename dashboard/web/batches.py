@@ -12,10 +12,11 @@ import uuid
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from ..errors import NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import PublishStatus
 from ..publishing import background
+from ..publishing.service import QuotaExceeded
 from .access import role_required
 from .clips import wants_fragment
 from .forms import run_button
@@ -74,7 +75,8 @@ def _log_of(batch_id: uuid.UUID, log_id: uuid.UUID):
 def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
     """Queue a new attempt for a failed or unconfirmed target; the batch runs (and polls) again."""
     _log_of(batch_id, log_id)
-    _, error = run_button(lambda: background.retry(db, log_id))
+    # A refusal (retried already, an account deactivated since, no quota left) shows in the row.
+    _, error = run_button(lambda: background.retry(db, log_id), refused=(Conflict, InvalidInput, QuotaExceeded))
     if not wants_fragment():
         flash(f"Not retried: {error}" if error else "Retry queued.", "error" if error else "info")
         return redirect(url_for("batches.detail", batch_id=batch_id))

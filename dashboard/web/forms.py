@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 from ..credentials import REQUIRED_KEYS, allowed_keys
 from ..errors import Conflict, DomainError
+from ..extensions import db
 from ..models import PLATFORMS, ROLES
 from ..users import MIN_PASSWORD_LENGTH
 
@@ -40,7 +41,9 @@ def run_button(action, refused=(Conflict,)):
     try:
         return action(), None
     except refused as exc:
-        return None, exc.detail
+        db.session.rollback()
+        # The fields' own messages read better than the detail, which prefixes each with its field.
+        return None, "; ".join(e.message for e in exc.errors) or exc.detail
 
 
 class LoginForm(FlaskForm):

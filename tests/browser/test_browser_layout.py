@@ -1,0 +1,174 @@
+"""Phones and small laptops: every page fits 390, 768, 1280 and 1920 px without the page
+scrolling sideways (a table may scroll inside its own box), the menu collapses on a phone and
+works without JavaScript, and the history's row actions are not cut off on a laptop."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from dashboard.models import LedgerEvent, PublishLog, User, utcnow
+from dashboard.publishing import background
+from dashboard.users import create_token
+
+from .conftest import ADMIN_EMAIL, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (390, 768, 1280, 1920)
+LONG_TITLE = "Spring launch teaser: the whole team on the pitch, extended director's cut"
+
+
+@dataclass
+class Tour:
+    """A filled-in dashboard: one of everything each page lists, with long names."""
+
+    clip_id: uuid.UUID
+    account_id: uuid.UUID
+    batch_id: uuid.UUID
+    event_id: uuid.UUID
+
+    def pages(self) -> dict[str, str]:
+        """Every page a signed-in admin can open, by the name of its screenshot."""
+        return {
+            "home": "/",
+            "accounts": "/accounts/",
+            "account-new": "/accounts/new",
+            "account-edit": f"/accounts/{self.account_id}/edit",
+            "credentials": f"/accounts/{self.account_id}/credentials",
+            "clips": "/clips",
+            "clip-new": "/clips/new",
+            "clip-edit": f"/clips/{self.clip_id}/edit",
+            "clip-page": f"/clips/{self.clip_id}",
+            "schedule": "/schedule",
+            "history": "/history",
+            "ledger": "/ledger",
+            "ledger-event": f"/ledger/{self.event_id}",
+            "batch": f"/batches/{self.batch_id}",
+            "tokens": "/tokens/",
+            "users": "/users/",
+            "user-new": "/users/new",
+            "profile": "/profile",
+        }
+
+
+def fill_dashboard(live) -> Tour:
+    """Accounts (a main one with satellites), clips, every kind of history row, a cross-post with
+    a failed and an unconfirmed target, a scheduled post, a token and a second user."""
+    main = live.add_account("instagram", "acme.sports.official.worldwide", display_name="Acme Sports")
+    satellite = live.add_account("instagram", "acme.sports.deutschland", parent_account_id=main)
+    tiktok = live.add_account("tiktok", "acme.sports.tiktok.highlights")
+    clip_id = live.add_clip(LONG_TITLE, description="A long description " * 10)
+    for n in range(3):
+        live.add_clip(f"Match recap {n}: {LONG_TITLE}")
+    live.publish(clip_id, main)
+    live.publish(clip_id, tiktok, platform="tiktok", fail=True)
+    live.create_user("editor.with.a.long.address@example.com", "editor")
+    with live.db() as db:
+        target = background.Target
+        batch = background.create_batch(db, clip_id, [
+            target("instagram", main, "Caption for the main account", ["launch"]),
+            target("instagram", satellite, "Caption für Deutschland", ["start"]),
+            target("tiktok", tiktok, "", []),
+        ])
+        batch_id = batch.id
+        rows = list(db.session.scalars(select(PublishLog).where(PublishLog.batch_id == batch_id)
+                                       .order_by(PublishLog.platform, PublishLog.caption)))
+        rows[0].status, rows[0].error_message = "unconfirmed", "timeout after the upload finished"
+        rows[1].status, rows[1].error_message = "failed", "The platform refused the caption: too many tags"
+        rows[2].status = "success"
+        rows[2].external_url = "https://www.tiktok.com/@acme.sports.tiktok.highlights/video/7312345678901234567"
+        db.session.commit()
+        background.schedule_publish(db, clip_id, target("instagram", main, "Later", []),
+                                    utcnow() + timedelta(days=1))
+        event_id = db.session.scalar(select(LedgerEvent.id).order_by(LedgerEvent.created_at.desc()).limit(1))
+        user_id = db.session.scalar(select(User.id).where(User.email == ADMIN_EMAIL))
+        create_token(db, user_id, "continuous integration deploy token")
+    return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id)
+
+
+@pytest.fixture
+def tour(live) -> Tour:
+    return fill_dashboard(live)
+
+
+def page_at(browser, live, width: int) -> Page:
+    context = browser.new_context(base_url=live.url, viewport={"width": width, "height": 800})
+    return context.new_page()
+
+
+def overflow(page: Page) -> int:
+    """How many pixels the page is wider than the window (0 when it fits)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_page_fits_the_window(browser, live, tour, width):
+    page = page_at(browser, live, width)
+    try:
+        page.goto("/login")
+        too_wide = {"login": overflow(page)}
+        sign_in(page)
+        for name, path in tour.pages().items():
+            page.goto(path)
+            expect(page.locator("main h1").first).to_be_visible()
+            too_wide[name] = overflow(page)
+            if width == 390:
+                screenshot(page, f"phone-{name}")
+        assert {name: px for name, px in too_wide.items() if px > 0} == {}
+    finally:
+        page.context.close()
+
+
+def test_the_phone_menu_opens_and_navigates_without_javascript(browser, live):
+    context = browser.new_context(base_url=live.url, viewport={"width": 390, "height": 800},
+                                  java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page)
+        clips_link = page.locator("#site-menu a", has_text="Clips")
+        expect(clips_link).to_be_hidden()
+        page.click("#menu-button")
+        expect(clips_link).to_be_visible()
+        expect(page.locator("#site-menu button", has_text="Sign out")).to_be_visible()
+        clips_link.click()
+        expect(page).to_have_url(re.compile(r"/clips$"))
+        assert overflow(page) <= 0
+    finally:
+        context.close()
+
+
+def test_the_desktop_menu_shows_every_link(browser, live):
+    page = page_at(browser, live, 1280)
+    try:
+        sign_in(page)
+        expect(page.locator("#menu-button")).to_be_hidden()
+        for label in ("Home", "Accounts", "Clips", "Schedule", "History", "Ledger", "Users",
+                      "API tokens", "Profile"):
+            expect(page.locator("#site-menu a", has_text=label).first).to_be_visible()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 1366])
+def test_mark_as_published_is_not_cut_off_on_a_laptop(browser, live, tour, width):
+    page = page_at(browser, live, width)
+    try:
+        sign_in(page)
+        page.goto("/history")
+        button = page.locator("#history-table .mark-button").first
+        expect(button).to_be_visible()
+        box = button.bounding_box()
+        wrap = page.locator("#history-results .table-wrap").bounding_box()
+        # Inside the window and inside the table's own box, without scrolling it.
+        assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"]
+        assert box["x"] + box["width"] <= width
+        assert overflow(page) <= 0
+    finally:
+        page.context.close()
