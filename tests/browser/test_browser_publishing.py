@@ -200,9 +200,9 @@ def test_a_failed_htmx_request_is_shown_where_the_user_clicked(page: Page, live)
         db.session.commit()
     page.click("#publish-button")
     expect(banner).to_be_visible()
-    expect(banner).to_have_text("You are not allowed to do that with your role.")
-    expect(page.locator("#publish-form + .htmx-inline-error")).to_have_text(
-        "You are not allowed to do that with your role.")
+    refusal = "This page needs the editor role; you are signed in as viewer."  # the server's reason
+    expect(banner).to_have_text(refusal)
+    expect(page.locator("#publish-button + .htmx-inline-error")).to_have_text(refusal)
     expect(page.locator("#publish-result")).to_be_empty()
 
     # A server error (500) on another htmx request: the message replaces the previous one.
