@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from dashboard.models import LedgerEvent, PublishLog, User, utcnow
 from dashboard.publishing import background
-from dashboard.users import create_token
+from dashboard import accounts
+from dashboard.schemas import AccountPatch
+from dashboard.users import create_token, revoke_token
 
 from .conftest import ADMIN_EMAIL, screenshot, sign_in
 
@@ -59,11 +61,13 @@ class Tour:
 
 
 def fill_dashboard(live) -> Tour:
-    """Accounts (a main one with satellites), clips, every kind of history row, a cross-post with
-    a failed and an unconfirmed target, a scheduled post, a token and a second user."""
+    """Accounts (a main one with satellites, an inactive one), clips, every kind of history row,
+    a cross-post with a failed and an unconfirmed target, a scheduled and a cancelled post, an
+    active and a revoked token and a second user."""
     main = live.add_account("instagram", "acme.sports.official.worldwide", display_name="Acme Sports")
     satellite = live.add_account("instagram", "acme.sports.deutschland", parent_account_id=main)
     tiktok = live.add_account("tiktok", "acme.sports.tiktok.highlights")
+    archive = live.add_account("youtube", "acme.sports.archive")
     clip_id = live.add_clip(LONG_TITLE, description="A long description " * 10)
     for n in range(3):
         live.add_clip(f"Match recap {n}: {LONG_TITLE}")
@@ -87,9 +91,14 @@ def fill_dashboard(live) -> Tour:
         db.session.commit()
         background.schedule_publish(db, clip_id, target("instagram", main, "Later", []),
                                     utcnow() + timedelta(days=1))
+        cancelled = background.schedule_publish(db, clip_id, target("tiktok", tiktok, "Never", []),
+                                                utcnow() + timedelta(days=2))
+        background.cancel(db, cancelled.id)
+        accounts.update_account(db, archive, AccountPatch(active=False))
         event_id = db.session.scalar(select(LedgerEvent.id).order_by(LedgerEvent.created_at.desc()).limit(1))
         user_id = db.session.scalar(select(User.id).where(User.email == ADMIN_EMAIL))
         create_token(db, user_id, "continuous integration deploy token")
+        revoke_token(db, user_id, create_token(db, user_id, "old laptop").token.id)
     return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id)
 
 
@@ -137,6 +146,7 @@ def test_the_phone_menu_opens_and_navigates_without_javascript(browser, live):
         page.click("#menu-button")
         expect(clips_link).to_be_visible()
         expect(page.locator("#site-menu button", has_text="Sign out")).to_be_visible()
+        screenshot(page, "phone-menu")
         clips_link.click()
         expect(page).to_have_url(re.compile(r"/clips$"))
         assert overflow(page) <= 0

@@ -1,0 +1,44 @@
+"""Accessibility: axe-core (vendored under tests/browser/vendor, never served) checks every page,
+signed out and signed in, on a laptop and a phone, and fails on any serious or critical
+violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import sign_in
+from .test_browser_layout import fill_dashboard, page_at
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+BLOCKING = ("serious", "critical")
+
+
+def violations(page) -> list[str]:
+    """The page's serious and critical axe violations, one line each with the elements hit."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [f"{v['id']} ({v['impact']}): {v['help']} -> "
+            + ", ".join(" ".join(node["target"]) for node in v["nodes"][:5])
+            for v in found if v["impact"] in BLOCKING]
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_no_page_has_a_serious_accessibility_violation(browser, live, width):
+    tour = fill_dashboard(live)
+    page = page_at(browser, live, width)
+    try:
+        page.goto("/login")
+        found = {"login": violations(page)}
+        sign_in(page)
+        for name, path in tour.pages().items():
+            page.goto(path)
+            found[name] = violations(page)
+        page.goto("/clips?q=no-such-clip")
+        found["clips-empty"] = violations(page)
+        assert {name: v for name, v in found.items() if v} == {}
+    finally:
+        page.context.close()
