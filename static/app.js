@@ -71,3 +71,86 @@ document.addEventListener("htmx:beforeRequest", function () {
   if (banner) banner.hidden = true;
   document.querySelectorAll(".htmx-inline-error").forEach(function (n) { n.remove(); });
 });
+
+// The profile's zone picker: a search box that narrows the (long) list, and an offer of the zone
+// this browser is in. Without JavaScript the plain select still works.
+document.addEventListener("DOMContentLoaded", function () {
+  var select = document.querySelector("select[data-zone-picker]");
+  if (!select) return;
+  var search = document.createElement("input");
+  search.type = "search";
+  search.id = select.id + "-search";
+  search.placeholder = "Search: a city, a region or an offset such as +05:30";
+  search.setAttribute("aria-controls", select.id);
+  search.setAttribute("autocomplete", "off");
+  var label = document.createElement("label");
+  label.htmlFor = search.id;
+  label.textContent = "Search time zones";
+  var count = document.createElement("small");
+  count.id = select.id + "-matches";
+  count.className = "field-help";
+  count.setAttribute("aria-live", "polite");
+  search.setAttribute("aria-describedby", count.id);
+  var fieldLabel = document.querySelector('label[for="' + select.id + '"]');
+  (fieldLabel || select).insertAdjacentElement("beforebegin", label);
+  label.insertAdjacentElement("afterend", search);
+  search.insertAdjacentElement("afterend", count);
+
+  search.addEventListener("input", function () {
+    var words = search.value.toLowerCase().replace(/_/g, " ").split(/\s+/).filter(Boolean);
+    var first = null, shown = 0;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var text = option.text.toLowerCase().replace(/_/g, " ");
+      var match = words.every(function (word) { return text.indexOf(word) !== -1; });
+      option.hidden = !match;
+      if (match) { shown += 1; if (!first) first = option; }
+    });
+    if (first && select.selectedOptions[0] && select.selectedOptions[0].hidden) select.value = first.value;
+    count.textContent = words.length ? shown + (shown === 1 ? " zone matches" : " zones match") : "";
+  });
+
+  var browserZone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  var aliases = {};
+  try { aliases = JSON.parse(select.getAttribute("data-zone-aliases") || "{}"); } catch (error) { aliases = {}; }
+  browserZone = aliases[browserZone] || browserZone;  // Chromium still says Asia/Calcutta
+  var offered = browserZone && Array.prototype.find.call(select.options, function (o) { return o.value === browserZone; });
+  if (offered && select.value !== browserZone) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.id = select.id + "-browser";
+    button.className = "secondary small";
+    button.textContent = "Use this browser's zone: " + offered.text;
+    button.addEventListener("click", function () {
+      select.value = browserZone;
+      button.hidden = true;
+      select.focus();
+    });
+    var help = document.getElementById(select.id + "-help");
+    var paragraph = document.createElement("p");
+    paragraph.appendChild(button);
+    (help || select).insertAdjacentElement("afterend", paragraph);
+  }
+});
+
+// Copy buttons (a new API token): `data-copy` names the input to copy. The button stays hidden
+// without JavaScript, where the text field can still be selected and copied by hand.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.getElementById(button.id + "-status");
+    if (!source) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      function done(ok) {
+        if (status) status.textContent = ok ? "Copied." : "Select the token and copy it by hand.";
+      }
+      source.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value).then(function () { done(true); },
+          function () { done(document.execCommand("copy")); });
+      } else {
+        done(document.execCommand("copy"));
+      }
+    });
+  });
+});

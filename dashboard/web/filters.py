@@ -9,22 +9,49 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from pathlib import Path
+from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import Flask
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 UTC = ZoneInfo("UTC")
-# The IANA areas of real places; leaves out aliases such as US/Pacific, Etc/GMT+5 and posix/*.
+# The IANA areas of real places; leaves out US/Pacific, Etc/GMT+5, EST5EDT, posix/* and the like.
 ZONE_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
               "Indian/", "Pacific/")
 
 
 @lru_cache(maxsize=1)
+def _tzdata() -> tuple[frozenset[str], dict[str, str]]:
+    """The zones and the links (alias -> zone) of the system's tzdata.zi; without that file, every
+    zone this machine knows and no links."""
+    for folder in TZPATH:
+        path = Path(folder) / "tzdata.zi"
+        if path.is_file():
+            zones, links = set(), {}
+            for line in path.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "Z":
+                    zones.add(parts[1])
+                elif len(parts) == 3 and parts[0] == "L":
+                    links[parts[2]] = parts[1]
+            return frozenset(zones), links
+    return frozenset(available_timezones()), {}
+
+
+@lru_cache(maxsize=1)
 def timezone_names() -> tuple[str, ...]:
-    """The zones the profile offers: UTC and every zone of a real place, sorted."""
-    return ("UTC",) + tuple(sorted(name for name in available_timezones() if name.startswith(ZONE_AREAS)))
+    """The zones the profile offers: UTC, then every zone of a real place, sorted (no aliases)."""
+    zones, _ = _tzdata()
+    return ("UTC",) + tuple(sorted(name for name in zones if name.startswith(ZONE_AREAS)))
+
+
+@lru_cache(maxsize=1)
+def zone_aliases() -> dict[str, str]:
+    """Old names of the offered zones (Asia/Calcutta -> Asia/Kolkata): browsers still report some."""
+    offered = set(timezone_names())
+    return {alias: zone for alias, zone in _tzdata()[1].items() if zone in offered}
 
 
 def zone_named(name: str | None) -> ZoneInfo:

@@ -5,6 +5,7 @@ The database keeps UTC; `filters.py` shows every moment on every page in this zo
 
 from __future__ import annotations
 
+import json
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, redirect, render_template, url_for
@@ -15,7 +16,7 @@ from ..extensions import db
 from ..models import utcnow
 from ..users import set_timezone
 from .access import role_required
-from .filters import timezone_names, user_zone, zone_label  # noqa: F401 (user_zone: clips.py imports it here)
+from .filters import timezone_names, user_zone, zone_aliases, zone_label  # noqa: F401 (user_zone: clips.py imports it here)
 from .forms import ProfileForm, apply_domain_error
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -47,4 +48,5 @@ def index():
             flash(f"Saved: times are shown in {form.timezone.data}.", "success")
             return redirect(url_for("profile.index"))
     status = 400 if form.is_submitted() else 200
-    return render_template("profile/index.html", form=form, now=utcnow()), status
+    return render_template("profile/index.html", form=form, now=utcnow(),
+                           zone_aliases=json.dumps(zone_aliases(), separators=(",", ":"))), status
