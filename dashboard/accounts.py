@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from .credentials import OPTIONAL_KEYS, REQUIRED_KEYS
 from .errors import Conflict, FieldError, InvalidInput, NotFound
 from .ledger import record_event
-from .models import PLATFORMS, SocialAccount
+from .models import PLATFORMS, SocialAccount, platform_name
 from .schemas import AccountIn, AccountPatch
 
 
@@ -49,7 +49,7 @@ def _check_parent(db, platform: str, parent_id: uuid.UUID | None, self_id: uuid.
         raise InvalidInput.field("parent_account_id", "an account cannot be its own main account")
     if parent.platform != platform:
         raise InvalidInput.field(
-            "parent_account_id", f"@{parent.handle} is a {parent.platform} account, not {platform}"
+            "parent_account_id", f"@{parent.handle} is a {platform_name(parent.platform)} account, not {platform_name(platform)}"
         )
     if not parent.is_main:
         raise InvalidInput.field("parent_account_id", f"@{parent.handle} is itself a satellite")
@@ -76,7 +76,7 @@ def _check_handle_free(db, platform: str, handle: str, self_id: uuid.UUID | None
     clash = db.session.scalar(select(SocialAccount).where(
         SocialAccount.platform == platform, SocialAccount.handle == handle))
     if clash is not None and clash.id != self_id:
-        raise Conflict(f"{platform} account @{handle} already exists")
+        raise Conflict(f"{platform_name(platform)} account @{handle} already exists")
 
 
 def _commit_unique_handle(db, platform: str, handle: str) -> None:
@@ -85,7 +85,7 @@ def _commit_unique_handle(db, platform: str, handle: str) -> None:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict(f"{platform} account @{handle} already exists") from None
+        raise Conflict(f"{platform_name(platform)} account @{handle} already exists") from None
 
 
 def create_account(db, data: AccountIn) -> SocialAccount:

@@ -81,6 +81,11 @@ class PublishStatus(str, enum.Enum):
     UNCONFIRMED = "unconfirmed"
     CANCELLED = "cancelled"
 
+    @property
+    def label(self) -> str:
+        """The word pages show for this status, in badges and filters alike ("Published")."""
+        return "Published" if self is PublishStatus.SUCCESS else self.value.capitalize()
+
 
 # States a worker may still pick up, and states nothing will change any more by itself.
 WAITING_STATUSES = (PublishStatus.SCHEDULED.value, PublishStatus.QUEUED.value)
@@ -109,6 +114,13 @@ class Role(str, enum.Enum):
 
 
 PLATFORMS = [p.value for p in Platform]
+# How people write the platforms' names, in messages and on pages.
+PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
+
+
+def platform_name(platform: str) -> str:
+    """A platform as people write it ("TikTok"); an unknown value as it is."""
+    return PLATFORM_NAMES.get(platform, platform)
 ROLES = [r.value for r in Role]
 
 

@@ -58,7 +58,7 @@ def test_batch_is_refused_naming_the_target_and_the_rule(app, api, make_account,
 
     assert response.status_code == 400
     assert [e["field"] for e in response.json["errors"]] == ["targets.2.clip.duration_seconds"]
-    assert "youtube allows at most 180 s" in response.json["detail"]
+    assert "YouTube allows at most 180 s" in response.json["detail"]
     assert count_logs() == 0 and queue_counts(app) == (0, 0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ..errors import FieldError
+from ..models import platform_name
 
 _INLINE_HASHTAG = re.compile(r"(?<!\w)#\w+")
 _MENTION = re.compile(r"(?<!\w)@[\w.]+")
@@ -43,7 +44,7 @@ def check_publish(
 
     def over(field: str, what: str, value: int, limit: int | None, unit: str):
         if limit is not None and value > limit:
-            errors.append(FieldError(field, f"{what} {value} {unit}; {platform} allows at most {limit}"))
+            errors.append(FieldError(field, f"{what} {value} {unit}; {platform_name(platform)} allows at most {limit}"))
 
     if platform == "instagram":
         over("metadata.caption", "the caption with its hashtags is", len(text),
@@ -70,8 +71,8 @@ def check_publish(
         low, high = limits.get("duration_min_seconds"), limits.get("duration_max_seconds")
         if low is not None and duration_seconds < low:
             errors.append(FieldError("clip.duration_seconds",
-                                     f"the clip lasts {duration_seconds:g} s; {platform} needs at least {low} s"))
+                                     f"the clip lasts {duration_seconds:g} s; {platform_name(platform)} needs at least {low} s"))
         if high is not None and duration_seconds > high:
             errors.append(FieldError("clip.duration_seconds",
-                                     f"the clip lasts {duration_seconds:g} s; {platform} allows at most {high} s"))
+                                     f"the clip lasts {duration_seconds:g} s; {platform_name(platform)} allows at most {high} s"))
     return errors

@@ -21,7 +21,7 @@ from ..credentials import CredentialError, get_account_credentials
 from ..errors import DomainError, InvalidInput, NotFound
 from ..extensions import take_write_lock
 from ..ledger import record_event
-from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..models import Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
 from ..ops.metrics import PublishReport
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
@@ -100,7 +100,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
         if account.platform != platform:
             raise InvalidInput.field(
                 "social_account_id",
-                f"@{account.handle} is a {account.platform} account, not {platform}",
+                f"@{account.handle} is a {platform_name(account.platform)} account, not {platform_name(platform)}",
             )
         if not account.active:
             raise InvalidInput.field("social_account_id", f"@{account.handle} is inactive")

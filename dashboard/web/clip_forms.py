@@ -282,7 +282,7 @@ class HistoryFilterForm(_DateRangeForm):
         "Status",
         default="",
         choices=[SelectChoice("", "Any status")]
-        + [SelectChoice(s.value, s.value.capitalize()) for s in PublishStatus],
+        + [SelectChoice(s.value, s.label) for s in PublishStatus],
     )
     platform = SelectField(
         "Platform",

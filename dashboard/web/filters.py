@@ -16,6 +16,8 @@ from flask import Flask
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from ..models import PublishStatus
+
 UTC = ZoneInfo("UTC")
 # The IANA areas of real places; leaves out US/Pacific, Etc/GMT+5, EST5EDT, posix/* and the like.
 ZONE_AREAS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/", "Europe/",
@@ -138,9 +140,18 @@ def zone_context() -> dict:
     return {"user_zone_name": zone.key, "user_zone_label": zone_label(datetime.now(zone))}
 
 
+def status_label(status: str) -> str:
+    """A publish status as pages name it, the same in every badge and filter ("Published")."""
+    try:
+        return PublishStatus(status).label
+    except ValueError:
+        return status
+
+
 def init_app(app: Flask) -> None:
     """Register the filters and the context processor on the whole app."""
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(local_date, "local_date")
     app.add_template_filter(local_input, "local_input")
+    app.add_template_filter(status_label, "status_label")
     app.context_processor(zone_context)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from .. import stats
 from ..errors import DomainError
 from ..extensions import db
-from ..models import PublishLog
+from ..models import PublishLog, platform_name
 from ..history import retry_publish
 from ..ops.health import queue_report_or_none
 from .access import role_required
@@ -80,7 +80,7 @@ def retry(log_id: uuid.UUID):
     if request.htmx:
         return render_template("home/_retry_result.html", log_id=log_id, result=result, error=error)
     if result is not None and result.success:
-        flash(f"Published again on {result.platform}: {result.external_url}", "success")
+        flash(f"Published again on {platform_name(result.platform)}: {result.external_url}", "success")
     elif result is not None:
         flash(f"The retry failed too: {result.error_message}", "error")
     else:

@@ -239,7 +239,7 @@ def test_retry_without_htmx_redirects_home_with_a_flash(client, login, make_log)
     login("admin")
     response = client.post(f"/failures/{failed.id}/retry", follow_redirects=True)
     assert response.request.path == "/"
-    assert "Published again on tiktok" in response.get_data(as_text=True)
+    assert "Published again on TikTok" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role, status", [("viewer", 403), ("editor", 200), ("admin", 200)])

@@ -405,13 +405,13 @@ def test_crosspost_errors_land_next_to_their_account(client, db, editor_in, make
     html = crosspost_refused(crosspost(client, clip_id, **{
         "xp-accounts": [str(tiktok.id), str(de.id)], "xp-hashtags": tags}), db)
     message = field_error(html, "xp-hashtags")
-    assert message.startswith("@brand.de: ") and "31 hashtags; instagram allows at most 30" in message
+    assert message.startswith("@brand.de: ") and "31 hashtags; Instagram allows at most 30" in message
     assert re.search(rf'<input type="checkbox" name="xp-accounts" value="{tiktok.id}"[^>]*checked', html)
 
     # A caption of its own that is too long: the error is on that account's caption.
     html = crosspost_refused(crosspost(client, clip_id, **{
         "xp-accounts": [str(fr.id)], f"xp-caption_{fr.id.hex}": "y" * 2300}), db)
-    assert "is 2309 characters; instagram allows at most 2200" in field_error(html, f"xp-caption_{fr.id.hex}")  # with #launch
+    assert "is 2309 characters; Instagram allows at most 2200" in field_error(html, f"xp-caption_{fr.id.hex}")  # with #launch
     assert re.search(r'<details class="own-caption" open>\s*<summary>Own caption for @brand.fr', html)
 
     # An account that needs new credentials: next to its checkbox.

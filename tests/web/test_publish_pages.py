@@ -192,7 +192,7 @@ def test_caption_too_long_for_instagram(client, db, login, make_clip):
     response = publish(client, clip, caption="x" * 2201)
     assert before == 0
     html = assert_refused(response, db)
-    assert "instagram allows at most 2200" in field_error(html, "caption")
+    assert "Instagram allows at most 2200" in field_error(html, "caption")
     assert re.search(r'<textarea[^>]*aria-invalid="true"[^>]*id="caption"', html)
     assert re.search(r'<textarea[^>]*autofocus[^>]*id="caption"', html)
     assert "x" * 2201 in html  # the caption is kept for correction
@@ -211,7 +211,7 @@ def test_account_of_another_platform(client, db, login, make_clip, make_account)
     clip = make_clip()
     account = make_account("tiktok", "acme")
     html = assert_refused(publish(client, clip, platform="instagram", social_account_id=str(account.id)), db)
-    assert "@acme is a tiktok account, not instagram" in field_error(html, "social_account_id")
+    assert "@acme is a TikTok account, not Instagram" in field_error(html, "social_account_id")
 
 
 def test_inactive_account(client, db, login, make_clip, make_account):
@@ -245,7 +245,7 @@ def test_too_many_hashtags_and_run_together_hashtags(client, db, login, make_cli
     clip = make_clip()
     tags = " ".join(f"tag{i}" for i in range(31))
     html = assert_refused(publish(client, clip, hashtags=tags), db)
-    assert "the post has 31 hashtags; instagram allows at most 30" in field_error(html, "hashtags")
+    assert "the post has 31 hashtags; Instagram allows at most 30" in field_error(html, "hashtags")
     html = assert_refused(publish(client, clip, hashtags="#spring#sale"), db)
     assert "is not one hashtag" in field_error(html, "hashtags")
 
@@ -255,7 +255,7 @@ def test_clip_too_long_for_youtube_is_shown_above_the_form(client, db, login, ma
     clip = make_clip(duration_seconds=600.0)
     html = assert_refused(publish(client, clip, platform="youtube"), db)
     errors = re.search(r'<div id="publish-form-errors".*?</div>', html, re.S).group(0)
-    assert "the clip lasts 600 s; youtube allows at most 180 s" in errors
+    assert "the clip lasts 600 s; YouTube allows at most 180 s" in errors
 
 
 def test_unknown_platform(client, db, login, make_clip):
@@ -271,7 +271,7 @@ def test_without_htmx_errors_come_back_in_the_whole_page(client, db, login, make
     response = publish(client, clip, headers={}, caption="x" * 2201)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in html
-    assert "instagram allows at most 2200" in field_error(html, "caption")
+    assert "Instagram allows at most 2200" in field_error(html, "caption")
     assert logs(db) == []
 
 

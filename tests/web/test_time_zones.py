@@ -129,3 +129,12 @@ def test_a_saved_alias_stays_selected(client, user_in):
     user_in("US/Pacific")
     html = client.get("/profile").get_data(as_text=True)
     assert re.search(r'<option selected value="US/Pacific">US/Pacific \(P[SD]T, UTC-0[78]:00\)</option>', html)
+
+
+def test_status_names_are_the_same_in_the_filter_and_the_badges(client, db, user_in, make_clip):
+    user_in("UTC")
+    add_log(db, make_clip(), WINTER, status="success")
+    html = client.get("/history").get_data(as_text=True)
+    assert '<option value="success">Published</option>' in html
+    assert '<span class="badge badge-success">Published</span>' in html
+    assert "Success<" not in html
