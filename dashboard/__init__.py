@@ -34,6 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
+    from .media.http import with_upload_allowance
+
+    # After htmx-flask set its request class: upload views may receive MEDIA_MAX_UPLOAD_BYTES.
+    app.request_class = with_upload_allowance(app.request_class)
 
     from . import models  # noqa: F401  (register the tables with the metadata)
     from .api.spec import openapi_document, spec
@@ -83,7 +87,8 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-API_PREFIXES = ("/api/", "/publishing/", "/healthz", "/openapi.json")
+# /clips/uploads is the pages' tus endpoint: its answers are read by JavaScript.
+API_PREFIXES = ("/api/", "/publishing/", "/healthz", "/openapi.json", "/clips/uploads")
 
 
 def wants_json() -> bool:

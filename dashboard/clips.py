@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import exists, or_, select
 
-from .errors import Conflict, NotFound
+from .errors import Conflict, FieldError, InvalidInput, NotFound
 from .ledger import record_event
 from .models import Clip, PublishLog
 from .pagination import Page, keyset_page
@@ -45,21 +45,48 @@ def update_clip(db, clip_id: uuid.UUID, changes: ClipPatch) -> Clip:
     """Change the given fields of a clip (commits) and record `clip_updated`."""
     clip = get_clip(db, clip_id)
     fields = changes.model_dump(exclude_unset=True)
+    cover = fields.pop("cover_offset_ms", None)
+    if clip.has_upload:
+        # The video's name and duration are the upload's facts, not free text.
+        refused = [FieldError(name, "this clip's video is an uploaded file: replace the file "
+                              "(PUT /api/clips/<id>/media) instead" if name == "media" else
+                              "is the uploaded video's probed duration and cannot be typed")
+                   for name in ("media", "duration_seconds") if fields.get(name) is not None]
+        if refused:
+            raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in refused), refused)
+        fields.pop("media", None)
+        fields.pop("duration_seconds", None)
+    elif cover is not None:
+        raise InvalidInput.field("cover_offset_ms", "only an uploaded video has frames to pick a cover from")
     for name, value in fields.items():
         if value is None and name != "duration_seconds":
             continue  # explicit null on a required field: keep the value
         setattr(clip, name, value)
-    record_event(db.session, "clip_updated", "clip", clip.id, {"fields": sorted(fields)})
-    db.session.commit()
+    if fields or cover is None:
+        record_event(db.session, "clip_updated", "clip", clip.id, {"fields": sorted(fields)})
+        db.session.commit()
+    if cover is not None:
+        from .media.clips import set_cover
+
+        clip = set_cover(db, clip_id, cover)
     return clip
 
 
 def delete_clip(db, clip_id: uuid.UUID) -> None:
-    """Delete a clip that was never published (commits); its history is never thrown away."""
+    """Delete a clip that was never published, and its stored video and thumbnail (commits);
+    a published clip's history is never thrown away."""
+    from .media.clips import delete_objects, media_keys
+    from .media.uploads import forget_uploads_of_clip, staged_path
+
     clip = get_clip(db, clip_id)
     has_history = db.session.scalar(select(exists().where(PublishLog.clip_id == clip.id)))
     if has_history:
         raise Conflict(f"clip {clip_id} has publish history and cannot be deleted")
+    keys = media_keys(clip)
+    uploads = forget_uploads_of_clip(db, clip.id)
     record_event(db.session, "clip_deleted", "clip", clip.id, {"title": clip.title})
     db.session.delete(clip)
     db.session.commit()
+    delete_objects(keys)
+    for upload_id in uploads:
+        staged_path(upload_id).unlink(missing_ok=True)

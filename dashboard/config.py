@@ -18,9 +18,15 @@ from dotenv import load_dotenv
 
 PRODUCTION_REQUIRED = ("DATABASE_URL", "SECRET_KEY", "CREDENTIALS_KEYS", "QUEUE_URL")
 
-# Platform facts from shared/platforms.md (November 2026). Platforms change these numbers, so each
-# is a setting: override with e.g. INSTAGRAM_CAPTION_MAX_CHARS=2000.
-PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
+MB = 1024 * 1024
+GB = 1024 * MB
+
+# Platform facts from shared/platforms.md (November 2026; media: "Media specifications", December
+# 2026). Platforms change these numbers, so each is a setting: override with e.g.
+# INSTAGRAM_CAPTION_MAX_CHARS=2000, TIKTOK_FRAME_RATE_MIN=24, INSTAGRAM_CONTAINERS=mp4,mov.
+# Integers, decimals (aspect ratios: width / height) and comma-separated lists (containers and
+# codecs as the probe names them: mp4 mov webm mkv; h264 hevc vp8 vp9 av1; aac opus mp3).
+PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int | float | tuple[str, ...]]] = {
     "instagram": {
         "caption_max_chars": 2200,
         "hashtags_max": 30,
@@ -28,11 +34,30 @@ PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
         "duration_min_seconds": 3,
         "duration_max_seconds": 15 * 60,
         "posts_per_24h": 50,
+        "containers": ("mp4", "mov"),
+        "video_codecs": ("h264", "hevc"),
+        "audio_codecs": ("aac",),
+        "audio_sample_rate_max_hz": 48000,
+        "audio_channels_max": 2,
+        "frame_rate_min": 23,
+        "frame_rate_max": 60,
+        "width_max_pixels": 1920,
+        "aspect_ratio_min": 0.01,
+        "aspect_ratio_max": 10.0,
+        "file_max_bytes": 300 * MB,
+        "video_bit_rate_max": 25_000_000,
     },
     "tiktok": {
         "caption_max_chars": 2200,  # counted in UTF-16 code units
         "duration_max_seconds": 600,
         "posts_per_24h": 15,
+        "containers": ("mp4", "webm", "mov"),
+        "video_codecs": ("h264", "hevc", "vp8", "vp9"),
+        "frame_rate_min": 23,
+        "frame_rate_max": 60,
+        "side_min_pixels": 360,
+        "side_max_pixels": 4096,
+        "file_max_bytes": 4 * GB,
     },
     "youtube": {
         "title_max_chars": 100,
@@ -40,6 +65,8 @@ PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
         "tags_max_chars": 500,
         "duration_max_seconds": 180,
         "posts_per_24h": 100,
+        "aspect_ratio_max": 1.0,  # Shorts are vertical or square
+        "file_max_bytes": 256 * GB,
     },
 }
 
@@ -73,6 +100,22 @@ def _int(env, name: str, default: int | None) -> int | None:
         return default if raw in (None, "") else int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+
+
+def _limit(env, name: str, default):
+    """A platform limit from the environment, of the type of its default."""
+    if isinstance(default, tuple):
+        return _list(env, name, default)
+    if isinstance(default, float):
+        return _float(env, name, default)
+    return _int(env, name, default)
 
 
 def _choice(env, name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -183,7 +226,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
 
     limits = {
         platform: {
-            rule: _int(env, f"{platform.upper()}_{rule.upper()}", default)
+            rule: _limit(env, f"{platform.upper()}_{rule.upper()}", default)
             for rule, default in rules.items()
         }
         for platform, rules in PLATFORM_LIMIT_DEFAULTS.items()
@@ -283,6 +326,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # Every other request body; the upload endpoints allow MEDIA_MAX_UPLOAD_BYTES.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         # Operations (dashboard/ops/): logs, metrics, worker heartbeats, key rotation.
         "LOG_LEVEL": _choice(env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
@@ -297,4 +341,31 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # expire after a SECRET_KEY rotation (Flask signs with SECRET_KEY only).
         "SECRET_KEY_FALLBACKS": [key.strip() for key in env.get("SECRET_KEY_FALLBACKS", "").split(",")
                                  if key.strip()],
+        **_media_settings(env, instance_path),
+    }
+
+
+def _media_settings(env, instance_path: Path) -> dict:
+    """Where uploaded videos live and how they are received and handed out."""
+    return {
+        # file:///path (a folder, the default under instance/) or s3://bucket/prefix.
+        "MEDIA_STORAGE_URL": env.get("MEDIA_STORAGE_URL") or (instance_path / "media").as_uri(),
+        # S3-compatible storage: the endpoint (empty: AWS), region and keys (empty: boto3's own
+        # chain, i.e. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+        "MEDIA_S3_ENDPOINT_URL": env.get("MEDIA_S3_ENDPOINT_URL") or None,
+        "MEDIA_S3_REGION": env.get("MEDIA_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        "MEDIA_S3_ACCESS_KEY_ID": env.get("MEDIA_S3_ACCESS_KEY_ID") or None,
+        "MEDIA_S3_SECRET_ACCESS_KEY": env.get("MEDIA_S3_SECRET_ACCESS_KEY") or None,
+        # Uploads in progress (and copies of S3 objects for probing and live uploads): a local
+        # folder. Several web machines share resumable uploads only if they share this folder.
+        "MEDIA_UPLOAD_DIR": env.get("MEDIA_UPLOAD_DIR") or str(instance_path / "uploads"),
+        "MEDIA_CACHE_DIR": env.get("MEDIA_CACHE_DIR") or str(instance_path / "media-cache"),
+        "MEDIA_MAX_UPLOAD_BYTES": _int(env, "MEDIA_MAX_UPLOAD_BYTES", 8 * GB),
+        # An unfinished resumable upload untouched this long is deleted by the sweep.
+        "MEDIA_UPLOAD_EXPIRY_SECONDS": _float(env, "MEDIA_UPLOAD_EXPIRY_SECONDS", 24 * 3600.0),
+        # The dashboard's public base URL (https://dash.example.com): platforms that pull by URL
+        # get a signed link to the video under it, valid MEDIA_URL_TTL_SECONDS.
+        "MEDIA_PUBLIC_URL": (env.get("MEDIA_PUBLIC_URL") or "").rstrip("/") or None,
+        "MEDIA_URL_TTL_SECONDS": _int(env, "MEDIA_URL_TTL_SECONDS", 6 * 3600),
+        "MEDIA_THUMBNAIL_MAX_SIDE": _int(env, "MEDIA_THUMBNAIL_MAX_SIDE", 480),
     }

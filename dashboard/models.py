@@ -14,6 +14,7 @@ from flask_login import UserMixin
 from sqlalchemy import (
     DDL,
     JSON,
+    BigInteger,
     Computed,
     Date,
     DateTime,
@@ -136,8 +137,54 @@ class Clip(TimestampMixin, db.Model):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # A URL or path string; for an uploaded video, the file's original name (media_key is set).
     media: Mapped[str] = mapped_column(String(2000))
     duration_seconds: Mapped[float | None] = mapped_column(db.Float)
+    # An uploaded video: its storage key (new for each upload) and what the probe found.
+    media_key: Mapped[str | None] = mapped_column(String(300))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(300))
+    media_content_type: Mapped[str | None] = mapped_column(String(100))
+    media_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    media_container: Mapped[str | None] = mapped_column(String(20))
+    video_codec: Mapped[str | None] = mapped_column(String(30))
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    frame_rate: Mapped[float | None] = mapped_column(db.Float)
+    bit_rate: Mapped[int | None] = mapped_column(BigInteger)
+    video_bit_rate: Mapped[int | None] = mapped_column(BigInteger)
+    rotation: Mapped[int | None] = mapped_column()
+    audio_codec: Mapped[str | None] = mapped_column(String(30))
+    audio_channels: Mapped[int | None] = mapped_column()
+    audio_sample_rate: Mapped[int | None] = mapped_column()
+    # The cover frame (thumbnail, and the platforms' cover in live mode), ms into the video.
+    cover_offset_ms: Mapped[int | None] = mapped_column()
+    media_uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def has_upload(self) -> bool:
+        """True when the clip's video is a file the dashboard stores (not a URL string)."""
+        return self.media_key is not None
+
+
+class MediaUpload(TimestampMixin, db.Model):
+    """A resumable (tus) upload: its declared length and what to do with the file when complete.
+
+    The bytes received so far are the staged file under MEDIA_UPLOAD_DIR; its size is the
+    upload's offset. `clip_id` is the clip whose video it replaces, or, once finished, the clip
+    it made. Unfinished uploads older than MEDIA_UPLOAD_EXPIRY_SECONDS are swept.
+    """
+
+    __tablename__ = "media_uploads"
+    __table_args__ = (Index("ix_media_uploads_finished_updated", "finished_at", "updated_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    length: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    # title/description of the clip to create (unused when it replaces a clip's video).
+    clip_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    clip_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("clips.id"), index=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SocialAccount(TimestampMixin, db.Model):

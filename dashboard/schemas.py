@@ -43,14 +43,59 @@ class ClipPatch(Strict):
     description: Annotated[str, Field(max_length=5000)] | None = None
     media: Media | None = None
     duration_seconds: Duration | None = None
+    # The cover frame of an uploaded video, in ms from its start (the thumbnail is remade).
+    cover_offset_ms: Annotated[int, Field(ge=0)] | None = None
+
+
+class ClipUploadFields(Strict):
+    """The clip's fields beside the `file` part of a multipart `POST /api/clips`."""
+
+    title: Title
+    description: Annotated[str, Field(max_length=5000)] = ""
+
+
+class MediaOut(BaseModel):
+    """A clip's video: probed facts for an upload; `url` alone (the string) for a URL clip."""
+
+    source: Literal["upload", "url"]
+    url: str | None
+    thumbnail_url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+    duration_seconds: float | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_rate: float | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    container: str | None = None
+    bit_rate: int | None = None
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None
+    cover_offset_ms: int | None = None
+    uploaded_at: UtcTime | None = None
+
+
+class BrokenRule(BaseModel):
+    field: str
+    message: str
+
+
+class PlatformFit(BaseModel):
+    """Whether the clip, as it is, can go to a platform (caption rules aside)."""
+
+    ok: bool
+    errors: list[BrokenRule]
 
 
 class ClipOut(BaseModel):
     id: uuid.UUID
     title: str
     description: str
-    media: str
+    media: MediaOut
     duration_seconds: float | None
+    platforms: dict[str, PlatformFit]
     created_at: UtcTime
     updated_at: UtcTime
 

@@ -108,13 +108,39 @@ def shared_app(config: dict):
     return app
 
 
+def media_config(folder) -> dict:
+    """Media storage, uploads in progress and the S3 cache in `folder`, never in instance/."""
+    return {"MEDIA_STORAGE_URL": (folder / "media").as_uri(),
+            "MEDIA_UPLOAD_DIR": str(folder / "uploads"),
+            "MEDIA_CACHE_DIR": str(folder / "media-cache")}
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory):
+    """One media folder for the run (the app stays shared), emptied around each test."""
+    return tmp_path_factory.mktemp("media")
+
+
+def _empty_folder(folder) -> None:
+    import shutil
+
+    for child in folder.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 @pytest.fixture
-def app(app_config, queue_url):
+def app(app_config, queue_url, media_root):
     from dashboard.config import normalise_database_url
 
     app_config = dict(app_config)
     app_config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app_config["SQLALCHEMY_DATABASE_URI"])
     app_config.setdefault("QUEUE_URL", queue_url)
+    for name, value in media_config(media_root).items():
+        app_config.setdefault(name, value)
+    _empty_folder(media_root)
     app = shared_app(app_config)
     app.extensions["huey"].flush()
     with app.app_context():
@@ -127,6 +153,7 @@ def app(app_config, queue_url):
     with app.app_context():
         _empty_all_tables()
         _db.engine.dispose()
+    _empty_folder(media_root)
 
 
 @pytest.fixture
@@ -198,3 +225,18 @@ def make_account(db):
 
 
 ROLES = [role.value for role in Role]
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture
+def videos(video_cache, tmp_path):
+    """Real small videos (tests/media_support.py): videos.video(VERTICAL), .truncated(), ..."""
+    from media_support import VideoFactory
+
+    work = tmp_path / "files"
+    work.mkdir()
+    return VideoFactory(video_cache, work)

@@ -17,7 +17,8 @@ from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fi
 from dashboard.ledger import events_for
 from dashboard.models import Clip, SocialAccount
 
-CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "created_at", "updated_at"}
+CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "platforms", "created_at",
+               "updated_at"}
 ACCOUNT_FIELDS = {"id", "platform", "handle", "display_name", "parent_account_id", "config", "active",
                   "credentials", "credential_keys_set", "needs_credentials", "needs_credentials_reason",
                   "created_at", "updated_at"}
@@ -61,8 +62,12 @@ def test_create_clip_answers_201_with_location(client, db, editor):
     assert response.status_code == 201
     body = response.json
     assert set(body) == CLIP_FIELDS
-    assert (body["title"], body["description"], body["media"], body["duration_seconds"]) == (
+    assert (body["title"], body["description"], body["media"]["url"], body["duration_seconds"]) == (
         "Behind the scenes", "Spring shoot", "https://cdn.example.com/bts.mp4", 42.5)
+    # A URL string is not probed: only its duration rules can be judged.
+    assert body["media"]["source"] == "url" and body["media"]["thumbnail_url"] is None
+    assert body["platforms"]["instagram"] == {"ok": True, "errors": []}
+    assert body["platforms"]["youtube"]["ok"] is True
     assert body["created_at"].endswith("Z") and body["updated_at"].endswith("Z")
     assert response.headers["Location"].endswith(f"/api/clips/{body['id']}")
     assert client.get(response.headers["Location"], headers=editor).json == body

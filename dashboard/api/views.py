@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, url_for
+from flask import Blueprint, g, request, url_for
+from pydantic import ValidationError
 
 from .. import accounts as account_service
 from .. import clips as clip_service
 from ..credentials import remove_account_credentials, set_account_credentials, summarize
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..ledger import LedgerFilter, list_events
+from ..media import clips as media_service
+from ..media.http import accepts_uploads, send_stored
+from ..media.storage import get_storage
 from ..models import Clip, LedgerEvent, SocialAccount
 from ..schemas import (
     AccountIn,
@@ -23,12 +27,16 @@ from ..schemas import (
     ClipPage,
     ClipPatch,
     ClipQuery,
+    ClipUploadFields,
     CredentialsIn,
     CredentialsOut,
     LedgerEventOut,
     LedgerPage,
     LedgerQuery,
+    MediaOut,
+    PlatformFit,
 )
+from . import uploads as tus
 from .auth import authenticate, require_role
 from .spec import responses, spec
 
@@ -54,9 +62,35 @@ def json_of(model, status: int = 200, **headers):
     return model, status, headers
 
 
+def media_out(clip: Clip, url_for_media, url_for_thumbnail) -> MediaOut:
+    """A clip's video as the API (or a page) shows it; the URLs come from the caller."""
+    if not clip.has_upload:
+        return MediaOut(source="url", url=clip.media, duration_seconds=clip.duration_seconds)
+    return MediaOut(
+        source="upload", url=url_for_media(clip), thumbnail_url=url_for_thumbnail(clip),
+        filename=clip.media, content_type=clip.media_content_type, size_bytes=clip.media_size_bytes,
+        duration_seconds=clip.duration_seconds, width=clip.width, height=clip.height,
+        frame_rate=clip.frame_rate, video_codec=clip.video_codec, audio_codec=clip.audio_codec,
+        container=clip.media_container, bit_rate=clip.bit_rate, audio_channels=clip.audio_channels,
+        audio_sample_rate=clip.audio_sample_rate, cover_offset_ms=clip.cover_offset_ms,
+        uploaded_at=clip.media_uploaded_at,
+    )
+
+
 def clip_out(clip: Clip) -> ClipOut:
-    """A clip as the API shows it."""
-    return ClipOut.model_validate(clip, from_attributes=True)
+    """A clip as the API shows it: its media, and per platform whether it can go there."""
+    media = media_out(
+        clip,
+        lambda c: url_for("api.get_clip_media", clip_id=c.id, _external=True),
+        lambda c: url_for("api.get_clip_thumbnail", clip_id=c.id, _external=True),
+    )
+    platforms = {
+        check.platform: PlatformFit(ok=check.ok, errors=[e.as_dict() for e in check.errors])
+        for check in media_service.platform_checks(clip)
+    }
+    return ClipOut(id=clip.id, title=clip.title, description=clip.description, media=media,
+                   duration_seconds=clip.duration_seconds, platforms=platforms,
+                   created_at=clip.created_at, updated_at=clip.updated_at)
 
 
 def account_out(account: SocialAccount) -> AccountOut:
@@ -92,11 +126,24 @@ def list_clips(query: ClipQuery):
 
 
 @bp.post("/clips")
+@accepts_uploads
 @require_role("editor")
-@spec.validate(json=ClipIn, resp=responses(201, ClipOut, 400), tags=["clips"])
-def create_clip(json: ClipIn):
-    """Add a clip."""
-    clip = clip_service.create_clip(db, json)
+@spec.validate(json=ClipIn, resp=responses(201, ClipOut, 400, 413), tags=["clips"])
+def create_clip(json: ClipIn):  # None for a multipart body
+    """Add a clip: JSON with a `media` URL string, or `multipart/form-data` with the video as a
+    `file` part and the clip's `title` and `description` as fields (probed; refused with 400 when
+    it is not a whole video). Larger files: the resumable `/api/uploads` (tus)."""
+    if request.mimetype == "multipart/form-data":
+        try:
+            fields = ClipUploadFields(**request.form.to_dict())
+        except ValidationError as exc:
+            raise InvalidInput.from_pydantic(exc) from None
+        clip = tus.staged_file_part(lambda path, name: media_service.create_clip_with_video(
+            db, fields.model_dump(), path, name))
+    elif json is None:
+        raise InvalidInput.field("body", "send JSON, or multipart/form-data with a 'file' part")
+    else:
+        clip = clip_service.create_clip(db, json)
     return json_of(clip_out(clip), 201, Location=url_for("api.get_clip", clip_id=clip.id))
 
 
@@ -120,9 +167,84 @@ def update_clip(clip_id: str, json: ClipPatch):
 @require_role("editor")
 @spec.validate(resp=responses(204, None, 400, 404, 409), tags=["clips"])
 def delete_clip(clip_id: str):
-    """Delete a clip that was never published (409 when it has publish history)."""
+    """Delete a clip that was never published, with its stored video (409 when it has publish
+    history)."""
     clip_service.delete_clip(db, parse_id(clip_id, "clip_id"))
     return "", 204
+
+
+@bp.put("/clips/<clip_id>/media")
+@accepts_uploads
+@require_role("editor")
+@spec.validate(resp=responses(200, ClipOut, 400, 404, 413), tags=["clips"])
+def put_clip_media(clip_id: str):
+    """Replace the clip's video with the `file` part of a `multipart/form-data` body (probed;
+    the old file is deleted once the new one is in place). Its duration becomes the probed one."""
+    clip_id_ = parse_id(clip_id, "clip_id")
+    clip_service.get_clip(db, clip_id_)
+    if request.mimetype != "multipart/form-data":
+        raise InvalidInput.field("file", "send the video as a multipart/form-data part named 'file'")
+    clip = tus.staged_file_part(lambda path, name: media_service.replace_video(db, clip_id_, path, name))
+    return json_of(clip_out(clip))
+
+
+def _uploaded(clip_id: str) -> Clip:
+    clip = clip_service.get_clip(db, parse_id(clip_id, "clip_id"))
+    if not clip.has_upload:
+        raise NotFound(f"clip {clip.id} has no uploaded video (its media is {clip.media!r})")
+    return clip
+
+
+@bp.get("/clips/<clip_id>/media")
+@require_role("viewer")
+def get_clip_media(clip_id: str):
+    """The clip's uploaded video; honours `Range` (206) so players can seek."""
+    clip = _uploaded(clip_id)
+    return send_stored(get_storage(), clip.media_key, clip.media_content_type)
+
+
+@bp.get("/clips/<clip_id>/thumbnail")
+@require_role("viewer")
+def get_clip_thumbnail(clip_id: str):
+    """The clip's cover frame as a JPEG."""
+    clip = _uploaded(clip_id)
+    return send_stored(get_storage(), clip.thumbnail_key, "image/jpeg")
+
+
+# Resumable uploads (tus 1.0) ------------------------------------------------------------------
+
+def _upload_url(upload_id) -> str:
+    return url_for("api.upload", upload_id=upload_id, _external=True)
+
+
+def _clip_url(clip_id) -> str:
+    return url_for("api.get_clip", clip_id=clip_id, _external=True)
+
+
+@bp.route("/uploads", methods=["OPTIONS"], provide_automatic_options=False)
+def uploads_options():
+    """tus discovery: version, extensions, largest upload."""
+    return tus.tus_options()
+
+
+@bp.post("/uploads")
+@require_role("editor")
+def create_upload():
+    """Start a resumable upload (tus creation): `Upload-Length`, `Upload-Metadata` with
+    `filename`, `title`, `description` (a new clip) or `clip_id` (replace that clip's video)."""
+    return tus.tus_create(g.api_user.id, _upload_url)
+
+
+@bp.route("/uploads/<upload_id>", methods=["HEAD", "PATCH", "DELETE"])
+@accepts_uploads
+@require_role("editor")
+def upload(upload_id: str):
+    """HEAD: the offset to resume at; PATCH: append at `Upload-Offset`; DELETE: forget it."""
+    if request.method == "PATCH":
+        return tus.tus_patch(g.api_user.id, upload_id, _clip_url)
+    if request.method == "DELETE":
+        return tus.tus_delete(g.api_user.id, upload_id)
+    return tus.tus_head(g.api_user.id, upload_id, _clip_url)
 
 
 # Accounts ------------------------------------------------------------------------------------

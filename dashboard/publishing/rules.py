@@ -1,7 +1,7 @@
 """Per-platform checks made before any platform call, with the broken rule named.
 
 Limits come from the PLATFORM_LIMITS setting (defaults in config.py, facts in
-shared/platforms.md).
+shared/platforms.md). An uploaded video's probed facts are checked too (dashboard/media/rules.py).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 from ..errors import FieldError
+from ..media.probe import MediaFacts
+from ..media.rules import check_media
 from ..models import platform_name
 
 _INLINE_HASHTAG = re.compile(r"(?<!\w)#\w+")
@@ -36,8 +38,12 @@ def check_publish(
     hashtags: list[str],
     clip_title: str,
     duration_seconds: float | None,
+    media: MediaFacts | None = None,
 ) -> list[FieldError]:
-    """Every rule of `platform` the post breaks; empty when it may be sent."""
+    """Every rule of `platform` the post breaks; empty when it may be sent.
+
+    `media` is the clip's probed video (None for a clip that is only a URL string).
+    """
     errors: list[FieldError] = []
     text = compose_caption(caption, hashtags)
     all_tags = set(hashtags) | {tag[1:] for tag in _INLINE_HASHTAG.findall(caption)}
@@ -75,4 +81,6 @@ def check_publish(
         if high is not None and duration_seconds > high:
             errors.append(FieldError("clip.duration_seconds",
                                      f"the clip lasts {duration_seconds:g} s; {platform_name(platform)} allows at most {high} s"))
+    if media is not None:
+        errors.extend(check_media(platform, limits, media))
     return errors

@@ -21,6 +21,7 @@ from ..credentials import CredentialError, get_account_credentials
 from ..errors import DomainError, InvalidInput, NotFound
 from ..extensions import take_write_lock
 from ..ledger import record_event
+from ..media.clips import media_facts
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
 from ..ops.metrics import PublishReport
 from .models import PublishRequest, PublishResult
@@ -113,6 +114,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
         hashtags=hashtags,
         clip_title=clip.title,
         duration_seconds=clip.duration_seconds,
+        media=media_facts(clip),
     )
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
