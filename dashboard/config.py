@@ -368,4 +368,6 @@ def _media_settings(env, instance_path: Path) -> dict:
         "MEDIA_PUBLIC_URL": (env.get("MEDIA_PUBLIC_URL") or "").rstrip("/") or None,
         "MEDIA_URL_TTL_SECONDS": _int(env, "MEDIA_URL_TTL_SECONDS", 6 * 3600),
         "MEDIA_THUMBNAIL_MAX_SIDE": _int(env, "MEDIA_THUMBNAIL_MAX_SIDE", 480),
+        # The pages send a file in PATCHes of this size: a dropped connection loses at most one.
+        "MEDIA_UPLOAD_CHUNK_BYTES": _int(env, "MEDIA_UPLOAD_CHUNK_BYTES", 16 * MB),
     }

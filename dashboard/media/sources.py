@@ -24,22 +24,24 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=URL_SALT)
 
 
-def signed_media_url(key: str) -> str | None:
+def signed_media_url(key: str, content_type: str) -> str | None:
     """A public URL for the storage object `key`, valid MEDIA_URL_TTL_SECONDS; None when
     MEDIA_PUBLIC_URL is not set (the dashboard is not reachable from the platforms)."""
     base = current_app.config.get("MEDIA_PUBLIC_URL")
     if not base:
         return None
-    return f"{base}/media/{_serializer().dumps(key)}"
+    return f"{base}/media/{_serializer().dumps([key, content_type])}"
 
 
-def key_for_token(token: str) -> str | None:
-    """The storage key a signed URL's token names, or None when it is forged or expired."""
+def object_for_token(token: str) -> tuple[str, str] | None:
+    """(storage key, content type) a signed URL's token names; None when forged or expired."""
     try:
-        key = _serializer().loads(token, max_age=current_app.config["MEDIA_URL_TTL_SECONDS"])
+        value = _serializer().loads(token, max_age=current_app.config["MEDIA_URL_TTL_SECONDS"])
     except BadSignature:  # SignatureExpired is one
         return None
-    return key if isinstance(key, str) else None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        return None
+    return value[0], value[1]
 
 
 def media_source_for(clip: Clip, *, local_file: bool = True) -> MediaSource:
@@ -54,7 +56,7 @@ def media_source_for(clip: Clip, *, local_file: bool = True) -> MediaSource:
         storage = get_storage()
         return MediaSource(
             path=storage.local_path(clip.media_key) if local_file else None,
-            public_url=signed_media_url(clip.media_key),
+            public_url=signed_media_url(clip.media_key, clip.media_content_type or "video/mp4"),
             size_bytes=clip.media_size_bytes,
             content_type=clip.media_content_type or "video/mp4",
         )

@@ -59,13 +59,24 @@ class ClipForm(FlaskForm):
             raise ValidationError("must be more than 0 seconds")
 
     def clip_fields(self) -> dict:
-        """The form's values as ClipIn / ClipPatch fields."""
-        return {
-            "title": (self.title.data or "").strip(),
-            "description": self.description.data or "",
-            "media": (self.media.data or "").strip(),
-            "duration_seconds": self.duration_seconds.data,
-        }
+        """The form's values as ClipIn / ClipPatch fields (media and duration only when the
+        form has them: an uploaded clip's come from its file)."""
+        fields = {"title": (self.title.data or "").strip(), "description": self.description.data or ""}
+        if "media" in self:
+            fields["media"] = (self.media.data or "").strip()
+        if "duration_seconds" in self:
+            fields["duration_seconds"] = self.duration_seconds.data
+        return fields
+
+
+class CoverForm(FlaskForm):
+    """Pick the cover frame of an uploaded video, in seconds from its start."""
+
+    cover_seconds = FloatField(
+        "Cover at (seconds)",
+        validators=[DataRequired(message="enter a time in seconds, e.g. 1.5"),
+                    NumberRange(min=0, message="must be 0 or more seconds")],
+    )
 
 
 class ClipSearchForm(FlaskForm):

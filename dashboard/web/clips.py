@@ -12,12 +12,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from pydantic import ValidationError
 
 from .. import clips as clip_service
 from .. import idempotency
+from ..api import uploads as tus
+from ..media import clips as media_service
+from ..media.http import accepts_uploads, send_stored
+from ..media.storage import get_storage
 from ..errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, list_publish_logs
@@ -34,6 +38,7 @@ from .clip_forms import (
     PUBLISH_FIELD_MAP,
     ClipForm,
     ClipSearchForm,
+    CoverForm,
     PublishForm,
     account_choices,
     attach_errors,
@@ -95,6 +100,9 @@ def edit(clip_id: uuid.UUID):
     """Change a clip's title, description, media or duration."""
     clip = clip_service.get_clip(db, clip_id)
     form = ClipForm(obj=clip)
+    if clip.has_upload:  # its name and duration are the uploaded file's
+        del form.media
+        del form.duration_seconds
     if form.validate_on_submit():
         try:
             clip = clip_service.update_clip(db, clip_id, ClipPatch(**form.clip_fields()))
@@ -148,6 +156,95 @@ def detail(clip_id: uuid.UUID):
         context = dict(form=form, crosspost=crosspost, groups=groups)
     return render_template("clips/detail.html", clip=clip, result=None, history=_clip_history(clip_id),
                            **context)
+
+
+@bp.app_context_processor
+def media_helpers() -> dict:
+    """`platform_checks(clip)`, `cover_form(clip)` and the upload settings for the clip templates."""
+
+    def cover_form(clip):
+        form = CoverForm(formdata=None)
+        form.cover_seconds.data = (clip.cover_offset_ms or 0) / 1000
+        return form
+
+    return {"platform_checks": media_service.platform_checks, "cover_form": cover_form,
+            "upload_chunk_bytes": current_app.config["MEDIA_UPLOAD_CHUNK_BYTES"]}
+
+
+def _uploaded(clip_id: uuid.UUID):
+    clip = clip_service.get_clip(db, clip_id)
+    if not clip.has_upload:
+        raise NotFound(f"clip {clip_id} has no uploaded video")
+    return clip
+
+
+@bp.get("/<uuid:clip_id>/video")
+@role_required("viewer")
+def video(clip_id: uuid.UUID):
+    """The clip's video for the page's player, with Range requests so seeking works."""
+    clip = _uploaded(clip_id)
+    return send_stored(get_storage(), clip.media_key, clip.media_content_type)
+
+
+@bp.get("/<uuid:clip_id>/thumbnail.jpg")
+@role_required("viewer")
+def thumbnail(clip_id: uuid.UUID):
+    """The clip's cover frame (JPEG)."""
+    clip = _uploaded(clip_id)
+    return send_stored(get_storage(), clip.thumbnail_key, "image/jpeg")
+
+
+@bp.post("/<uuid:clip_id>/cover")
+@role_required("editor")
+def cover(clip_id: uuid.UUID):
+    """Take the cover (thumbnail, platforms' cover) at the chosen second; htmx gets the media
+    panel again, with the error next to the field when the time is refused."""
+    clip = _uploaded(clip_id)
+    form = CoverForm()
+    if form.validate_on_submit():
+        try:
+            clip = media_service.set_cover(db, clip_id, round(form.cover_seconds.data * 1000))
+        except InvalidInput as exc:
+            db.session.rollback()
+            form.cover_seconds.errors = [e.message for e in exc.errors] or [exc.detail]
+        else:
+            if not wants_fragment():
+                flash("Cover frame saved.", "success")
+                return redirect(url_for("clips.detail", clip_id=clip_id))
+            form = None
+    if not wants_fragment():
+        flash("Cover not saved: " + "; ".join(form.cover_seconds.errors), "error")
+        return redirect(url_for("clips.detail", clip_id=clip_id))
+    return render_template("clips/_media.html", clip=clip, cover=form)
+
+
+# Resumable uploads from the pages (tus, through the signed-in session) ------------------------
+
+def _page_upload_url(upload_id) -> str:
+    return url_for("clips.upload", upload_id=upload_id)
+
+
+def _page_clip_url(clip_id) -> str:
+    return url_for("clips.detail", clip_id=clip_id)
+
+
+@bp.post("/uploads")
+@role_required("editor")
+def create_upload():
+    """Start a resumable upload from the page (tus creation)."""
+    return tus.tus_create(current_user.id, _page_upload_url)
+
+
+@bp.route("/uploads/<upload_id>", methods=["HEAD", "PATCH", "DELETE"])
+@accepts_uploads
+@role_required("editor")
+def upload(upload_id: str):
+    """HEAD: the offset to resume at; PATCH: append; DELETE: cancel (tus)."""
+    if request.method == "PATCH":
+        return tus.tus_patch(current_user.id, upload_id, _page_clip_url)
+    if request.method == "DELETE":
+        return tus.tus_delete(current_user.id, upload_id)
+    return tus.tus_head(current_user.id, upload_id, _page_clip_url)
 
 
 @bp.get("/accounts-options")
