@@ -22,6 +22,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(first_run)
     app.cli.add_command(worker)
+    app.cli.add_command(media_cli)
 
 
 def _fail(exc: DomainError):
@@ -161,3 +162,18 @@ def worker(threads: int | None):
         consumer.run()
     finally:
         heartbeat.stop()
+
+
+@click.group("media")
+def media_cli():
+    """Uploaded videos."""
+
+
+@media_cli.command("sweep")
+def media_sweep_command():
+    """Delete stale unfinished uploads and files no upload owns (the worker does it every 15 min)."""
+    from .extensions import db
+    from .media.uploads import sweep_uploads
+
+    removed = sweep_uploads(db)
+    click.echo(", ".join(f"{name.replace('_', ' ')}: {count}" for name, count in removed.items()))

@@ -36,11 +36,13 @@ def make_huey(url: str) -> Huey:
 
 def init_app(app: Flask) -> None:
     """Create the app's queue and register its tasks (tasks run inside this app's context)."""
+    from .media.tasks import register_media_tasks
     from .publishing.worker import register_tasks
 
     huey = make_huey(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey
     app.extensions["publish_tasks"] = register_tasks(huey, app)
+    register_media_tasks(huey, app)
 
 
 def tasks():

@@ -389,3 +389,19 @@ def test_sweep_removes_stale_unfinished_uploads(client, db, app, editor):
     assert result == {"expired_uploads": 1, "forgotten_uploads": 0, "orphan_files": 1}
     assert not staged_path(upload_id).exists() and not orphan.exists()
     assert count(db, MediaUpload) == 0
+
+
+def test_the_worker_sweeps_uploads_and_so_does_flask_media_sweep(app, db):
+    from datetime import datetime
+
+    due = {task.name for task in app.extensions["huey"].read_periodic(datetime(2030, 1, 1, 0, 15))}
+    assert "sweep_media_uploads" in due
+    old = Path(app.config["MEDIA_UPLOAD_DIR"])
+    old.mkdir(parents=True, exist_ok=True)
+    stale = old / "stale.part"
+    stale.write_bytes(b"z")
+    two_days_ago = (utcnow() - timedelta(days=2)).timestamp()
+    os.utime(stale, (two_days_ago, two_days_ago))
+    result = app.test_cli_runner().invoke(args=["media", "sweep"])
+    assert result.exit_code == 0 and "orphan files: 1" in result.output
+    assert not stale.exists()
