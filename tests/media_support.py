@@ -27,12 +27,14 @@ class VideoSpec:
     codec: str = "libx264"  # or "libvpx-vp9" (container webm)
     container: str = "mp4"
     faststart: bool = True  # the index first, as phones and editors write it
+    noise: bool = False  # grain in each frame: a file of some size (a few hundred KB a second)
 
     @property
     def name(self) -> str:
         sound = "audio" if self.audio else "mute"
         return (f"{self.width}x{self.height}-{self.fps}fps-{self.seconds:g}s-{sound}-"
-                f"{self.codec}{'-fs' if self.faststart else ''}.{self.container}")
+                f"{self.codec}{'-fs' if self.faststart else ''}{'-noise' if self.noise else ''}"
+                f".{self.container}")
 
 
 VERTICAL = VideoSpec()
@@ -56,6 +58,9 @@ def encode(path: Path, spec: VideoSpec) -> Path:
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.audio else None
         for index in range(int(spec.fps * spec.seconds)):
             image = Image.new("RGB", (spec.width, spec.height), (frame_red(index), 100, 50))
+            if spec.noise:  # grain below the top-left corner, whose colour tells the frame
+                grain = Image.effect_noise((spec.width, spec.height // 2), 60).convert("RGB")
+                image.paste(grain, (0, spec.height // 2))
             for packet in video.encode(av.VideoFrame.from_image(image)):
                 out.mux(packet)
         for packet in video.encode():

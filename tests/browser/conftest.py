@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from conftest import TEST_CREDENTIALS_KEY, _empty_all_tables
+from conftest import TEST_CREDENTIALS_KEY, _empty_all_tables, media_config
 from dashboard import accounts, clips, create_app, credentials, users
 from dashboard.config import normalise_database_url
 from dashboard.extensions import db
@@ -187,6 +187,7 @@ def live_server(tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "CREDENTIALS_KEYS": [TEST_CREDENTIALS_KEY],
         "QUEUE_URL": queue_url,
+        **media_config(tmp_path_factory.mktemp("browser-media")),
         **SIMULATOR_DEFAULTS,
     })
     _build_schema(app, migrate)

@@ -207,3 +207,10 @@ class TestWithCsrf:
         assert client.patch(created.headers["Location"], data=b"0123", headers=patch).status_code == 400
         assert client.patch(created.headers["Location"], data=b"0123",
                             headers={**patch, "X-CSRFToken": token}).status_code == 204
+
+
+def test_upload_zones_carry_the_chunk_size(client, app, login, make_clip):
+    login("editor")
+    app.config["MEDIA_UPLOAD_CHUNK_BYTES"] = 12345
+    for path in ("/clips/new", f"/clips/{make_clip().id}"):
+        assert 'data-chunk-size="12345"' in client.get(path).get_data(as_text=True)
