@@ -1,5 +1,5 @@
 """`python -m bench [floor] [throughput] [concurrency] [crosspost] [scheduled] [pagination]
-[youtube_upload]`: run the benchmarks (all by default) and print Markdown figures.
+[youtube_upload] [media]`: run the benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
 """
@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
 BENCHMARKS = ("floor", "throughput", "concurrency", "crosspost", "scheduled", "pagination",
-              "youtube_upload")
+              "youtube_upload", "media")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -96,6 +96,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          help="YOUTUBE_CHUNK_BYTES to compare, MiB, comma-separated (default 8,32)")
     youtube.add_argument("--upload-runs", type=int, default=3,
                          help="timed uploads of each kind (default 3)")
+    media = parser.add_argument_group("media")
+    media.add_argument("--size-mb", type=int, default=2048,
+                       help="size of the uploaded file in MiB (default 2048: 2 GiB)")
+    media.add_argument("--chunk-mb", type=int, default=16,
+                       help="PATCH size of the chunked tus run, as the pages send (default 16)")
+    media.add_argument("--multipart-mb", type=int, default=512,
+                       help="size of the multipart POST /api/clips run in MiB (default 512)")
+    media.add_argument("--media-repeat", type=int, default=5,
+                       help="timed probes and thumbnails per kind of video (default 5)")
+    media.add_argument("--media-dir", default=None,
+                       help="folder for the test files (default: the system's temporary folder)")
     parser.add_argument("--json", help="write the raw figures here (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(BENCHMARKS)

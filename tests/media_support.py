@@ -55,6 +55,7 @@ def encode(path: Path, spec: VideoSpec) -> Path:
     with av.open(str(path), "w", format=spec.container, options=options) as out:
         video = out.add_stream(spec.codec, rate=spec.fps)
         video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
+        video.codec_context.gop_size = spec.fps  # a keyframe a second, as phones write
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.audio else None
         for index in range(int(spec.fps * spec.seconds)):
             image = Image.new("RGB", (spec.width, spec.height), (frame_red(index), 100, 50))
