@@ -29,6 +29,7 @@ GB = 1024 * MB
 PLATFORM_LIMIT_DEFAULTS: dict[str, dict[str, int | float | tuple[str, ...]]] = {
     "instagram": {
         "caption_max_chars": 2200,
+        "caption_preview_chars": 125,  # what the feed shows before "more"
         "hashtags_max": 30,
         "mentions_max": 20,
         "duration_min_seconds": 3,

@@ -28,6 +28,7 @@ from ..history import HistoryFilter, list_publish_logs
 from ..models import PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
+from ..publishing.preview import post_previews
 from ..publishing.quotas import quota_state
 from ..publishing.service import QuotaExceeded, publish_clip
 from ..schemas import ClipIn, ClipPatch
@@ -44,6 +45,7 @@ from .clip_forms import (
     attach_errors,
     crosspost_accounts,
     crosspost_form,
+    parse_hashtags,
 )
 from .profile import user_zone
 
@@ -167,8 +169,31 @@ def media_helpers() -> dict:
         form.cover_seconds.data = (clip.cover_offset_ms or 0) / 1000
         return form
 
+    def empty_previews(clip):
+        return post_previews(clip, "", [], None, current_app.config["PLATFORM_LIMITS"])
+
     return {"platform_checks": media_service.platform_checks, "cover_form": cover_form,
-            "upload_chunk_bytes": current_app.config["MEDIA_UPLOAD_CHUNK_BYTES"]}
+            "upload_chunk_bytes": current_app.config["MEDIA_UPLOAD_CHUNK_BYTES"],
+            "empty_previews": empty_previews}
+
+
+@bp.get("/<uuid:clip_id>/preview")
+@role_required("viewer")
+def preview(clip_id: uuid.UUID):
+    """The post on each platform with the publish panel's caption, hashtags and account, fetched
+    by static/preview.js as the manager types (nothing is written; reading is enough)."""
+    clip = clip_service.get_clip(db, clip_id)
+    account = None
+    try:
+        account_id = uuid.UUID(request.args.get("social_account_id") or "")
+    except ValueError:
+        pass
+    else:
+        account = db.session.get(SocialAccount, account_id)
+    previews = post_previews(clip, request.args.get("caption", "")[:10_000],
+                             parse_hashtags(request.args.get("hashtags", "")[:5_000]), account,
+                             current_app.config["PLATFORM_LIMITS"])
+    return render_template("clips/_preview.html", clip=clip, previews=previews)
 
 
 def _uploaded(clip_id: uuid.UUID):

@@ -106,3 +106,20 @@ def test_a_file_that_is_not_a_video_is_refused_in_place(admin_page: Page, live, 
         from dashboard.models import Clip
 
         assert db.session.query(Clip).count() == 0
+
+
+def test_the_preview_follows_the_caption_as_it_is_typed(admin_page: Page, live):
+    page = admin_page
+    clip_id = live.add_clip("Launch teaser")
+    account_id = live.add_account("instagram", "acme.sports")
+    page.goto(f"/clips/{clip_id}")
+    expect(page.locator("#preview-instagram")).to_contain_text("No caption yet.")
+    page.select_option("#social_account_id", str(account_id))
+    page.fill("#caption", "Out now " * 20)
+    page.fill("#hashtags", "launch")
+    instagram = page.locator("#preview-instagram")
+    expect(instagram).to_contain_text("@acme.sports")
+    expect(instagram).to_contain_text("169 / 2200 characters")
+    expect(instagram.locator(".preview-caption")).to_contain_text("… more")
+    expect(page.locator("#preview-youtube .preview-title")).to_contain_text("Launch teaser")
+    screenshot(page, "clip-preview")

@@ -214,3 +214,53 @@ def test_upload_zones_carry_the_chunk_size(client, app, login, make_clip):
     app.config["MEDIA_UPLOAD_CHUNK_BYTES"] = 12345
     for path in ("/clips/new", f"/clips/{make_clip().id}"):
         assert 'data-chunk-size="12345"' in client.get(path).get_data(as_text=True)
+
+
+# The post preview beside the publish panel -------------------------------------------------------
+
+def preview_block(html: str, platform: str) -> str:
+    return re.search(rf'<div id="preview-{platform}"(.*?data-count="caption"[^<]*)</small>', html, re.S).group(1)
+
+
+def test_the_clip_page_shows_a_preview_that_follows_the_publish_panel(client, login, uploaded):
+    login("editor")
+    clip = uploaded(VERTICAL, title="Morning run")
+    html = client.get(f"/clips/{clip.id}").get_data(as_text=True)
+    section = re.search(r'<section id="post-preview"[^>]*>', html, re.S).group(0)
+    assert f'data-preview-url="/clips/{clip.id}/preview"' in section and "preview.js" in html
+    assert "No caption yet." in preview_block(html, "instagram")
+    assert "0 / 2200 characters" in preview_block(html, "instagram")
+
+
+def test_the_preview_cuts_counts_and_names_the_account(client, login, uploaded, make_account, app):
+    login("editor")
+    clip = uploaded(VERTICAL, title="Morning run")
+    account = make_account("instagram", handle="acme.sports")
+    caption = "Sunrise " * 20  # 160 characters
+    html = client.get(f"/clips/{clip.id}/preview", query_string={
+        "caption": caption, "hashtags": "run, 早朝", "social_account_id": str(account.id),
+        "platform": "instagram"}, headers=HTMX).get_data(as_text=True)
+
+    instagram = preview_block(html, "instagram")
+    text = caption + "\n\n#run #早朝"
+    assert "@acme.sports" in instagram
+    assert text[:125].rstrip() + "&hellip;" in instagram and "more" in instagram
+    assert f"{len(text)} / 2200 characters" in instagram
+    tiktok = preview_block(html, "tiktok")
+    assert "the chosen account" in tiktok and f"{len(text.encode('utf-16-le')) // 2} / 2200 UTF-16 units" in tiktok
+    youtube = preview_block(html, "youtube")
+    assert "<strong>Morning run</strong>" in youtube and "title 11 / 100 characters" in youtube
+    assert f"{len(text.encode())} / 5000 bytes" in youtube
+
+    app.config["PLATFORM_LIMITS"] = {**app.config["PLATFORM_LIMITS"],
+                                     "tiktok": {**app.config["PLATFORM_LIMITS"]["tiktok"], "caption_max_chars": 100}}
+    html = client.get(f"/clips/{clip.id}/preview", query_string={"caption": caption}).get_data(as_text=True)
+    assert 'class="preview-count over" data-count="caption">160 / 100' in html
+    assert "&hellip;" in preview_block(html, "instagram")
+
+
+def test_viewers_get_no_preview_panel_and_strangers_no_preview(client, login, make_clip):
+    clip = make_clip()
+    assert client.get(f"/clips/{clip.id}/preview").status_code == 302  # to the sign-in page
+    login("viewer")
+    assert 'id="post-preview"' not in client.get(f"/clips/{clip.id}").get_data(as_text=True)
