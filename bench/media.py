@@ -263,7 +263,9 @@ def main(args) -> tuple[str, dict]:
                 # A first small upload loads PyAV and Pillow into the worker: what follows is the
                 # upload path's own memory, not the libraries'.
                 tus_upload(server.port, auth, short, BLOCK)
-                for label, chunk in (("tus, one PATCH", size), (f"tus, {args.chunk_mb} MiB PATCHes", args.chunk_mb * BLOCK)):
+                runs = (("tus, one PATCH", size),
+                        (f"tus, {args.chunk_mb} MiB PATCHes", args.chunk_mb * BLOCK))
+                for label, chunk in runs:
                     with RssSampler(server.process.pid) as rss:
                         seconds, clip = tus_upload(server.port, auth, big, chunk)
                     if clip["media"]["size_bytes"] != size:

@@ -16,14 +16,15 @@ import httpx
 import pytest
 from PIL import Image
 
+from dashboard.media.uploads import staged_path, sweep_uploads
+from dashboard.models import Clip, LedgerEvent, MediaUpload, utcnow
+
 from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
     assert_problem,
     clip_events,
     count,
     fast_password_hashing,
 )
-from dashboard.media.uploads import staged_path, sweep_uploads
-from dashboard.models import Clip, LedgerEvent, MediaUpload, utcnow
 from fakes import FakeServer
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, WEBM, frame_red
 
@@ -93,7 +94,8 @@ def test_multipart_upload_makes_a_clip_with_the_probed_facts(client, db, app, ed
 def test_the_platforms_say_which_rules_a_video_breaks(client, editor, videos):
     slow = upload_clip(client, editor, videos.video(VERTICAL_15FPS)).json["platforms"]
     assert slow["tiktok"]["ok"] is False
-    assert {"field": "clip.media", "message": "TikTok needs at least 23 fps; this clip has 15"} in slow["tiktok"]["errors"]
+    fps_rule = {"field": "clip.media", "message": "TikTok needs at least 23 fps; this clip has 15"}
+    assert fps_rule in slow["tiktok"]["errors"]
     assert "Instagram needs at least 23 fps; this clip has 15" in [e["message"] for e in slow["instagram"]["errors"]]
     assert slow["youtube"] == {"ok": True, "errors": []}
 
@@ -311,7 +313,8 @@ def test_tus_upload_interrupted_then_resumed(server, db, app, editor, videos):
         assert last.status_code == 204, last.text
         assert last.headers["Upload-Offset"] == str(len(data))
         clip = http.get(last.headers["Clip-Location"]).json()
-        assert (clip["title"], clip["description"], clip["media"]["filename"]) == ("Long take", "resumed", "long-take.mp4")
+        assert (clip["title"], clip["description"], clip["media"]["filename"]) == (
+            "Long take", "resumed", "long-take.mp4")
         assert http.get(clip["media"]["url"]).content == data
         # A client that lost the last answer learns the clip from HEAD.
         again = http.head(location)

@@ -10,21 +10,21 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    assert_problem,
-    fast_password_hashing,
-    publish,
-    written_rows,
-)
 from dashboard.config import PLATFORM_LIMIT_DEFAULTS, load_config
 from dashboard.media.clips import create_clip_with_video, media_facts
 from dashboard.media.probe import MediaFacts, NotAVideo, probe_file
 from dashboard.media.rules import check_media
 from dashboard.media.sources import media_source_for
 from dashboard.publishing import simulator
+
+from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
+    assert_problem,
+    fast_password_hashing,
+    publish,
+    written_rows,
+)
 from fakes import FakeServer
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, WEBM, VideoSpec
-
 
 # The probe -------------------------------------------------------------------------------------
 
@@ -89,16 +89,19 @@ def test_a_phone_video_suits_every_platform():
     ("instagram", dict(video_codec="vp9"), "Instagram takes video codecs h264 or hevc; this clip is vp9"),
     ("instagram", dict(audio_codec="opus"), "Instagram takes audio codecs aac; this clip is opus"),
     ("instagram", dict(audio_codec=None, audio_channels=None, audio_sample_rate=None), None),
-    ("instagram", dict(audio_sample_rate=96000), "Instagram allows at most 48000 Hz of audio sample rate; this clip has 96000"),
+    ("instagram", dict(audio_sample_rate=96000),
+     "Instagram allows at most 48000 Hz of audio sample rate; this clip has 96000"),
     ("instagram", dict(audio_channels=6), "Instagram allows at most 2 audio channels; this clip has 6"),
     ("instagram", dict(width=2160, height=3840), "Instagram allows at most 1920 pixels of width; this clip has 2160"),
     ("instagram", dict(size_bytes=400 << 20), "Instagram allows at most 300.0 MB of file size; this clip has 400.0 MB"),
-    ("instagram", dict(video_bit_rate=30_000_000), "Instagram allows at most 25 Mbps of video bit rate; this clip has 30 Mbps"),
+    ("instagram", dict(video_bit_rate=30_000_000),
+     "Instagram allows at most 25 Mbps of video bit rate; this clip has 30 Mbps"),
     ("tiktok", dict(width=320, height=568), "TikTok needs each side to be at least 360 pixels; this clip is 320x568"),
     ("tiktok", dict(width=2160, height=4800), "TikTok allows each side at most 4096 pixels; this clip is 2160x4800"),
     ("tiktok", dict(container="mov", video_codec="vp8"), None),
     ("tiktok", dict(size_bytes=5 << 30), "TikTok allows at most 4,096.0 MB of file size; this clip has 5,120.0 MB"),
-    ("youtube", dict(width=1920, height=1080), "YouTube Shorts must be vertical or square; this clip is 1920x1080, an aspect ratio of 1.7778"),
+    ("youtube", dict(width=1920, height=1080),
+     "YouTube Shorts must be vertical or square; this clip is 1920x1080, an aspect ratio of 1.7778"),
     ("youtube", dict(width=1080, height=1080), None),
     ("youtube", dict(container="mkv", video_codec="av1"), None),
 ])

@@ -46,10 +46,13 @@ class UploadAllowance(Request):
         self._max_content_length = value
 
 
-def send_stored(storage: Storage, key: str, content_type: str, *, max_age: int = 3600,
-                download_name: str | None = None) -> Response:
+def send_stored(storage: Storage, key: str | None, content_type: str | None, *,
+                max_age: int = 3600, download_name: str | None = None) -> Response:
     """The object `key` as a response that honours `Range` (206, or 416 when unsatisfiable),
     streamed block by block. Keys are never reused, so the key is a strong ETag."""
+    content_type = content_type or "application/octet-stream"
+    if key is None:
+        raise NotFound("this clip has no stored media")
     try:
         size = storage.size(key)
     except MediaMissing:

@@ -126,7 +126,7 @@ def probe_file(path: str | os.PathLike) -> MediaFacts:
         if container.format.name.endswith("_pipe"):
             raise NotAVideo(f"this is an image ({container.format.name.removesuffix('_pipe')}), not a video")
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+            kinds = sorted({str(s.type) for s in container.streams}) or ["nothing"]
             raise NotAVideo(f"this file has no video stream (it holds {', '.join(kinds)})")
         stream = container.streams.video[0]
         duration = _duration(container, stream)

@@ -52,11 +52,12 @@ def media_source_for(clip: Clip, *, local_file: bool = True) -> MediaSource:
     `local_file` is False, and `public_url` a signed URL when MEDIA_PUBLIC_URL is set. A clip that
     is a URL string: `public_url` is that URL; a path string that exists here is the `path`.
     """
-    if clip.has_upload:
+    key = clip.media_key
+    if key is not None:  # an uploaded video
         storage = get_storage()
         return MediaSource(
-            path=storage.local_path(clip.media_key) if local_file else None,
-            public_url=signed_media_url(clip.media_key, clip.media_content_type or "video/mp4"),
+            path=storage.local_path(key) if local_file else None,
+            public_url=signed_media_url(key, clip.media_content_type or "video/mp4"),
             size_bytes=clip.media_size_bytes,
             content_type=clip.media_content_type or "video/mp4",
         )

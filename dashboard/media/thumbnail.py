@@ -28,7 +28,7 @@ def make_thumbnail(path: str | os.PathLike, at_ms: int, max_side: int = 480) -> 
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             target = max(at_ms, 0) / 1000
-            if target > 0:
+            if target > 0 and stream.time_base:
                 # Seek to the keyframe before the moment, then decode up to it.
                 container.seek(int(target / stream.time_base), stream=stream, backward=True)
             picked = None

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from flask import current_app
 from sqlalchemy import select
@@ -99,7 +99,7 @@ class Appended:
     clip: Clip | None = None
 
 
-def append(db, upload_id: uuid.UUID, offset: int, body: BinaryIO, content_length: int,
+def append(db, upload_id: uuid.UUID, offset: int, body: IO[bytes], content_length: int,
            user_id: uuid.UUID | None = None) -> Appended:
     """Write `content_length` bytes of `body` at `offset` (which must be the current offset:
     409 otherwise), streamed in blocks; finish the upload when it is complete.
@@ -146,7 +146,7 @@ def append(db, upload_id: uuid.UUID, offset: int, body: BinaryIO, content_length
         return Appended(new_offset, finish(db, upload))
 
 
-def _copy(body: BinaryIO, handle, length: int) -> int:
+def _copy(body: IO[bytes], handle, length: int) -> int:
     """Copy up to `length` bytes from the request body to the file; the count copied."""
     received = 0
     while received < length:

@@ -19,12 +19,12 @@ from pydantic import ValidationError
 from .. import clips as clip_service
 from .. import idempotency
 from ..api import uploads as tus
-from ..media import clips as media_service
-from ..media.http import accepts_uploads, send_stored
-from ..media.storage import get_storage
 from ..errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, list_publish_logs
+from ..media import clips as media_service
+from ..media.http import accepts_uploads, send_stored
+from ..media.storage import get_storage
 from ..models import PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
@@ -33,7 +33,6 @@ from ..publishing.quotas import quota_state
 from ..publishing.service import QuotaExceeded, publish_clip
 from ..schemas import ClipIn, ClipPatch
 from .access import role_required
-from .forms import run_button
 from .clip_forms import (
     LOCAL_FORMATS,
     PUBLISH_FIELD_MAP,
@@ -47,6 +46,7 @@ from .clip_forms import (
     crosspost_form,
     parse_hashtags,
 )
+from .forms import run_button
 from .profile import user_zone
 
 bp = Blueprint("clips", __name__, url_prefix="/clips")
@@ -236,7 +236,7 @@ def cover(clip_id: uuid.UUID):
             if not wants_fragment():
                 flash("Cover frame saved.", "success")
                 return redirect(url_for("clips.detail", clip_id=clip_id))
-            form = None
+            return render_template("clips/_media.html", clip=clip, cover=None)
     if not wants_fragment():
         flash("Cover not saved: " + "; ".join(form.cover_seconds.errors), "error")
         return redirect(url_for("clips.detail", clip_id=clip_id))

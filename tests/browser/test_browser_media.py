@@ -9,9 +9,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from media_support import VideoFactory, VideoSpec
-
 from .conftest import screenshot
+from media_support import VideoFactory, VideoSpec
 
 pytestmark = pytest.mark.browser
 
@@ -79,7 +78,7 @@ def test_upload_interrupted_resumes_then_plays_with_its_thumbnail(admin_page: Pa
     assert 206 in ranges  # the player seeks with Range requests
 
     # Cover: the player's frame becomes the thumbnail.
-    page.evaluate("document.getElementById('clip-player').pause(); document.getElementById('clip-player').currentTime = 1.5")
+    page.evaluate("const v = document.getElementById('clip-player'); v.pause(); v.currentTime = 1.5")
     page.wait_for_function("Math.abs(document.getElementById('clip-player').currentTime - 1.5) < 0.05")
     page.click("#use-current-frame")
     expect(page.locator("#cover_seconds")).to_have_value("1.5")

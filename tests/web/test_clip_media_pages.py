@@ -13,6 +13,7 @@ from PIL import Image
 
 from dashboard.media.clips import create_clip_with_video
 from dashboard.models import Clip, MediaUpload
+
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, frame_red
 
 HTMX = {"HX-Request": "true"}
@@ -67,7 +68,7 @@ def test_a_link_clip_says_it_has_no_upload(client, login, make_clip):
     html = client.get(f"/clips/{clip.id}").get_data(as_text=True)
     assert 'id="no-upload"' in html and 'id="clip-player"' not in html
     assert "the clip lasts 200 s; youtube allows at most 180 s" in html
-    assert 'data-clip-id="%s"' % clip.id in html  # the editor may upload its file
+    assert f'data-clip-id="{clip.id}"' in html  # the editor may upload its file
 
 
 def test_the_player_streams_with_range_requests(client, login, uploaded, videos):
