@@ -1,7 +1,7 @@
 """clip media: uploaded videos, probed facts, resumable uploads
 
 Revision ID: ce5acaad780d
-Revises: b7c4e19a2d53
+Revises: c5d8f1e2a4b6
 Create Date: 2026-12-01 10:46:14.733614
 
 """
@@ -13,7 +13,7 @@ import dashboard.models
 
 # revision identifiers, used by Alembic.
 revision = 'ce5acaad780d'
-down_revision = 'b7c4e19a2d53'
+down_revision = 'c5d8f1e2a4b6'
 branch_labels = None
 depends_on = None
 
