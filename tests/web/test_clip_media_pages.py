@@ -67,7 +67,7 @@ def test_a_link_clip_says_it_has_no_upload(client, login, make_clip):
     clip = make_clip(duration_seconds=200.0)
     html = client.get(f"/clips/{clip.id}").get_data(as_text=True)
     assert 'id="no-upload"' in html and 'id="clip-player"' not in html
-    assert "the clip lasts 200 s; youtube allows at most 180 s" in html
+    assert "the clip lasts 200 s; YouTube allows at most 180 s" in html
     assert f'data-clip-id="{clip.id}"' in html  # the editor may upload its file
 
 
