@@ -318,6 +318,13 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # How long a publish from the page or the API waits for a live attempt before it answers
         # 202 and lets the worker finish it.
         "PUBLISH_SYNC_WAIT": _float(env, "PUBLISH_SYNC_WAIT", 10.0),
+        # A live attempt whose platform objects are spoiled (an expired container, a dead upload
+        # session) starts again from the first step at most this many times.
+        "PUBLISH_MAX_RESTARTS": _int(env, "PUBLISH_MAX_RESTARTS", 2),
+        # An unknown outcome the platform could not settle is asked about again after this many
+        # seconds (doubling each time), at most RECONCILE_MAX_CHECKS times; then a person decides.
+        "RECONCILE_INTERVAL_SECONDS": _float(env, "RECONCILE_INTERVAL_SECONDS", 300.0),
+        "RECONCILE_MAX_CHECKS": _int(env, "RECONCILE_MAX_CHECKS", 5),
         "API_PAGE_SIZE_MAX": 200,
         # Failed sign-ins per email and client IP within the window before sign-in is refused.
         "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),

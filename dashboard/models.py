@@ -268,6 +268,20 @@ class PublishLog(TimestampMixin, db.Model):
     counts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, Computed(
         f"CASE WHEN status IN ({_QUOTA_STATUSES_SQL}) THEN coalesce(published_at, started_at) END",
         persisted=True))
+    # Live publishing (publishing/pipeline.py): the step to run next (or running now) and the
+    # platform's non-secret ids the client saved (container id, publish id, upload session URI,
+    # acknowledged offset). NULL `step` means a one-shot attempt (stub client or simulator).
+    step: Mapped[str | None] = mapped_column(String(20))
+    platform_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The platform's request id of the latest call (fbtrace_id, log_id, X-GUploader-UploadID).
+    trace_id: Mapped[str | None] = mapped_column(String(200))
+    # Set while a runner executes `step` (and refreshed by each checkpoint): the runner's claim
+    # and heartbeat. NULL between steps, while waiting for `next_attempt_at`.
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Times the attempt started again from the first step with fresh platform objects.
+    restarts: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # Times the platform was asked about an unknown outcome without a clear answer.
+    reconcile_checks: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()

@@ -112,6 +112,9 @@ class PublishLogOut(BaseModel):
     next_attempt_at: UtcTime | None = None
     batch_id: uuid.UUID | None = None
     retry_of_id: uuid.UUID | None = None
+    # Live publishing: the step to run next (or running) and the latest platform trace id.
+    step: str | None = None
+    trace_id: str | None = None
     created_at: UtcTime
     updated_at: UtcTime
 

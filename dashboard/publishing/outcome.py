@@ -33,6 +33,8 @@ class PlatformOutcome:
     error_kind: ErrorKind | None = None
     # True when the platform refused the account's token: the account needs new credentials.
     auth_error: bool = False
+    # Seconds the platform asked us to wait before trying again (a retry waits at least this).
+    retry_after: float | None = None
 
 
 class Publisher(Protocol):

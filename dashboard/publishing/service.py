@@ -17,19 +17,15 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from ..credentials import CredentialError, get_account_credentials
 from ..errors import DomainError, InvalidInput, NotFound
 from ..extensions import take_write_lock
 from ..ledger import record_event
 from ..media.clips import media_facts
-from ..models import Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
-from ..ops.metrics import PublishReport
+from ..models import FINAL_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
-from .providers import PROVIDER_CLIENTS
 from .quotas import quota_state
 from .rules import check_publish, compose_caption
-from .simulator import PlatformSimulator, SimulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,39 +44,6 @@ class QuotaExceeded(DomainError):
     def headers(self) -> dict[str, str]:
         seconds = max(int((self.retry_at - utcnow()).total_seconds()) + 1, 1)
         return {"Retry-After": str(seconds)}
-
-
-@dataclass(frozen=True)
-class PublisherChoice:
-    """The publisher for one attempt and the ledger event that explains the choice."""
-
-    publisher: Publisher
-    event_type: str  # publish_provider_ready | publish_provider_fallback
-    reason: str | None = None  # set on fallback
-
-
-def choose_publisher(db, platform: str, account: SocialAccount | None) -> PublisherChoice:
-    """A provider client when the account has complete, readable credentials, else a simulator."""
-    simulator = PlatformSimulator(platform, SimulatorSettings.from_config(current_app.config))
-
-    def fallback(reason: str) -> PublisherChoice:
-        return PublisherChoice(simulator, "publish_provider_fallback", reason)
-
-    if account is None:
-        return fallback("no_account")
-    client_class = PROVIDER_CLIENTS.get(platform)
-    if client_class is None:
-        return fallback("unsupported_platform")
-    try:
-        credentials = get_account_credentials(db, account.id)
-    except CredentialError:
-        return fallback("credential_error")
-    if credentials is None:
-        return fallback("no_credentials")
-    client = client_class(credentials)
-    if not client.supports_real_api():
-        return fallback("incomplete_config")
-    return PublisherChoice(client, "publish_provider_ready")
 
 
 def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | None,
@@ -153,20 +116,6 @@ def job_for(log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> P
     )
 
 
-def record_provider_choice(db, log_row: PublishLog, account: SocialAccount | None) -> Publisher:
-    """Pick the publisher for an attempt, note it on the log and record exactly one event."""
-    choice = choose_publisher(db, log_row.platform, account)
-    log_row.provider = choice.publisher.name
-    metadata = {"platform": log_row.platform}
-    if choice.reason is None:
-        metadata["provider"] = choice.publisher.name
-    else:
-        metadata["reason"] = choice.reason
-    metadata["publish_log_id"] = log_row.id
-    record_event(db.session, choice.event_type, "clip", log_row.clip_id, metadata)
-    return choice.publisher
-
-
 def call_platform(publisher: Publisher, job: PublishJob) -> PlatformOutcome:
     """Run the platform call; an exception is a failed publish with its message, never a 500.
 
@@ -181,12 +130,35 @@ def call_platform(publisher: Publisher, job: PublishJob) -> PlatformOutcome:
                                error_kind="permanent")
 
 
+@dataclass(frozen=True)
+class PublishAttempt:
+    """What a publish now did: the log's result, final or (a live attempt past the sync wait)
+    still going on in the queue."""
+
+    log_id: uuid.UUID
+    status: str
+    result: PublishResult
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
 def publish_clip(db, request: PublishRequest) -> PublishResult:
+    """Publish a clip to one platform now; the attempt's result (see `publish_now`)."""
+    return publish_now(db, request).result
+
+
+def publish_now(db, request: PublishRequest) -> PublishAttempt:
     """Publish a clip to one platform now, recording the attempt and its every step.
 
     Raises NotFound, InvalidInput or QuotaExceeded before anything is written. A platform failure
-    is not an exception: the result says `success: False` with the platform's message.
+    is not an exception: the result says `success: False` with the platform's message. A live
+    attempt still running after PUBLISH_SYNC_WAIT seconds is left to the queue: the attempt is
+    then not `done` and its log is the one to follow.
     """
+    from . import pipeline
+
     session = db.session
     metadata = request.metadata
     lock_account(db, request.social_account_id)
@@ -220,24 +192,21 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
         "social_account_id": log_row.social_account_id,
         "publish_log_id": log_row.id,
     })
-    publisher = record_provider_choice(db, log_row, account)
-    job = job_for(log_row, clip, account)
+    attempt = pipeline.start(db, log_row, clip, account)
     log_id = log_row.id
     # Committing ends the transaction and returns the connection to the pool before the (slow)
     # platform call. The session is not closed: that would detach the caller's objects (the
-    # signed-in user of a page, say) and break them after we return. Nothing below may touch
-    # the session until the outcome is recorded.
+    # signed-in user of a page, say) and break them after we return. The pipeline writes each
+    # step in its own short transaction.
     session.commit()
 
-    outcome = call_platform(publisher, job)
+    pipeline.run(db, attempt, may_retry=False,
+                 sync_wait=current_app.config["PUBLISH_SYNC_WAIT"])
 
-    log_row = session.get(PublishLog, log_id, with_for_update=True)
-    record_outcome(db, log_row, outcome, may_retry=False)
-    result = result_of(log_row)
-    report = PublishReport.of(log_row)
+    log_row = session.get(PublishLog, log_id, populate_existing=True)
+    attempt = PublishAttempt(log_id, log_row.status, result_of(log_row))
     session.commit()
-    report.report()
-    return result
+    return attempt
 
 
 def next_retry_at(attempts_made: int) -> datetime | None:
@@ -294,6 +263,8 @@ def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_ret
         })
         return
     retry_at = next_retry_at(log_row.attempts) if may_retry and outcome.error_kind == "transient" else None
+    if retry_at is not None and outcome.retry_after:
+        retry_at = max(retry_at, utcnow() + timedelta(seconds=outcome.retry_after))
     if retry_at is not None:
         log_row.status = PublishStatus.QUEUED.value
         log_row.next_attempt_at = retry_at
@@ -319,11 +290,13 @@ def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_ret
 
 
 def result_of(log_row: PublishLog) -> PublishResult:
-    """The API's view of a finished attempt."""
+    """The API's view of an attempt (final, or a live one still under way)."""
     error = log_row.error_message
     if log_row.status == PublishStatus.UNCONFIRMED.value:
         error = (f"Outcome unknown: {error}. The platform may have published it; check before "
                  "retrying.")
+    elif log_row.status not in FINAL_STATUSES:
+        error = f"Still publishing ({log_row.step or log_row.status}): see publish log {log_row.id}"
     return PublishResult(
         success=log_row.status == PublishStatus.SUCCESS.value,
         external_post_id=log_row.external_post_id,

@@ -21,15 +21,9 @@ from ..ledger import record_event
 from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.logs import current_request_id, request_id_context
 from ..ops.metrics import PublishReport
+from . import pipeline
 from .quotas import quota_state
-from .service import (
-    call_platform,
-    job_for,
-    lock_account,
-    needs_credentials_message,
-    record_outcome,
-    record_provider_choice,
-)
+from .service import lock_account, needs_credentials_message
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +102,16 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     """Publish one queued log, if it is still due and nobody else took it (the task's body)."""
     session = db.session
     found = session.execute(
-        select(PublishLog.social_account_id, PublishLog.status).where(PublishLog.id == log_id)
+        select(PublishLog.social_account_id, PublishLog.status, PublishLog.step)
+        .where(PublishLog.id == log_id)
     ).first()
+    if found is not None and found.step is not None and found.status not in WAITING_STATUSES:
+        # A live attempt between steps, handed off by a page, or due to be reconciled: it
+        # continues from its last written step (the runner claims the step, so a repeated
+        # message does nothing).
+        session.rollback()
+        pipeline.resume(db, log_id)
+        return
     if found is None or found.status not in WAITING_STATUSES:
         # A repeated or stale message: nothing to do, and no account lock to take (on
         # PostgreSQL that lock could deadlock with a person retrying this very log).
@@ -160,21 +162,11 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     if due is not None and log_row.attempts == 1 and now - due > LATE_AFTER:
         started["late_by_seconds"] = round((now - due).total_seconds())
     record_event(session, "publish_started", "clip", clip.id, started)
-    publisher = record_provider_choice(db, log_row, account)
-    job = job_for(log_row, clip, account)
+    attempt = pipeline.start(db, log_row, clip, account)
     session.commit()
     session.close()  # no connection held across the platform call
 
-    outcome = call_platform(publisher, job)
-
-    log_row = session.get(PublishLog, log_id, with_for_update=True)
-    record_outcome(db, log_row, outcome, may_retry=True)
-    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
-    report = PublishReport.of(log_row)
-    session.commit()
-    report.report()
-    if retry_at is not None:
-        enqueue(log_id, retry_at)
+    pipeline.run(db, attempt, may_retry=True)
 
 
 def sweep(db) -> dict[str, int]:
@@ -193,8 +185,10 @@ def sweep(db) -> dict[str, int]:
     # Re-enqueue only logs overdue by this much: younger ones are most likely still queued.
     grace = timedelta(seconds=current_app.config["REQUEUE_GRACE_SECONDS"])
     began = func.coalesce(PublishLog.started_at, PublishLog.requested_at)
+    # Live attempts (a `step`) are resumed, not given up: pipeline.sweep_live below.
     stuck = list(session.scalars(
-        select(PublishLog).where(PublishLog.status.in_(IN_FLIGHT), began < now - timeout)
+        select(PublishLog).where(PublishLog.status.in_(IN_FLIGHT), PublishLog.step.is_(None),
+                                 began < now - timeout)
     ))
     interrupted = 0
     for log_row in stuck:
@@ -223,4 +217,6 @@ def sweep(db) -> dict[str, int]:
     session.commit()
     for log_id in due_ids:
         enqueue(log_id)
-    return {"interrupted": interrupted, "requeued": len(due_ids)}
+    live = pipeline.sweep_live(db)
+    return {"interrupted": interrupted, "requeued": len(due_ids) + live["requeued_live"],
+            "resumed": live["resumed"]}

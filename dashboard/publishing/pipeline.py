@@ -1,0 +1,529 @@
+"""One publish attempt, run the same way for the page button, the API and the queue worker.
+
+An attempt is started by `start()` (inside the caller's transaction: it picks the publisher and
+records the choice) and run by `run()` once the caller has committed:
+
+- **One-shot** (stub mode, and the simulator for accounts without complete credentials): one
+  platform call, `publish()`, then its outcome is recorded. Exactly the seed's behaviour.
+- **Live** (`PROVIDER_MODE=live`, complete credentials, a live client for the platform): the
+  steps of providers/base.py (prepare -> upload -> processing -> finalize -> confirm). Each step
+  is *claimed* (`step_started_at`, a conditional UPDATE), run with no transaction open, and its
+  result (platform state, next step, trace id) is written with a `publish_step` ledger event in
+  its own short transaction before the next step starts. `checkpoint(patch)` writes at once and
+  refreshes the claim (a heartbeat).
+
+Waiting is a queue task: a step that asks to wait ends the run and schedules the next step
+(`next_attempt_at` + a Huey ETA). Only a caller with a sync budget (the page and the API, up to
+PUBLISH_SYNC_WAIT seconds) may sleep between polls; past the budget it hands the attempt to the
+queue and answers "still processing".
+
+Errors (`ProviderError.kind`): transient -> retried with the usual backoff (at least
+`retry_after`), resuming at the failed step; permanent -> failed; auth -> failed and the account
+needs credentials; `restart` -> the platform objects are spoiled, start again from prepare
+(at most PUBLISH_MAX_RESTARTS times); unknown -> ask the platform (reconcile.py).
+
+Crash safety: a step whose claim went stale (its worker died) is resumed by `sweep_live()` from
+the last written state, except an interrupted `finalize` (the irreversible call), which is
+settled by asking the platform instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+
+from ..credentials import CredentialError, get_account_credentials, missing_keys
+from ..ledger import record_event
+from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from . import service
+from .outcome import PlatformOutcome, Publisher, PublishJob
+from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
+from .providers.base import FIRST_STEP, LiveClient, LiveJob, MediaSource, ProviderError, StepResult
+from .reconcile import RECONCILE_STEP, settle
+from .rules import compose_caption
+from .simulator import PlatformSimulator, SimulatorSettings
+
+log = logging.getLogger(__name__)
+
+# The step whose interruption may have published the post (media_publish, TikTok/YouTube's
+# last call): a stale claim on it is settled by asking the platform, not by running it again.
+IRREVERSIBLE_STEP = "finalize"
+IN_FLIGHT = (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value)
+# Settings a live client never needs (they are secrets or the database's).
+_PRIVATE_SETTINGS = ("SECRET_KEY", "CREDENTIALS_KEYS", "SQLALCHEMY_DATABASE_URI",
+                     "SQLALCHEMY_ENGINE_OPTIONS", "QUEUE_URL")
+
+
+@dataclass(frozen=True)
+class PublisherChoice:
+    """Who publishes one attempt, and the ledger event that explains the choice.
+
+    Exactly one of `publisher` (one-shot: stub client or simulator) and `live` (a live client
+    class) is set.
+    """
+
+    name: str
+    event_type: str  # publish_provider_ready | publish_provider_fallback
+    publisher: Publisher | None = None
+    live: type[LiveClient] | None = None
+    reason: str | None = None  # set on fallback
+
+
+def choose_publisher(db, platform: str, account: SocialAccount | None) -> PublisherChoice:
+    """A provider client when the account has complete, readable credentials, else a simulator.
+
+    In live mode the platform's live client is chosen when one is registered (LIVE_CLIENTS);
+    otherwise the stub client stands in, as in stub mode.
+    """
+    config = current_app.config
+    simulator = PlatformSimulator(platform, SimulatorSettings.from_config(config))
+
+    def fallback(reason: str) -> PublisherChoice:
+        return PublisherChoice(simulator.name, "publish_provider_fallback", publisher=simulator,
+                               reason=reason)
+
+    if account is None:
+        return fallback("no_account")
+    client_class = PROVIDER_CLIENTS.get(platform)
+    if client_class is None:
+        return fallback("unsupported_platform")
+    try:
+        credentials = get_account_credentials(db, account.id)
+    except CredentialError:
+        return fallback("credential_error")
+    if credentials is None:
+        return fallback("no_credentials")
+    client = client_class(credentials)
+    if not client.supports_real_api():
+        return fallback("incomplete_config")
+    live = LIVE_CLIENTS.get(platform) if config["PROVIDER_MODE"] == "live" else None
+    if live is not None:
+        return PublisherChoice(live.name, "publish_provider_ready", live=live)
+    return PublisherChoice(client.name, "publish_provider_ready", publisher=client)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What `run()` needs to carry an attempt across the caller's commit (plain values only)."""
+
+    log_id: uuid.UUID
+    publisher: Publisher | None = None
+    job: PublishJob | None = field(default=None, repr=False)
+
+    @property
+    def live(self) -> bool:
+        return self.publisher is None
+
+
+def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> Attempt:
+    """Pick the attempt's publisher, note it on the log with exactly one ledger event, and
+    prepare a live attempt's first step (the caller commits, then calls `run`).
+
+    A live attempt retried after a transient failure keeps its step and platform state: it
+    resumes where it failed.
+    """
+    choice = choose_publisher(db, log_row.platform, account)
+    log_row.provider = choice.name
+    metadata: dict[str, Any] = {"platform": log_row.platform}
+    if choice.reason is None:
+        metadata["provider"] = choice.name
+    else:
+        metadata["reason"] = choice.reason
+    metadata["publish_log_id"] = log_row.id
+    record_event(db.session, choice.event_type, "clip", log_row.clip_id, metadata)
+    if choice.live is None:
+        if log_row.step is not None:
+            # A live attempt being retried without its live client (credentials removed, mode
+            # switched): publishing it another way could post it twice.
+            return Attempt(log_row.id)
+        return Attempt(log_row.id, choice.publisher, service.job_for(log_row, clip, account))
+    if log_row.step is None:
+        log_row.step = FIRST_STEP
+        log_row.platform_state = {}
+    log_row.step_started_at = None
+    log_row.next_attempt_at = None
+    return Attempt(log_row.id)
+
+
+def run(db, attempt: Attempt, *, may_retry: bool, sync_wait: float | None = None) -> None:
+    """Run a committed attempt: its one call, or its steps until it ends, waits or is handed off.
+
+    `sync_wait` (seconds, page and API) lets the caller run steps and sleep between polls that
+    long before handing the rest to the queue; None (the worker) never sleeps.
+    """
+    if not attempt.live:
+        outcome = service.call_platform(attempt.publisher, attempt.job)
+        finish(db, attempt.log_id, outcome, may_retry=may_retry)
+        return
+    deadline = None if sync_wait is None else time.monotonic() + sync_wait
+    StepRunner(db, attempt.log_id, may_retry=may_retry, deadline=deadline).run()
+
+
+def resume(db, log_id: uuid.UUID) -> None:
+    """Continue a live attempt from its last written step (the queue task's body for a log that
+    is between steps, was handed off, or waits to be reconciled)."""
+    StepRunner(db, log_id, may_retry=True, deadline=None).run()
+
+
+def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
+           token: datetime | None = None, trace_id: str | None = None) -> bool:
+    """Record an attempt's outcome (commits) and hand a retry to the queue.
+
+    With `token`, only while the runner still holds its step claim; False when it lost it.
+    """
+    session = db.session
+    log_row = session.get(PublishLog, log_id, with_for_update=True, populate_existing=True)
+    if token is not None and log_row.step_started_at != token:
+        session.rollback()
+        return False
+    log_row.step_started_at = None
+    if trace_id:
+        log_row.trace_id = trace_id
+    service.record_outcome(db, log_row, outcome, may_retry=may_retry)
+    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+    session.commit()
+    if retry_at is not None:
+        from .worker import enqueue
+
+        enqueue(log_id, retry_at)
+    return True
+
+
+class StepLost(Exception):
+    """Another runner took this step over (the sweep judged our claim stale)."""
+
+
+class LiveUnavailable(Exception):
+    """The attempt's live client cannot be built any more (credentials gone or unreadable)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    step: str
+    state: dict[str, Any]
+    token: datetime
+
+
+def media_source(media: str) -> MediaSource:
+    """Where a clip's bytes are: a public URL platforms may pull, or a local file to stream."""
+    if media.startswith(("https://", "http://")):
+        return MediaSource(public_url=media)
+    return MediaSource(path=media)
+
+
+def client_settings() -> dict[str, Any]:
+    """The app's settings as a live client sees them (no secret among them)."""
+    return {key: value for key, value in current_app.config.items()
+            if key not in _PRIVATE_SETTINGS}
+
+
+class StepRunner:
+    """Runs one live attempt's steps in this thread, each claimed and written on its own."""
+
+    def __init__(self, db, log_id: uuid.UUID, *, may_retry: bool, deadline: float | None):
+        self.db = db
+        self.log_id = log_id
+        self.may_retry = may_retry
+        self.deadline = deadline
+        self.config = current_app.config
+        self._client: LiveClient | None = None
+        self._job: LiveJob | None = None
+        self._http: httpx.Client | None = None
+
+    # The loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while True:
+                claim = self.claim()
+                if claim is None:
+                    return
+                if not self.step(claim):
+                    return
+        except StepLost:
+            log.warning("publish log %s: step taken over by another runner", self.log_id)
+            self.db.session.rollback()
+        finally:
+            if self._http is not None:
+                self._http.close()
+
+    def claim(self) -> Claim | None:
+        """Take the attempt's next step if it is due and nobody runs it (a conditional UPDATE)."""
+        session = self.db.session
+        now = utcnow()
+        runnable = or_(
+            PublishLog.status.in_(IN_FLIGHT),
+            and_(PublishLog.status == PublishStatus.UNCONFIRMED.value,
+                 PublishLog.step == RECONCILE_STEP),
+        )
+        taken = session.execute(
+            update(PublishLog)
+            .where(PublishLog.id == self.log_id, PublishLog.step.is_not(None),
+                   PublishLog.step_started_at.is_(None), runnable,
+                   or_(PublishLog.next_attempt_at.is_(None), PublishLog.next_attempt_at <= now))
+            .values(step_started_at=now, status=PublishStatus.PUBLISHING.value,
+                    next_attempt_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            session.rollback()
+            return None
+        row = session.execute(
+            select(PublishLog.step, PublishLog.platform_state).where(PublishLog.id == self.log_id)
+        ).one()
+        session.commit()
+        return Claim(row.step, dict(row.platform_state or {}), now)
+
+    def step(self, claim: Claim) -> bool:
+        """Run one claimed step and write its result; True when the next step may run now."""
+        try:
+            client, job = self.live_client()
+        except LiveUnavailable as exc:
+            kind = "unknown" if claim.step in (IRREVERSIBLE_STEP, "confirm", RECONCILE_STEP) else "permanent"
+            finish(self.db, self.log_id, PlatformOutcome(False, error_message=str(exc), error_kind=kind),
+                   may_retry=False, token=claim.token)
+            return False
+        if claim.step == RECONCILE_STEP:
+            settle(self.db, self.log_id, client, job, claim.state, claim.token,
+                   may_retry=self.may_retry, reason="interrupted")
+            return False
+        token = claim.token
+        state = dict(claim.state)
+
+        def checkpoint(patch: dict[str, Any]) -> None:
+            nonlocal token, state
+            state = {**state, **patch}
+            token = self.write_checkpoint(token, state)
+
+        try:
+            result = client.run_step(claim.step, job, state, checkpoint)
+        except ProviderError as exc:
+            return self.failed(Claim(claim.step, state, token), client, job, exc)
+        except StepLost:
+            raise
+        except Exception as exc:  # a client bug or an unclassified network error
+            log.warning("live step %s of %s raised %s", claim.step, self.log_id, type(exc).__name__)
+            kind = "unknown" if claim.step in ("upload", IRREVERSIBLE_STEP) else "permanent"
+            message = (f"network error during {claim.step}" if isinstance(exc, httpx.HTTPError)
+                       else str(exc) or type(exc).__name__)
+            return self.failed(Claim(claim.step, state, token), client, job,
+                               ProviderError(message, kind=kind))
+        return self.done(claim.step, token, result)
+
+    # Writes -----------------------------------------------------------------------------------
+
+    def write_checkpoint(self, token: datetime, state: dict[str, Any]) -> datetime:
+        """Save a step's platform state now and refresh the claim; the new claim token."""
+        session = self.db.session
+        now = utcnow()
+        if now <= token:
+            now = token + timedelta(microseconds=1)
+        changed = session.execute(
+            update(PublishLog)
+            .where(PublishLog.id == self.log_id, PublishLog.step_started_at == token)
+            .values(platform_state=state, step_started_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        if changed != 1:
+            raise StepLost()
+        return now
+
+    def owned_log(self, token: datetime) -> PublishLog:
+        log_row = self.db.session.get(PublishLog, self.log_id, with_for_update=True,
+                                      populate_existing=True)
+        if log_row.step_started_at != token:
+            self.db.session.rollback()
+            raise StepLost()
+        return log_row
+
+    def done(self, step: str, token: datetime, result: StepResult) -> bool:
+        """Write a finished step (state, next step, trace id, its ledger event)."""
+        session = self.db.session
+        log_row = self.owned_log(token)
+        log_row.platform_state = dict(result.state)
+        if result.trace_id:
+            log_row.trace_id = result.trace_id
+        metadata = {"platform": log_row.platform, "publish_log_id": log_row.id, "step": step,
+                    "next_step": result.next_step, "details": dict(result.details)}
+        if result.trace_id:
+            metadata["trace_id"] = result.trace_id
+        if result.wait_seconds:
+            metadata["wait_seconds"] = result.wait_seconds
+        record_event(session, "publish_step", "clip", log_row.clip_id, metadata)
+        if result.next_step is None:
+            log_row.step_started_at = None
+            outcome = result.outcome or PlatformOutcome(True)
+            service.record_outcome(self.db, log_row, outcome, may_retry=self.may_retry)
+            retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+            session.commit()
+            if retry_at is not None:
+                self.enqueue(retry_at)
+            return False
+        log_row.step = result.next_step
+        log_row.step_started_at = None
+        wait = max(float(result.wait_seconds or 0), 0.0)
+        due = utcnow() + timedelta(seconds=wait)
+        log_row.next_attempt_at = due if wait else None
+        session.commit()
+        if self.deadline is None:
+            if wait:
+                self.enqueue(due)
+                return False
+            return True
+        left = self.deadline - time.monotonic()
+        if wait <= left:
+            if wait:
+                time.sleep(wait)
+            return True
+        self.enqueue(due)  # past the caller's sync budget: the queue takes over
+        return False
+
+    def failed(self, claim: Claim, client: LiveClient, job: LiveJob, exc: ProviderError) -> bool:
+        """Act on a step's ProviderError by its kind (see the module docstring)."""
+        session = self.db.session
+        log_row = self.owned_log(claim.token)
+        metadata = {"platform": log_row.platform, "publish_log_id": log_row.id, "step": claim.step,
+                    "error": exc.message, "kind": exc.kind, "code": exc.code}
+        if exc.trace_id:
+            metadata["trace_id"] = exc.trace_id
+            log_row.trace_id = exc.trace_id
+        log_row.platform_state = claim.state
+        if exc.restart and exc.kind != "unknown":
+            limit = self.config["PUBLISH_MAX_RESTARTS"]
+            if log_row.restarts < limit:
+                log_row.restarts += 1
+                log_row.step = FIRST_STEP
+                log_row.platform_state = {}
+                log_row.step_started_at = None
+                record_event(session, "publish_restarted", "clip", log_row.clip_id,
+                             {**metadata, "restarts": log_row.restarts})
+                session.commit()
+                return True
+            exc = ProviderError(f"{exc.message} (gave up after {limit} fresh starts)",
+                                kind="permanent", code=exc.code, trace_id=exc.trace_id)
+        record_event(session, "publish_step", "clip", log_row.clip_id, metadata)
+        if exc.kind == "unknown":
+            session.commit()
+            settle(self.db, self.log_id, client, job, claim.state, claim.token,
+                   may_retry=self.may_retry, reason=exc.message)
+            return False
+        outcome = PlatformOutcome(False, error_message=exc.message,
+                                  error_kind="transient" if exc.kind == "transient" else "permanent",
+                                  auth_error=exc.kind == "auth", retry_after=exc.retry_after)
+        log_row.step_started_at = None
+        service.record_outcome(self.db, log_row, outcome, may_retry=self.may_retry)
+        retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+        session.commit()
+        if retry_at is not None:
+            self.enqueue(retry_at)
+        return False
+
+    def enqueue(self, eta: datetime) -> None:
+        from .worker import enqueue
+
+        enqueue(self.log_id, eta)
+
+    # The client -------------------------------------------------------------------------------
+
+    def live_client(self) -> tuple[LiveClient, LiveJob]:
+        """The attempt's live client and job, built once per run from the log (a short read;
+        the credentials are decrypted here and given to the client only)."""
+        if self._client is not None:
+            return self._client, self._job
+        session = self.db.session
+        try:
+            log_row = session.get(PublishLog, self.log_id, populate_existing=True)
+            clip = session.get(Clip, log_row.clip_id)
+            account = (session.get(SocialAccount, log_row.social_account_id)
+                       if log_row.social_account_id else None)
+            client_class = LIVE_CLIENTS.get(log_row.platform)
+            if client_class is None or account is None:
+                raise LiveUnavailable(f"no live client for {log_row.platform} any more")
+            try:
+                credentials = get_account_credentials(self.db, account.id)
+            except CredentialError:
+                raise LiveUnavailable(f"@{account.handle}'s credentials cannot be read") from None
+            if credentials is None or missing_keys(log_row.platform, credentials):
+                raise LiveUnavailable(f"@{account.handle}'s credentials were removed during the publish")
+            job = LiveJob(
+                platform=log_row.platform,
+                log_id=str(log_row.id),
+                title=clip.title,
+                description=clip.description,
+                caption=compose_caption(log_row.caption, log_row.hashtags or []),
+                hashtags=tuple(log_row.hashtags or []),
+                media=media_source(clip.media),
+                duration_seconds=clip.duration_seconds,
+                account_handle=account.handle,
+                credentials=credentials,
+                options=dict((account.config or {}).get("publish_options") or {}),
+            )
+        finally:
+            session.commit()
+        self._http = httpx.Client(timeout=self.config["PROVIDER_HTTP_TIMEOUT"])
+        self._client = client_class(credentials, client_settings(), self._http)
+        self._job = job
+        return self._client, self._job
+
+
+def sweep_live(db) -> dict[str, int]:
+    """Keep live attempts moving after crashes (part of the worker's sweep; never calls a
+    platform, only the queue).
+
+    - a step whose claim is older than PUBLISH_TIMEOUT_SECONDS lost its runner (a killed worker
+      or web process): it is released and re-enqueued, to resume from the last written state;
+      an interrupted `finalize` is settled by asking the platform instead (`reconcile`);
+    - an attempt waiting between steps whose message was lost (overdue by
+      REQUEUE_GRACE_SECONDS) is enqueued again; claiming makes a repeat harmless;
+    - an unconfirmed live attempt due for another question to the platform is enqueued.
+    """
+    from .worker import enqueue
+
+    session = db.session
+    config = current_app.config
+    now = utcnow()
+    timeout = timedelta(seconds=config["PUBLISH_TIMEOUT_SECONDS"])
+    grace = timedelta(seconds=config["REQUEUE_GRACE_SECONDS"])
+    stale = session.execute(
+        select(PublishLog.id, PublishLog.clip_id, PublishLog.platform, PublishLog.step,
+               PublishLog.step_started_at)
+        .where(PublishLog.status.in_(IN_FLIGHT), PublishLog.step.is_not(None),
+               PublishLog.step_started_at < now - timeout)
+    ).all()
+    resumed = []
+    for row in stale:
+        resume_with = RECONCILE_STEP if row.step == IRREVERSIBLE_STEP else row.step
+        changed = session.execute(
+            update(PublishLog)
+            .where(PublishLog.id == row.id, PublishLog.step_started_at == row.step_started_at)
+            .values(step=resume_with, step_started_at=None, next_attempt_at=None,
+                    status=PublishStatus.PUBLISHING.value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            resumed.append(row.id)
+            record_event(session, "publish_step_interrupted", "clip", row.clip_id, {
+                "platform": row.platform, "publish_log_id": row.id, "step": row.step,
+                "step_started_at": row.step_started_at, "resumed_with": resume_with,
+            })
+    session.commit()
+    waiting = list(session.scalars(
+        select(PublishLog.id).where(
+            PublishLog.step.is_not(None), PublishLog.step_started_at.is_(None),
+            or_(and_(PublishLog.status.in_(IN_FLIGHT), PublishLog.next_attempt_at <= now - grace),
+                and_(PublishLog.status == PublishStatus.UNCONFIRMED.value,
+                     PublishLog.step == RECONCILE_STEP, PublishLog.next_attempt_at <= now)))
+    ))
+    session.commit()
+    for log_id in [*resumed, *waiting]:
+        enqueue(log_id)
+    return {"resumed": len(resumed), "requeued_live": len(waiting)}
