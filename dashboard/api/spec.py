@@ -90,8 +90,9 @@ spec = SpecTree(
 )
 
 
-def responses(ok_status: int | None, ok_model=None, *errors: int) -> Response:
-    """Spectree responses: one success and the problem+json statuses the endpoint can answer.
+def responses(ok_status: int | None, ok_model=None, *errors: int, also: dict | None = None) -> Response:
+    """Spectree responses: one success and the problem+json statuses the endpoint can answer;
+    `also` maps further success statuses to their models (e.g. {202: PublishLogOut}).
 
     Every API endpoint can also answer 401, 403 and 503, and one with a body 413;
     openapi_document() adds those.
@@ -99,6 +100,8 @@ def responses(ok_status: int | None, ok_model=None, *errors: int) -> Response:
     codes = {f"HTTP_{code}": Problem for code in (401, 403, *errors)}
     if ok_status is not None:
         codes[f"HTTP_{ok_status}"] = ok_model
+    for status, model in (also or {}).items():
+        codes[f"HTTP_{status}"] = model
     return Response(**codes)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from flask import Blueprint, g, url_for
 
 from ..api.auth import authenticate, require_role
 from ..api.idempotency import idempotent
@@ -23,7 +23,7 @@ from .models import (
     RescheduleRequest,
     ScheduleRequest,
 )
-from .service import get_publish_logs_for_clip, publish_clip
+from .service import get_publish_logs_for_clip, publish_now
 
 bp = Blueprint("publishing", __name__, url_prefix="/publishing")
 bp.before_request(authenticate)
@@ -43,11 +43,28 @@ def batch_out(batch) -> BatchOut:
 @bp.post("/publish")
 @require_role("editor")
 @idempotent
-@spec.validate(headers=IdempotencyHeaders, json=PublishRequest, resp=responses(200, PublishResult, 400, 404, 409, 429),
+@spec.validate(headers=IdempotencyHeaders, json=PublishRequest,
+               resp=responses(200, PublishResult, 400, 404, 409, 429, also={202: PublishLogOut}),
                tags=["publishing"])
 def publish(json: PublishRequest):
-    """Publish a clip now. A platform failure is a 200 with `success: false` and its message."""
-    return json_of(publish_clip(db, json))
+    """Publish a clip now. A platform failure is a 200 with `success: false` and its message.
+
+    A live publish still processing after PUBLISH_SYNC_WAIT seconds answers 202 with its log
+    (a PublishLogOut); `Location` is the log's URL, to poll until its status is final.
+    """
+    attempt = publish_now(db, json)
+    if attempt.done:
+        return json_of(attempt.result)
+    return json_of(log_out(background.get_log(db, attempt.log_id)), 202,
+                   Location=url_for("publishing.attempt", log_id=attempt.log_id))
+
+
+@bp.get("/attempts/<log_id>")
+@require_role("viewer")
+@spec.validate(resp=responses(200, PublishLogOut, 400, 404), tags=["publishing"])
+def attempt(log_id: str):
+    """One publish attempt (its log): follow a 202 here until its status is final."""
+    return json_of(log_out(background.get_log(db, parse_id(log_id, "log_id"))))
 
 
 @bp.post("/schedule")
