@@ -25,12 +25,12 @@ from ..history import HistoryFilter, list_publish_logs
 from ..media import clips as media_service
 from ..media.http import accepts_uploads, send_stored
 from ..media.storage import get_storage
-from ..models import PublishLog, SocialAccount, utcnow
+from ..models import FINAL_STATUSES, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
 from ..publishing.preview import post_previews
 from ..publishing.quotas import quota_state
-from ..publishing.service import QuotaExceeded, publish_clip
+from ..publishing.service import QuotaExceeded, publish_now, result_of
 from ..schemas import ClipIn, ClipPatch
 from .access import role_required
 from .clip_forms import (
@@ -282,23 +282,36 @@ def account_options():
 
 @dataclass
 class PanelOutcome:
-    """What the publish panel did: published now (`result`) or scheduled (`scheduled`)."""
+    """What the publish panel did: published now (`result`), scheduled (`scheduled`), or a live
+    publish still processing past the sync wait (`processing`, followed live by the page)."""
 
     result: PublishResult | None = None
     scheduled: PublishLog | None = None
+    processing: PublishLog | None = None
     replayed: bool = False
 
     def body(self) -> dict:
         """What the idempotency record keeps, to answer a repeat of the same POST."""
         if self.scheduled is not None:
             return {"scheduled_log_id": str(self.scheduled.id)}
+        if self.processing is not None:
+            return {"processing_log_id": str(self.processing.id)}
         return self.result.model_dump(mode="json")
 
     @classmethod
     def replay(cls, body: dict) -> "PanelOutcome":
         if "scheduled_log_id" in body:
             return cls(scheduled=background.get_log(db, uuid.UUID(body["scheduled_log_id"])), replayed=True)
+        if "processing_log_id" in body:
+            return cls.of_attempt(background.get_log(db, uuid.UUID(body["processing_log_id"])), replayed=True)
         return cls(result=PublishResult.model_validate(body), replayed=True)
+
+    @classmethod
+    def of_attempt(cls, log_row: PublishLog, replayed: bool = False) -> "PanelOutcome":
+        """A publish-now attempt as it stands: its result once final, else still processing."""
+        if log_row.status in FINAL_STATUSES:
+            return cls(result=result_of(log_row), replayed=replayed)
+        return cls(processing=log_row, replayed=replayed)
 
 
 @dataclass
@@ -332,10 +345,13 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
                                        list(metadata.hashtags))
             return PanelOutcome(scheduled=background.schedule_publish(
                 db, clip_id, target, form.scheduled_at.data)), None
-        return PanelOutcome(result=publish_clip(db, PublishRequest(
+        attempt = publish_now(db, PublishRequest(
             clip_id=clip_id, platform=form.platform.data, social_account_id=form.account_id(),
             metadata=metadata,
-        ))), None
+        ))
+        if attempt.done:
+            return PanelOutcome(result=attempt.result), None
+        return PanelOutcome(processing=background.get_log(db, attempt.log_id)), None
     except ValidationError as exc:
         show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, PUBLISH_FIELD_MAP)
     except QuotaExceeded as exc:
@@ -425,7 +441,27 @@ def publish(clip_id: uuid.UUID):
         return _full_clip_page(clip_id, form, outcome)
     return render_template("clips/_publish_done.html", clip_id=clip_id, form=form, outcome=outcome,
                            result=outcome.result, scheduled=outcome.scheduled,
-                           fresh_key=new_key(), history=_clip_history(clip_id))
+                           processing=outcome.processing, fresh_key=new_key(),
+                           history=_clip_history(clip_id))
+
+
+@bp.get("/<uuid:clip_id>/attempts/<uuid:log_id>")
+@role_required("editor")
+def publish_status(clip_id: uuid.UUID, log_id: uuid.UUID):
+    """A live publish followed by the panel: polled by htmx while it processes; once final, its
+    result (with Retry) and, out of band, the refreshed history, and the polling stops."""
+    log_row = background.get_log(db, log_id)
+    if log_row.clip_id != clip_id:
+        raise NotFound(f"publish log {log_id} is not a post of this clip")
+    outcome = PanelOutcome.of_attempt(log_row)
+    if not wants_fragment():
+        return redirect(url_for("clips.detail", clip_id=clip_id))
+    form = PublishForm(formdata=None, platform=log_row.platform,
+                       social_account_id=str(log_row.social_account_id or ""),
+                       caption=log_row.caption, hashtags=" ".join(log_row.hashtags or []))
+    return render_template("clips/_publish_followed.html", clip_id=clip_id, form=form,
+                           result=outcome.result, processing=outcome.processing,
+                           history=_clip_history(clip_id) if outcome.result else None)
 
 
 @bp.post("/<uuid:clip_id>/scheduled/<uuid:log_id>/cancel")
@@ -454,6 +490,7 @@ def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, outcome: PanelOutcome
     return render_template(
         "clips/detail.html", clip=clip, form=form, outcome=outcome,
         result=outcome.result if outcome else None, scheduled=outcome.scheduled if outcome else None,
+        processing=outcome.processing if outcome else None,
         offer=offer, crosspost=crosspost, groups=groups, account_errors=account_errors or {},
         history=_clip_history(clip_id))
 
