@@ -17,7 +17,9 @@ from conftest import base_config
 from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, LedgerEvent, PublishLog, SocialAccount, utcnow
+from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.providers import LIVE_CLIENTS
+from dashboard.publishing.service import publish_clip
 from dashboard.publishing.worker import sweep
 from queue_support import (  # noqa: F401  (fixtures)
     api,
@@ -226,6 +228,17 @@ def test_a_permanent_error_fails_with_the_platform_message_and_trace(api, platfo
     assert platform.publishes_of() == 0
 
 
+def test_the_trace_id_shows_on_the_history_and_clip_pages(db, client, login, platform, clip,
+                                                          live_account):
+    platform.fail_next("prepare", "rejected")
+    publish_clip(db, PublishRequest(clip_id=clip.id, platform="tiktok",
+                                    social_account_id=live_account.id))
+    login("viewer")
+    for page in ("/history", f"/clips/{clip.id}"):
+        html = client.get(page).get_data(as_text=True)
+        assert '<small class="trace-id muted"' in html and "<code>trace-rejected</code>" in html, page
+
+
 def test_an_auth_error_fails_and_the_account_needs_credentials(api, platform, clip, live_account):
     platform.fail_next("create", "bad_token")
     body = publish(api, clip, live_account).json
@@ -288,6 +301,7 @@ def test_a_lost_answer_to_the_publish_call_is_settled_by_asking_the_platform(
     assert reconciled[0]["external_post_id"] == row.external_post_id
     assert reconciled[0]["reason"] == "timed out waiting for /uploads/{}/publish".format(
         row.platform_state["upload_id"])
+    assert reconciled[0]["asked_about"] == {"upload_id": row.platform_state["upload_id"]}
 
 
 def test_a_publish_call_that_never_arrived_is_retried_from_a_fresh_start(

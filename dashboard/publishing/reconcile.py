@@ -64,7 +64,10 @@ def settle(db, log_id: uuid.UUID, client: LiveClient, job: LiveJob, state: dict[
     result = "unknown" if outcome is None else "published" if outcome.success else "not_published"
     metadata = {"platform": log_row.platform, "publish_log_id": log_row.id, "result": result,
                 "reason": reason, "step": log_row.step, "check": log_row.reconcile_checks + 1,
-                "platform_state": dict(state), **evidence}
+                # The platform ids it was asked about (not the whole state: upload URLs may
+                # carry the platform's upload token).
+                "asked_about": {key: value for key, value in state.items()
+                                if key.endswith("_id") and isinstance(value, str)}, **evidence}
     if outcome is not None:
         metadata.update(external_post_id=outcome.external_post_id,
                         external_url=outcome.external_url, platform_error=outcome.error_message)
