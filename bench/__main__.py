@@ -1,5 +1,5 @@
 """`python -m bench [floor] [throughput] [concurrency] [crosspost] [scheduled] [pagination]
-[youtube_upload] [media]`: run the benchmarks (all by default) and print Markdown figures.
+[youtube_upload] [media] [live_publish]`: run the benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
 """
@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
 BENCHMARKS = ("floor", "throughput", "concurrency", "crosspost", "scheduled", "pagination",
-              "youtube_upload", "media")
+              "youtube_upload", "media", "live_publish")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -107,6 +107,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        help="timed probes and thumbnails per kind of video (default 5)")
     media.add_argument("--media-dir", default=None,
                        help="folder for the test files (default: the system's temporary folder)")
+    live = parser.add_argument_group("live_publish")
+    live.add_argument("--live-posts", type=int, default=64,
+                      help="publishes queued at once in live mode (default 64)")
+    live.add_argument("--processing-seconds", type=float, default=2.0,
+                      help="the fake platform's processing delay (default 2)")
     parser.add_argument("--json", help="write the raw figures here (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(BENCHMARKS)

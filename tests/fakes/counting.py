@@ -50,8 +50,10 @@ class Hold:
 class CountingPlatform:
     """The platform's state and its WSGI app (`platform.app`)."""
 
-    def __init__(self, processing_polls: int = 2):
+    def __init__(self, processing_polls: int = 2, processing_seconds: float | None = None):
         self.processing_polls = processing_polls
+        # When set, processing lasts this long from the last byte (instead of a number of polls).
+        self.processing_seconds = processing_seconds
         self.lock = threading.Lock()
         self.uploads: dict[str, dict] = {}
         self.posts: dict[str, str] = {}  # post id -> upload id
@@ -154,6 +156,8 @@ class CountingPlatform:
         with self.lock:
             upload["received"] += len(data)
             self.bytes_received += len(data)
+            if upload["received"] >= upload["size"]:
+                upload["complete_at"] = time.monotonic()
         return _json({"received": upload["received"]})
 
     def _upload_status(self, request, upload_id):
@@ -170,7 +174,10 @@ class CountingPlatform:
         with self.lock:
             self.poll_order.append(upload_id)
             upload["polls"] += 1
-            ready = upload["polls"] > self.processing_polls
+            if self.processing_seconds is not None:
+                ready = time.monotonic() - upload["complete_at"] >= self.processing_seconds
+            else:
+                ready = upload["polls"] > self.processing_polls
         return _json({"status": "ready" if ready else "processing"})
 
     def _finalize(self, request, upload_id):
