@@ -214,6 +214,21 @@ def test_past_the_sync_wait_the_api_answers_202_and_a_worker_finishes(
     assert platform.publishes_of() == 1
 
 
+def test_the_sweep_leaves_an_attempt_waiting_between_steps_alone(app, api, platform, clip,
+                                                               live_account, monkeypatch):
+    app.config.update(PUBLISH_SYNC_WAIT=0.2, PUBLISH_TIMEOUT_SECONDS=0.1)
+    monkeypatch.setattr(CountingClient, "poll_wait", 30.0)
+    log_id = publish(api, clip, live_account).json["id"]
+    time.sleep(0.3)  # older than the timeout, but waiting for its next poll, not in a call
+
+    report = released(lambda: sweep(_db))
+
+    row = get_log(log_id)
+    assert (row.status, row.step, row.step_started_at) == ("publishing", "processing", None)
+    assert report["interrupted"] == 0 and report["resumed"] == 0
+    assert "publish_interrupted" not in event_types(log_id)
+
+
 # Errors, by kind --------------------------------------------------------------------------------
 
 def test_a_permanent_error_fails_with_the_platform_message_and_trace(api, platform, clip, live_account):
