@@ -229,6 +229,29 @@ def test_the_sweep_leaves_an_attempt_waiting_between_steps_alone(app, api, platf
     assert "publish_interrupted" not in event_types(log_id)
 
 
+def test_the_panel_shows_a_processing_publish_and_a_repeat_of_its_form_publishes_nothing(
+        app, client, login, platform, clip, live_account, monkeypatch):
+    app.config["PUBLISH_SYNC_WAIT"] = 0.2
+    monkeypatch.setattr(CountingClient, "poll_wait", 30.0)
+    login("editor")
+    form = {"platform": "tiktok", "social_account_id": str(live_account.id), "caption": "Live",
+            "hashtags": "", "when": "now", "idempotency_key": "k-" + os.urandom(8).hex()}
+
+    first = client.post(f"/clips/{clip.id}/publish", data=form, headers={"HX-Request": "true"})
+    second = client.post(f"/clips/{clip.id}/publish", data=form, headers={"HX-Request": "true"})
+
+    row = only_log()
+    for response in (first, second):
+        html = response.get_data(as_text=True)
+        assert 'id="publish-processing"' in html and 'data-status="publishing"' in html
+        assert f'hx-get="/clips/{clip.id}/attempts/{row.id}"' in html
+        assert 'hx-trigger="load delay:2s"' in html
+    assert "already sent" in second.get_data(as_text=True)
+    assert platform.requests.count("prepare") == 1  # one attempt
+    poll = client.get(f"/clips/{clip.id}/attempts/{row.id}", headers={"HX-Request": "true"})
+    assert 'id="publish-processing"' in poll.get_data(as_text=True)
+
+
 # Errors, by kind --------------------------------------------------------------------------------
 
 def test_a_permanent_error_fails_with_the_platform_message_and_trace(api, platform, clip, live_account):
