@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.wrappers import Response
@@ -31,6 +33,7 @@ from queue_support import (  # noqa: F401  (fixtures)
 )
 from tests.fakes import FakeServer
 from tests.fakes.tiktok import TikTokFake
+from tests.fakes.youtube import FakeYouTube
 
 MIB = 1024 * 1024
 
@@ -55,13 +58,17 @@ class Holding:
 
 # TikTok ------------------------------------------------------------------------------------------
 
+YOUTUBE_SETTINGS = dict(YOUTUBE_PROCESSING_POLL_SECONDS=0.3, YOUTUBE_CHUNK_BYTES=256 * 1024)
 TIKTOK_SETTINGS = dict(TIKTOK_DEFAULT_PRIVACY_LEVEL="SELF_ONLY", TIKTOK_POLL_INTERVAL_SECONDS=0.3,
                        TIKTOK_POLL_MAX_INTERVAL_SECONDS=0.5, TIKTOK_CHUNK_BYTES=5 * MIB)
 
 
-def second_chunk(environ) -> bool:
-    return (environ["REQUEST_METHOD"] == "PUT"
-            and environ.get("HTTP_CONTENT_RANGE", "").startswith(f"bytes {5 * MIB}-"))
+def chunk_at(offset: int):
+    """A predicate for the PUT of the chunk that starts at `offset`."""
+    def matches(environ) -> bool:
+        return (environ["REQUEST_METHOD"] == "PUT"
+                and environ.get("HTTP_CONTENT_RANGE", "").startswith(f"bytes {offset}-"))
+    return matches
 
 
 @pytest.fixture
@@ -75,10 +82,21 @@ def tiktok(request):
 
 
 @pytest.fixture
-def app_config(database_uri, tiktok):
+def youtube(request):
+    fake = FakeYouTube(processing_seconds=1.0)
+    holding = Holding(fake, getattr(request, "param", None))
+    with FakeServer(holding) as server:
+        fake.url, fake.holding = server.url, holding
+        yield fake
+        holding.release.set()
+
+
+@pytest.fixture
+def app_config(database_uri, tiktok, youtube):
     config = base_config(database_uri)
     config.update(PROVIDER_MODE="live", PUBLISH_SYNC_WAIT=0.5, TIKTOK_API_URL=tiktok.url,
-                  RETRY_BASE_DELAY=0.1, RETRY_MAX_DELAY=0.2, **TIKTOK_SETTINGS)
+                  YOUTUBE_API_URL=youtube.url, RETRY_BASE_DELAY=0.1, RETRY_MAX_DELAY=0.2,
+                  **TIKTOK_SETTINGS, **YOUTUBE_SETTINGS)
     return config
 
 
@@ -121,7 +139,7 @@ def test_tiktok_from_a_schedule_publishes_once(api, tiktok, tiktok_post, worker)
     assert steps[:2] == ["prepare", "upload"] and steps[-1] == "confirm"
 
 
-@pytest.mark.parametrize("tiktok", [second_chunk], indirect=True)
+@pytest.mark.parametrize("tiktok", [chunk_at(5 * MIB)], indirect=True)
 def test_tiktok_worker_killed_inside_the_upload_resumes_and_publishes_once(
         app, api, tiktok, tiktok_post, worker_process):
     env = dict(PROVIDER_MODE="live", TIKTOK_API_URL=tiktok.url, **TIKTOK_SETTINGS)
@@ -143,3 +161,84 @@ def test_tiktok_worker_killed_inside_the_upload_resumes_and_publishes_once(
     assert [(i["step"], i["resumed_with"]) == ("upload", "upload") for i in interrupted] == [True], \
         second.output()
     assert tiktok.calls["init"] == 1  # one video/init: resumed, not started over
+
+
+# YouTube -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def youtube_post(make_clip, make_account, tmp_path):
+    video = tmp_path / "short.mp4"
+    video.write_bytes(os.urandom(MIB + 5))  # five chunks of 256 KiB, the last of 5 bytes
+    clip = make_clip(media=str(video), duration_seconds=20.0)
+
+    def post(handle=None) -> dict:
+        account = make_account("youtube", handle)
+        set_account_credentials(_db, account.id, COMPLETE_CREDENTIALS["youtube"])
+        _db.session.remove()
+        return {"clip_id": str(clip.id), "platform": "youtube", "social_account_id": str(account.id)}
+    return post
+
+
+def assert_on_youtube_once(fake, row):
+    assert row.status == "success", row.error_message
+    assert fake.inserts == 1 and list(fake.videos) == [row.external_post_id]
+    assert row.external_url == f"https://www.youtube.com/shorts/{row.external_post_id}"
+    assert row.trace_id  # X-GUploader-UploadID
+
+
+def test_youtube_from_the_api_answers_202_and_a_worker_publishes_once(api, youtube, youtube_post,
+                                                                      worker):
+    response = api.post("/publishing/publish", json=youtube_post())
+
+    assert response.status_code == 202, response.json
+    row = wait_for_status(response.json["id"], *FINAL_STATUSES, timeout=60)
+    assert_on_youtube_once(youtube, row)
+
+
+def test_youtube_from_a_schedule_publishes_once(api, youtube, youtube_post, worker):
+    response = api.post("/publishing/schedule", json={**youtube_post(), "scheduled_at": iso(utcnow())})
+
+    row = wait_for_status(response.json["id"], *FINAL_STATUSES, timeout=60)
+    assert_on_youtube_once(youtube, row)
+
+
+@pytest.mark.parametrize("youtube", [chunk_at(256 * 1024)], indirect=True)
+def test_youtube_worker_killed_inside_the_upload_resumes_the_session_and_publishes_once(
+        app, api, youtube, youtube_post, worker_process):
+    env = dict(PROVIDER_MODE="live", YOUTUBE_API_URL=youtube.url, **YOUTUBE_SETTINGS)
+    first = worker_process(2, **env)
+    response = api.post("/publishing/schedule", json={**youtube_post(), "scheduled_at": iso(utcnow())})
+    log_id = response.json["id"]
+    assert youtube.holding.entered.wait(60), first.output()
+
+    first.kill()
+    youtube.holding.release.set()
+    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
+               what="the dead worker's claim to go stale")
+    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+
+    row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
+    assert_on_youtube_once(youtube, row)  # one session: resumed, never started over
+    interrupted = [e.event_metadata["step"] for e in log_events(log_id)
+                   if e.event_type == "publish_step_interrupted"]
+    assert interrupted == ["upload"], second.output()
+
+
+def test_youtube_project_quota_defers_the_next_upload_to_the_pacific_reset(app, api, youtube,
+                                                                           youtube_post):
+    app.config["YOUTUBE_UPLOADS_PER_DAY"] = 1
+    app.config["PUBLISH_SYNC_WAIT"] = 10.0
+    first = api.post("/publishing/publish", json=youtube_post())
+    assert first.status_code == 200 and first.json["success"] is True, first.json
+
+    # Another channel of the same app (the same client id): the project's quota is used.
+    second = api.post("/publishing/publish", json=youtube_post())
+
+    assert second.status_code == 202, second.json
+    assert (second.json["status"], second.json["step"]) == ("queued", "prepare")
+    row = get_log(second.json["id"])
+    deferred = [e.event_metadata for e in log_events(row.id) if e.event_type == "publish_deferred"]
+    assert [(d["reason"], d["used"], d["limit"]) for d in deferred] == [("project_quota", 1, 1)]
+    assert iso(row.next_attempt_at) == deferred[0]["until"]
+    assert row.next_attempt_at.astimezone(ZoneInfo("America/Los_Angeles")).time() == dtime(0, 0)
+    assert youtube.inserts == 1  # nothing was sent for the second

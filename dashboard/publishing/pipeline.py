@@ -45,6 +45,7 @@ from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from . import service
 from .outcome import PlatformOutcome, Publisher, PublishJob
+from .project_quota import count_youtube_upload, youtube_project_quota
 from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
 from .providers.base import FIRST_STEP, LiveClient, LiveJob, MediaSource, ProviderError, StepResult
 from .reconcile import RECONCILE_STEP, settle
@@ -295,6 +296,8 @@ class StepRunner:
             settle(self.db, self.log_id, client, job, claim.state, claim.token,
                    may_retry=self.may_retry, reason="interrupted")
             return False
+        if claim.step == FIRST_STEP and not self.quota_allows(claim.token, job):
+            return False
         token = claim.token
         state = dict(claim.state)
 
@@ -425,6 +428,35 @@ class StepRunner:
         session.commit()
         if retry_at is not None:
             self.enqueue(retry_at)
+        return False
+
+    def quota_allows(self, token: datetime, job: LiveJob) -> bool:
+        """Quotas the platform counts per app rather than per account, checked (and the attempt
+        counted) in one transaction before the first step: YouTube's daily upload quota belongs
+        to the Google Cloud project of the credentials' client id. When it is used up the
+        attempt waits for the reset, `queued` again and not counted as an attempt (nothing is
+        sent), as the per-account quota does."""
+        if job.platform != "youtube":
+            return True
+        session = self.db.session
+        log_row = self.owned_log(token)
+        now = utcnow()
+        client_id = job.credentials["client_id"]
+        quota = youtube_project_quota(session, client_id, now, exclude_log_id=log_row.id)
+        if not quota.exhausted:
+            count_youtube_upload(log_row, client_id, now)
+            session.commit()
+            return True
+        log_row.status = PublishStatus.QUEUED.value
+        log_row.attempts = max(log_row.attempts - 1, 0)
+        log_row.step_started_at = None
+        log_row.next_attempt_at = quota.resets_at
+        record_event(session, "publish_deferred", "clip", log_row.clip_id, {
+            "platform": log_row.platform, "reason": "project_quota", "used": quota.used,
+            "limit": quota.limit, "until": quota.resets_at, "publish_log_id": log_row.id,
+        })
+        session.commit()
+        self.enqueue(quota.resets_at)
         return False
 
     def enqueue(self, eta: datetime) -> None:
