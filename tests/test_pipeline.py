@@ -202,7 +202,7 @@ def test_past_the_sync_wait_the_api_answers_202_and_a_worker_finishes(
 
     assert response.status_code == 202, response.json
     body = response.json
-    assert (body["status"], body["step"]) == ("publishing", "processing")
+    assert body["status"] == "publishing" and body["step"] in ("upload", "processing")
     assert response.headers["Location"] == f"/publishing/attempts/{body['id']}"
     assert messages_for(app, body["id"]) == 1  # the next poll, scheduled
     assert api.get(response.headers["Location"]).json["status"] == "publishing"
@@ -224,7 +224,8 @@ def test_the_sweep_leaves_an_attempt_waiting_between_steps_alone(app, api, platf
     report = released(lambda: sweep(_db))
 
     row = get_log(log_id)
-    assert (row.status, row.step, row.step_started_at) == ("publishing", "processing", None)
+    # Handed to the queue between two steps (which ones depends on the machine's speed).
+    assert (row.status, row.step_started_at) == ("publishing", None) and row.step in ("upload", "processing")
     assert report["interrupted"] == 0 and report["resumed"] == 0
     assert "publish_interrupted" not in event_types(log_id)
 
