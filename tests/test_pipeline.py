@@ -435,3 +435,29 @@ def test_a_worker_killed_inside_a_step_resumes_and_publishes_exactly_once(
         # Resumed, not restarted: one upload object, every byte sent once.
         assert len(platform.uploads) == 1
         assert platform.bytes_received == VIDEO_BYTES
+
+
+def test_an_attempt_left_before_its_first_step_by_a_dead_web_process_is_handed_on(
+        app, db, platform, clip, live_account, worker):
+    """The page committed the attempt, then its process died before the first step."""
+    from dashboard.publishing import pipeline
+    from dashboard.publishing.service import load_target
+
+    app.config["PUBLISH_TIMEOUT_SECONDS"] = 0.2
+    loaded, account = load_target(db, clip.id, "tiktok", live_account.id, "", [])
+    row = PublishLog(clip_id=loaded.id, platform="tiktok", social_account_id=account.id,
+                     status="pending", caption="", hashtags=[], requested_at=utcnow(),
+                     started_at=utcnow(), attempts=1)
+    db.session.add(row)
+    db.session.flush()
+    pipeline.start(db, row, loaded, account)
+    db.session.commit()
+    log_id = row.id
+    db.session.remove()
+    time.sleep(0.3)
+
+    released(lambda: sweep(_db))
+
+    done = wait_for_status(log_id, *FINAL_STATUSES, timeout=30)
+    assert done.status == "success" and platform.publishes_of() == 1
+    assert "publish_interrupted" not in event_types(log_id)

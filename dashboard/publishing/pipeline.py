@@ -515,7 +515,8 @@ def sweep_live(db) -> dict[str, int]:
       or web process): it is released and re-enqueued, to resume from the last written state;
       an interrupted `finalize` is settled by asking the platform instead (`reconcile`);
     - an attempt waiting between steps whose message was lost (overdue by
-      REQUEUE_GRACE_SECONDS) is enqueued again; claiming makes a repeat harmless;
+      REQUEUE_GRACE_SECONDS), or left between two steps by a dead process (for longer than
+      PUBLISH_TIMEOUT_SECONDS), is enqueued again; claiming makes a repeat harmless;
     - an unconfirmed live attempt due for another question to the platform is enqueued.
     """
     from .worker import enqueue
@@ -552,6 +553,10 @@ def sweep_live(db) -> dict[str, int]:
         select(PublishLog.id).where(
             PublishLog.step.is_not(None), PublishLog.step_started_at.is_(None),
             or_(and_(PublishLog.status.in_(IN_FLIGHT), PublishLog.next_attempt_at <= now - grace),
+                # Between two steps with no wait (e.g. a web process that died right after
+                # committing the attempt): nobody will claim it unless it is handed on.
+                and_(PublishLog.status.in_(IN_FLIGHT), PublishLog.next_attempt_at.is_(None),
+                     PublishLog.updated_at < now - timeout),
                 and_(PublishLog.status == PublishStatus.UNCONFIRMED.value,
                      PublishLog.step == RECONCILE_STEP, PublishLog.next_attempt_at <= now)))
     ))
