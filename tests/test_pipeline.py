@@ -178,8 +178,9 @@ def test_processing_that_takes_many_polls_waits_in_the_queue_not_in_a_thread(
     first, second = schedule_now(api, clip, live_account), schedule_now(api, clip, live_account)
 
     waiting = wait_until(lambda: (row := get_log(first)).step == "processing"
-                         and row.step_started_at is None and row, what="a poll to be scheduled")
-    assert waiting.status == "publishing" and waiting.next_attempt_at is not None
+                         and row.step_started_at is None and row.next_attempt_at is not None
+                         and row, what="a poll to be scheduled")
+    assert waiting.status == "publishing"  # waiting, with no thread and no claim
 
     for log_id in (first, second):
         row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
