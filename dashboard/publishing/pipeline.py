@@ -175,7 +175,7 @@ def resume(db, log_id: uuid.UUID) -> None:
 
 
 def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
-           token: datetime | None = None, trace_id: str | None = None) -> bool:
+           token: datetime | None = None) -> bool:
     """Record an attempt's outcome (commits) and hand a retry to the queue.
 
     With `token`, only while the runner still holds its step claim; False when it lost it.
@@ -186,8 +186,6 @@ def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
         session.rollback()
         return False
     log_row.step_started_at = None
-    if trace_id:
-        log_row.trace_id = trace_id
     service.record_outcome(db, log_row, outcome, may_retry=may_retry)
     retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
     session.commit()
