@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
 import pytest
 
@@ -155,6 +156,38 @@ def test_each_platform_id_is_on_the_log_before_the_call_that_needs_it(app, api, 
     # The publish call is marked on the log before it is sent (a re-run asks instead).
     assert seen["finalize"] == {"step": "finalize", "claimed": True, "state": {
         "upload_id": upload_id, "offset": VIDEO_BYTES, "publish_sent": True}}
+
+
+def test_no_transaction_or_connection_is_held_during_any_live_step(app, api, platform, clip,
+                                                                  live_account):
+    """At every platform call, the pool lends no connection and another one can write."""
+    engine = _db.engine
+    seen: list[tuple[str, int, str | None]] = []
+
+    def probe(endpoint):
+        checked_out = engine.pool.checkedout()
+        error = None
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                if engine.dialect.name == "sqlite":
+                    raw.execute("PRAGMA busy_timeout=1000")
+                else:
+                    raw.execute("SET lock_timeout = '1s'")
+                with conn.begin():
+                    conn.execute(_db.insert(LedgerEvent).values(
+                        id=uuid.uuid4(), event_type="probe", entity_type="test",
+                        entity_id=uuid.uuid4(), event_metadata={}, created_at=utcnow()))
+        except Exception as exc:  # reported by the assertion below
+            error = repr(exc)
+        seen.append((endpoint, checked_out, error))
+
+    platform.on_request = probe
+    assert publish(api, clip, live_account).json["success"] is True
+
+    assert {endpoint for endpoint, _, _ in seen} == {
+        "prepare", "create", "upload_status", "chunk", "processing", "finalize", "confirm"}
+    assert [(endpoint, n, error) for endpoint, n, error in seen if n or error] == []
 
 
 def test_stub_mode_keeps_the_one_shot_publish(app, api, platform, clip, live_account):
