@@ -286,7 +286,8 @@ class StepRunner:
         try:
             client, job = self.live_client()
         except LiveUnavailable as exc:
-            kind = "unknown" if claim.step in (IRREVERSIBLE_STEP, "confirm", RECONCILE_STEP) else "permanent"
+            after_publish = (IRREVERSIBLE_STEP, "confirm", RECONCILE_STEP)
+            kind = "unknown" if claim.step in after_publish else "permanent"
             finish(self.db, self.log_id, PlatformOutcome(False, error_message=str(exc), error_kind=kind),
                    may_retry=False, token=claim.token)
             return False

@@ -303,7 +303,8 @@ class PanelOutcome:
         if "scheduled_log_id" in body:
             return cls(scheduled=background.get_log(db, uuid.UUID(body["scheduled_log_id"])), replayed=True)
         if "processing_log_id" in body:
-            return cls.of_attempt(background.get_log(db, uuid.UUID(body["processing_log_id"])), replayed=True)
+            log_row = background.get_log(db, uuid.UUID(body["processing_log_id"]))
+            return cls.of_attempt(log_row, replayed=True)
         return cls(result=PublishResult.model_validate(body), replayed=True)
 
     @classmethod

@@ -217,12 +217,14 @@ class CountingClient(LiveClient):
     poll_wait = 0.2  # seconds between processing polls
 
     def _call(self, method: str, path: str, **kw) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._credentials['access_token']}",
+                   **kw.pop("headers", {})}
         try:
-            response = self.http.request(method, f"{self.base_url}{path}",
-                                         headers={"Authorization": f"Bearer {self._credentials['access_token']}",
-                                                  **kw.pop("headers", {})}, **kw)
+            response = self.http.request(method, f"{self.base_url}{path}", headers=headers, **kw)
         except httpx.TimeoutException:
-            raise ProviderError(f"timed out waiting for {path}", kind="unknown" if path.endswith("/publish") else "transient") from None
+            # Only the publish call's effect may have happened without its answer.
+            kind = "unknown" if path.endswith("/publish") else "transient"
+            raise ProviderError(f"timed out waiting for {path}", kind=kind) from None
         except httpx.TransportError:
             raise ProviderError(f"could not reach the platform for {path}", kind="transient") from None
         if response.status_code >= 400 and response.status_code != 409:
