@@ -433,6 +433,7 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_worker_killed_inside_a_step_resumes_and_publishes_exactly_once(
         app, api, platform, clip, live_account, worker_process, point):

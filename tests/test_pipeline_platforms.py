@@ -1,6 +1,7 @@
 """End to end, per platform: live mode through the pipeline against the platform's own fake
 (tests/fakes/<platform>.py) over real HTTP, from the API and a schedule, and through a `flask
-worker` killed with SIGKILL inside an upload: published exactly once each time."""
+worker` killed with SIGKILL inside an upload (TikTok, YouTube) or inside media_publish
+(Instagram): published exactly once each time."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, utcnow
 from queue_support import (  # noqa: F401  (fixtures)
+    all_logs,
     api,
     event_types,
     get_log,
@@ -32,6 +34,7 @@ from queue_support import (  # noqa: F401  (fixtures)
     worker_process,
 )
 from tests.fakes import FakeServer
+from tests.fakes.instagram import InstagramFake
 from tests.fakes.tiktok import TikTokFake
 from tests.fakes.youtube import FakeYouTube
 
@@ -139,6 +142,7 @@ def test_tiktok_from_a_schedule_publishes_once(api, tiktok, tiktok_post, worker)
     assert steps[:2] == ["prepare", "upload"] and steps[-1] == "confirm"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tiktok", [chunk_at(5 * MIB)], indirect=True)
 def test_tiktok_worker_killed_inside_the_upload_resumes_and_publishes_once(
         app, api, tiktok, tiktok_post, worker_process):
@@ -202,6 +206,7 @@ def test_youtube_from_a_schedule_publishes_once(api, youtube, youtube_post, work
     assert_on_youtube_once(youtube, row)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("youtube", [chunk_at(256 * 1024)], indirect=True)
 def test_youtube_worker_killed_inside_the_upload_resumes_the_session_and_publishes_once(
         app, api, youtube, youtube_post, worker_process):
@@ -242,3 +247,89 @@ def test_youtube_project_quota_defers_the_next_upload_to_the_pacific_reset(app, 
     assert iso(row.next_attempt_at) == deferred[0]["until"]
     assert row.next_attempt_at.astimezone(ZoneInfo("America/Los_Angeles")).time() == dtime(0, 0)
     assert youtube.inserts == 1  # nothing was sent for the second
+
+
+# Instagram ---------------------------------------------------------------------------------------
+
+INSTAGRAM_SETTINGS = dict(INSTAGRAM_POLL_INTERVAL_SECONDS=0.2, INSTAGRAM_POLL_BACKOFF_MAX_SECONDS=0.5)
+
+
+@pytest.fixture
+def instagram():
+    fake = InstagramFake(processing_polls=2)
+    with FakeServer(fake) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def instagram_post(make_clip, make_account, tmp_path):
+    video = tmp_path / "reel.mp4"
+    video.write_bytes(os.urandom(MIB))  # a local file: resumable upload to the returned uri
+    clip = make_clip(media=str(video), duration_seconds=20.0)
+    account = make_account("instagram")
+    set_account_credentials(_db, account.id, COMPLETE_CREDENTIALS["instagram"])
+    _db.session.remove()
+    return {"clip_id": str(clip.id), "platform": "instagram", "social_account_id": str(account.id)}
+
+
+def assert_on_instagram_once(fake, row, answered: bool = True):
+    """Published once; `answered`: media_publish's answer arrived, so the post's id and URL are
+    known (a container settled as PUBLISHED does not name its media)."""
+    assert row.status == "success", row.error_message
+    assert len(fake.published) == 1
+    if answered:
+        assert fake.published[0]["media_id"] == row.external_post_id
+        assert row.external_url.startswith("https://www.instagram.com/reel/")
+        assert row.trace_id  # fbtrace_id
+
+
+@pytest.fixture
+def graph_url(app, instagram):
+    app.config.update(INSTAGRAM_GRAPH_URL=f"{instagram.url}/v24.0", **INSTAGRAM_SETTINGS)
+    return app.config["INSTAGRAM_GRAPH_URL"]
+
+
+def test_instagram_from_the_api_answers_202_and_a_worker_publishes_once(api, instagram, graph_url,
+                                                                        instagram_post, worker):
+    response = api.post("/publishing/publish", json=instagram_post)
+
+    assert response.status_code in (200, 202), response.json
+    log_id = response.json.get("id") or all_logs()[0].id
+    row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
+    assert_on_instagram_once(instagram, row)
+
+
+def test_instagram_from_a_schedule_publishes_once(api, instagram, graph_url, instagram_post, worker):
+    response = api.post("/publishing/schedule", json={**instagram_post, "scheduled_at": iso(utcnow())})
+
+    row = wait_for_status(response.json["id"], *FINAL_STATUSES, timeout=60)
+    assert_on_instagram_once(instagram, row)
+
+
+@pytest.mark.slow
+def test_instagram_worker_killed_inside_media_publish_is_settled_by_asking_the_container(
+        app, api, instagram, graph_url, instagram_post, worker_process):
+    instagram.stall_next("media_publish", 60)  # published, and the answer never comes in time
+    env = dict(PROVIDER_MODE="live", INSTAGRAM_GRAPH_URL=graph_url, PROVIDER_HTTP_TIMEOUT=120,
+               **INSTAGRAM_SETTINGS)
+    first = worker_process(2, **env)
+    response = api.post("/publishing/schedule", json={**instagram_post, "scheduled_at": iso(utcnow())})
+    log_id = response.json["id"]
+    wait_until(lambda: instagram.publish_calls == 1, timeout=60, what="media_publish to be sent")
+
+    first.kill()
+    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
+               what="the dead worker's claim to go stale")
+    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+
+    row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
+    assert_on_instagram_once(instagram, row, answered=False)
+    assert instagram.publish_calls == 1  # never sent again: the container was asked instead
+    interrupted = [e.event_metadata for e in log_events(log_id)
+                   if e.event_type == "publish_step_interrupted"]
+    assert [(i["step"], i["resumed_with"]) for i in interrupted] == [("finalize", "reconcile")], \
+        second.output()
+    reconciled = [e.event_metadata["result"] for e in log_events(log_id)
+                  if e.event_type == "publish_reconciled"]
+    assert reconciled == ["published"]

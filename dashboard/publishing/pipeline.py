@@ -43,6 +43,7 @@ from sqlalchemy import and_, or_, select, update
 from ..credentials import CredentialError, get_account_credentials, missing_keys
 from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..ops.metrics import PublishReport
 from . import service
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .project_quota import count_youtube_upload, youtube_project_quota
@@ -187,13 +188,22 @@ def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
         return False
     log_row.step_started_at = None
     service.record_outcome(db, log_row, outcome, may_retry=may_retry)
-    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
-    session.commit()
+    retry_at = commit_outcome(session, log_row)
     if retry_at is not None:
         from .worker import enqueue
 
         enqueue(log_id, retry_at)
     return True
+
+
+def commit_outcome(session, log_row: PublishLog) -> datetime | None:
+    """Commit an attempt's recorded outcome, then report it (its log line and metrics); when to
+    retry it if it was queued again."""
+    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
+    report = PublishReport.of(log_row)
+    session.commit()
+    report.report()
+    return retry_at
 
 
 class StepLost(Exception):
@@ -365,8 +375,7 @@ class StepRunner:
             log_row.step_started_at = None
             outcome = result.outcome or PlatformOutcome(True)
             service.record_outcome(self.db, log_row, outcome, may_retry=self.may_retry)
-            retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
-            session.commit()
+            retry_at = commit_outcome(session, log_row)
             if retry_at is not None:
                 self.enqueue(retry_at)
             return False
@@ -423,8 +432,7 @@ class StepRunner:
                                   auth_error=exc.kind == "auth", retry_after=exc.retry_after)
         log_row.step_started_at = None
         service.record_outcome(self.db, log_row, outcome, may_retry=self.may_retry)
-        retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
-        session.commit()
+        retry_at = commit_outcome(session, log_row)
         if retry_at is not None:
             self.enqueue(retry_at)
         return False

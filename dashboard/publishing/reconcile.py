@@ -25,6 +25,7 @@ from flask import current_app
 
 from ..ledger import record_event
 from ..models import PublishLog, PublishStatus, utcnow
+from ..ops.metrics import PublishReport
 from . import service
 from .outcome import PlatformOutcome
 from .providers.base import FIRST_STEP, LiveClient, LiveJob, ProviderError
@@ -73,7 +74,6 @@ def settle(db, log_id: uuid.UUID, client: LiveClient, job: LiveJob, state: dict[
                         external_url=outcome.external_url, platform_error=outcome.error_message)
     record_event(session, "publish_reconciled", "clip", log_row.clip_id, metadata)
     log_row.step_started_at = None
-    retry_at = None
     if outcome is None:
         config = current_app.config
         log_row.reconcile_checks += 1
@@ -95,9 +95,13 @@ def settle(db, log_id: uuid.UUID, client: LiveClient, job: LiveJob, state: dict[
         log_row.step = FIRST_STEP
         log_row.platform_state = {}
         service.record_outcome(db, log_row, outcome, may_retry=may_retry)
-        if log_row.status == PublishStatus.QUEUED.value:
-            retry_at = log_row.next_attempt_at
+    if recheck and outcome is None:
+        session.commit()  # it was unconfirmed and still is: nothing new to report
+        return
+    report = PublishReport.of(log_row)
+    retry_at = log_row.next_attempt_at if log_row.status == PublishStatus.QUEUED.value else None
     session.commit()
+    report.report()
     if retry_at is not None:
         from .worker import enqueue
 
