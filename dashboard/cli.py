@@ -152,8 +152,9 @@ def worker(threads: int | None):
     db.session.remove()
     # A log line, not an echo: with LOG_FORMAT=json every line a worker writes is JSON.
     logging.getLogger("dashboard.worker").info(
-        "worker: %d threads on %s queue; start-up sweep requeued %d, interrupted %d", threads,
-        app.config["QUEUE_URL"].split("://")[0], report["requeued"], report["interrupted"])
+        "worker: %d threads on %s queue; start-up sweep requeued %d, interrupted %d, resumed %d "
+        "live steps", threads, app.config["QUEUE_URL"].split("://")[0], report["requeued"],
+        report["interrupted"], report["resumed"])
     consumer = huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                     initial_delay=0.05, max_delay=1.0, scheduler_interval=1,
                                     check_worker_health=True)
