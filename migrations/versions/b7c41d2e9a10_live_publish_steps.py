@@ -29,10 +29,8 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('publish_logs', schema=None) as batch_op:
-        batch_op.drop_column('reconcile_checks')
-        batch_op.drop_column('restarts')
-        batch_op.drop_column('step_started_at')
-        batch_op.drop_column('trace_id')
-        batch_op.drop_column('platform_state')
-        batch_op.drop_column('step')
+    # Not a batch: on SQLite a batch drop copies the table, and publish_logs has a generated
+    # column (counts_at) a copy cannot write. SQLite 3.35+ drops columns in place.
+    for column in ('reconcile_checks', 'restarts', 'step_started_at', 'trace_id', 'platform_state',
+                   'step'):
+        op.drop_column('publish_logs', column)
