@@ -48,7 +48,8 @@ from . import service
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .project_quota import count_youtube_upload, youtube_project_quota
 from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
-from .providers.base import FIRST_STEP, LiveClient, LiveJob, MediaSource, ProviderError, StepResult
+from ..media.sources import media_source_for
+from .providers.base import FIRST_STEP, LiveClient, LiveJob, ProviderError, StepResult
 from .reconcile import RECONCILE_STEP, settle
 from .rules import compose_caption
 from .simulator import PlatformSimulator, SimulatorSettings
@@ -219,13 +220,6 @@ class Claim:
     step: str
     state: dict[str, Any]
     token: datetime
-
-
-def media_source(media: str) -> MediaSource:
-    """Where a clip's bytes are: a public URL platforms may pull, or a local file to stream."""
-    if media.startswith(("https://", "http://")):
-        return MediaSource(public_url=media)
-    return MediaSource(path=media)
 
 
 def client_settings() -> dict[str, Any]:
@@ -493,21 +487,23 @@ class StepRunner:
                 raise LiveUnavailable(f"@{account.handle}'s credentials cannot be read") from None
             if credentials is None or missing_keys(log_row.platform, credentials):
                 raise LiveUnavailable(f"@{account.handle}'s credentials were removed during the publish")
-            job = LiveJob(
+            values = dict(
                 platform=log_row.platform,
                 log_id=str(log_row.id),
                 title=clip.title,
                 description=clip.description,
                 caption=compose_caption(log_row.caption, log_row.hashtags or []),
                 hashtags=tuple(log_row.hashtags or []),
-                media=media_source(clip.media),
                 duration_seconds=clip.duration_seconds,
                 account_handle=account.handle,
-                credentials=credentials,
                 options=dict((account.config or {}).get("publish_options") or {}),
             )
+            # Detached, so that finding the file (an S3 copy may be downloaded) happens after
+            # this read transaction ends.
+            session.expunge(clip)
         finally:
             session.commit()
+        job = LiveJob(**values, media=media_source_for(clip), credentials=credentials)
         self._http = httpx.Client(timeout=self.config["PROVIDER_HTTP_TIMEOUT"])
         self._client = client_class(credentials, client_settings(), self._http)
         self._job = job

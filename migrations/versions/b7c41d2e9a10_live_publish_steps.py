@@ -1,7 +1,7 @@
 """live publishing: step state on publish logs
 
 Revision ID: b7c41d2e9a10
-Revises: c5d8f1e2a4b6
+Revises: ce5acaad780d
 Create Date: 2026-12-01 10:40:00
 
 """
@@ -13,7 +13,7 @@ import dashboard.models
 
 # revision identifiers, used by Alembic.
 revision = 'b7c41d2e9a10'
-down_revision = 'c5d8f1e2a4b6'
+down_revision = 'ce5acaad780d'
 branch_labels = None
 depends_on = None
 
