@@ -313,6 +313,35 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # backing off from the base delay (doubling), before the step gives up for a later run.
         "YOUTUBE_UPLOAD_RETRIES": _int(env, "YOUTUBE_UPLOAD_RETRIES", 5),
         "YOUTUBE_RETRY_BASE_DELAY": _float(env, "YOUTUBE_RETRY_BASE_DELAY", 1.0),
+        # Linking accounts by OAuth (dashboard/linking.py). The apps' own credentials, as
+        # registered with each platform; a platform without them offers no Connect button.
+        "INSTAGRAM_APP_ID": (env.get("INSTAGRAM_APP_ID") or "").strip(),
+        "INSTAGRAM_APP_SECRET": (env.get("INSTAGRAM_APP_SECRET") or "").strip(),
+        "TIKTOK_CLIENT_KEY": (env.get("TIKTOK_CLIENT_KEY") or "").strip(),
+        "TIKTOK_CLIENT_SECRET": (env.get("TIKTOK_CLIENT_SECRET") or "").strip(),
+        "GOOGLE_CLIENT_ID": (env.get("GOOGLE_CLIENT_ID") or "").strip(),
+        "GOOGLE_CLIENT_SECRET": (env.get("GOOGLE_CLIENT_SECRET") or "").strip(),
+        # The OAuth endpoints are settings for the same reason as the API endpoints. Instagram's
+        # token exchange and account lookup go to INSTAGRAM_GRAPH_URL, TikTok's token and revoke
+        # to TIKTOK_API_URL, the YouTube channel lookup to YOUTUBE_API_URL.
+        "INSTAGRAM_AUTHORIZE_URL": env.get("INSTAGRAM_AUTHORIZE_URL")
+        or "https://www.facebook.com/v24.0/dialog/oauth",
+        "TIKTOK_AUTHORIZE_URL": env.get("TIKTOK_AUTHORIZE_URL")
+        or "https://www.tiktok.com/v2/auth/authorize/",
+        "GOOGLE_AUTHORIZE_URL": env.get("GOOGLE_AUTHORIZE_URL")
+        or "https://accounts.google.com/o/oauth2/v2/auth",
+        "GOOGLE_TOKEN_URL": env.get("GOOGLE_TOKEN_URL") or "https://oauth2.googleapis.com/token",
+        "GOOGLE_REVOKE_URL": env.get("GOOGLE_REVOKE_URL") or "https://oauth2.googleapis.com/revoke",
+        # The redirect URIs are built on this base when set (behind a proxy, or to match exactly
+        # what was registered); otherwise on the URL the admin's browser used.
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/"),
+        # The worker refreshes an access token this long before it expires (YouTube's last about
+        # 1 h, TikTok's 2-24 h), and Instagram's 60-day long-lived tokens this long before theirs.
+        "TOKEN_REFRESH_AHEAD_SECONDS": _float(env, "TOKEN_REFRESH_AHEAD_SECONDS", 900.0),
+        "INSTAGRAM_REFRESH_AHEAD_SECONDS": _float(env, "INSTAGRAM_REFRESH_AHEAD_SECONDS",
+                                                  14 * 86400.0),
+        # A worker's claim on an account's refresh; a claim older than this was interrupted.
+        "TOKEN_REFRESH_LEASE_SECONDS": _float(env, "TOKEN_REFRESH_LEASE_SECONDS", 120.0),
         # Seconds one platform HTTP call may take before it counts as lost.
         "PROVIDER_HTTP_TIMEOUT": _float(env, "PROVIDER_HTTP_TIMEOUT", 60.0),
         # How long a publish from the page or the API waits for a live attempt before it answers

@@ -64,7 +64,8 @@ EVENT_TYPES = (
 ENTITY_TYPES = ("clip", "account", "user", "system")
 
 # Keys that must never reach the ledger, whatever a caller passes.
-_FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret"}
+_FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret",
+                   "refresh_token", "code", "code_verifier"}
 
 _stamp_lock = threading.Lock()
 _last_stamp: datetime | None = None

@@ -189,7 +189,11 @@ class MediaUpload(TimestampMixin, db.Model):
 
 class SocialAccount(TimestampMixin, db.Model):
     __tablename__ = "social_accounts"
-    __table_args__ = (Index("ix_social_accounts_platform_handle", "platform", "handle", unique=True),)
+    __table_args__ = (
+        Index("ix_social_accounts_platform_handle", "platform", "handle", unique=True),
+        Index("ix_social_accounts_platform_external_id", "platform", "external_id", unique=True),
+        Index("ix_social_accounts_token_expires_at", "token_expires_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     platform: Mapped[str] = mapped_column(String(20))
@@ -205,6 +209,22 @@ class SocialAccount(TimestampMixin, db.Model):
     # Set by a permanent authentication error; cleared when credentials are saved again.
     needs_credentials: Mapped[bool] = mapped_column(default=False, server_default=false())
     needs_credentials_reason: Mapped[str | None] = mapped_column(Text)
+    # Linked by OAuth (dashboard/linking.py): non-secret metadata about the tokens, which stay in
+    # the encrypted credentials. `external_id` is who was connected (Instagram user id, TikTok
+    # open_id, YouTube channel id): connecting the same one again updates this account.
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    connected_as: Mapped[str | None] = mapped_column(String(200))
+    avatar_url: Mapped[str | None] = mapped_column(String(2000))
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    granted_scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    # A worker's claim on refreshing the tokens (one conditional UPDATE takes it).
+    token_refresh_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the platform refused a refresh; cleared by connecting again.
+    needs_reconnect: Mapped[bool] = mapped_column(default=False, server_default=false())
+    needs_reconnect_reason: Mapped[str | None] = mapped_column(Text)
 
     parent: Mapped[SocialAccount | None] = relationship(
         remote_side=[id], back_populates="satellites"

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from ..errors import DomainError, InvalidInput, NotFound
 from ..extensions import take_write_lock
 from ..ledger import record_event
+from ..linking import ensure_fresh_token
 from ..media.clips import media_facts
 from ..models import FINAL_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
 from .models import PublishRequest, PublishResult
@@ -70,6 +71,8 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
             raise InvalidInput.field("social_account_id", f"@{account.handle} is inactive")
         if account.needs_credentials:
             raise InvalidInput.field("social_account_id", needs_credentials_message(account))
+        if account.needs_reconnect:
+            raise InvalidInput.field("social_account_id", needs_reconnect_message(account))
     errors = check_publish(
         platform,
         current_app.config["PLATFORM_LIMITS"].get(platform, {}),
@@ -87,6 +90,11 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
 def needs_credentials_message(account: SocialAccount) -> str:
     reason = f" ({account.needs_credentials_reason})" if account.needs_credentials_reason else ""
     return f"@{account.handle} needs new credentials{reason}: save them on the accounts page"
+
+
+def needs_reconnect_message(account: SocialAccount) -> str:
+    reason = f" ({account.needs_reconnect_reason})" if account.needs_reconnect_reason else ""
+    return f"@{account.handle} must be reconnected{reason}: use Reconnect on the accounts page"
 
 
 def lock_account(db, account_id: uuid.UUID | None) -> None:
@@ -161,6 +169,8 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
 
     session = db.session
     metadata = request.metadata
+    # A linked token near its expiry is refreshed first, before this attempt's transaction.
+    ensure_fresh_token(db, request.social_account_id)
     lock_account(db, request.social_account_id)
     clip, account = load_target(db, request.clip_id, request.platform, request.social_account_id,
                                 metadata.caption, metadata.hashtags)

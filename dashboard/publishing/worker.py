@@ -18,12 +18,13 @@ from sqlalchemy import func, or_, select, update
 
 from ..extensions import db
 from ..ledger import record_event
+from ..linking import ensure_fresh_token, refresh_due
 from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.logs import current_request_id, request_id_context
 from ..ops.metrics import PublishReport
 from . import pipeline
 from .quotas import quota_state
-from .service import lock_account, needs_credentials_message
+from .service import lock_account, needs_credentials_message, needs_reconnect_message
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class PublishTasks:
 
     publish_log: object
     sweep: object
+    refresh_tokens: object
 
 
 def register_tasks(huey, app: Flask) -> PublishTasks:
@@ -61,7 +63,18 @@ def register_tasks(huey, app: Flask) -> PublishTasks:
             finally:
                 db.session.remove()
 
-    return PublishTasks(publish_log_task, sweep_task)
+    @huey.periodic_task(crontab(minute="*"), name="refresh_linked_tokens")
+    def refresh_tokens_task():
+        """Refresh every linked account's token within its refresh-ahead window."""
+        with app.app_context():
+            try:
+                counts = refresh_due(db)
+                if counts:
+                    log.info("token refresh pass: %s", counts)
+            finally:
+                db.session.remove()
+
+    return PublishTasks(publish_log_task, sweep_task, refresh_tokens_task)
 
 
 def enqueue(log_id: uuid.UUID, eta=None) -> None:
@@ -118,6 +131,9 @@ def run_publish(db, log_id: uuid.UUID) -> None:
         session.rollback()
         return
     account_id = found.social_account_id
+    session.rollback()
+    # A linked token near its expiry is refreshed before the attempt (its own transactions).
+    ensure_fresh_token(db, account_id)
     lock_account(db, account_id)
     previous_status = session.scalar(select(PublishLog.status).where(PublishLog.id == log_id))
     if not claim(db, log_id):
@@ -129,8 +145,14 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     account = session.get(SocialAccount, account_id) if account_id else None
     now = log_row.started_at
 
-    if account is not None and (not account.active or account.needs_credentials):
-        message = needs_credentials_message(account) if account.needs_credentials else f"@{account.handle} is inactive"
+    if account is not None and (not account.active or account.needs_credentials
+                                or account.needs_reconnect):
+        if account.needs_credentials:
+            message = needs_credentials_message(account)
+        elif account.needs_reconnect:
+            message = needs_reconnect_message(account)
+        else:
+            message = f"@{account.handle} is inactive"
         log_row.status = PublishStatus.FAILED.value
         log_row.error_message = message
         record_event(session, "publish_failed", "clip", clip.id, {

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
+from flask_login import current_user
 from pydantic import ValidationError
 
 from ..accounts import accounts_by_platform, create_account, get_account, main_accounts, update_account
 from ..credentials import REQUIRED_KEYS, remove_account_credentials, set_account_credentials, summarize
 from ..errors import DomainError, InvalidInput
 from ..extensions import db
+from .. import linking
 from ..models import utcnow
 from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
@@ -60,7 +63,137 @@ def index():
                 for account in [main, *main.satellites]]
     modes = {account.id: publish_mode(account) for account in accounts}
     quotas = quota_states(db.session, accounts, utcnow()) if accounts else {}
-    return render_template("accounts/index.html", groups=groups, modes=modes, quotas=quotas)
+    return render_template("accounts/index.html", groups=groups, modes=modes, quotas=quotas,
+                           linking=link_panels(), health={a.id: token_health(a) for a in accounts},
+                           now=utcnow(), disconnect_form=EmptyForm())
+
+
+# --- linking by OAuth ----------------------------------------------------------------------
+
+PENDING_KEY = "oauth_link"  # the started connection, bound to this user's session
+
+
+def redirect_uri(platform: str) -> str:
+    """The callback URL to register with the platform: PUBLIC_BASE_URL's when set."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    if base:
+        return base + url_for("accounts.connect_callback", platform=platform)
+    return url_for("accounts.connect_callback", platform=platform, _external=True)
+
+
+def link_panels() -> dict[str, dict]:
+    """Per platform: whether Connect is possible, the redirect URI and what to register."""
+    config = current_app.config
+    panels = {}
+    for platform, app in linking.APPS.items():
+        panels[platform] = {
+            "ready": linking.app_credentials(config, platform) is not None,
+            "settings": (app.id_setting, app.secret_setting),
+            "redirect_uri": redirect_uri(platform), "register": app.register_hint,
+            "revocable": app.revocable, "scopes": app.scopes,
+        }
+    return panels
+
+
+def token_health(account) -> dict | None:
+    """What the page shows about a linked account's tokens (never a token)."""
+    if account.linked_at is None:
+        return None
+    now = utcnow()
+    expires_in = None
+    if account.token_expires_at is not None:
+        expires_in = account.token_expires_at - now
+    return {"connected_as": account.connected_as, "expires_at": account.token_expires_at,
+            "expired": expires_in is not None and expires_in.total_seconds() <= 0,
+            "expires_in": expires_in, "refreshed_at": account.token_refreshed_at,
+            "missing_scopes": linking.missing_scopes(account),
+            "needs_reconnect": account.needs_reconnect,
+            "reason": account.needs_reconnect_reason}
+
+
+@bp.app_template_filter("duration")
+def duration(delta) -> str:
+    """A timedelta as '3 d 4 h', '52 min' or 'expired'."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "expired"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {rest // 60} min"
+    return f"{max(rest // 60, 1)} min"
+
+
+def _uuid_arg(name: str) -> uuid.UUID | None:
+    raw = request.args.get(name) or ""
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        abort(400, f"{name} is not an account id")
+
+
+@bp.get("/connect/<platform>")
+@role_required("admin")
+def connect(platform: str):
+    """Start the platform's authorization-code flow (as a main account, a satellite of
+    `?parent=`, or reconnecting `?account=`)."""
+    if platform not in linking.APPS:
+        abort(404)
+    parent_id, account_id = _uuid_arg("parent"), _uuid_arg("account")
+    try:
+        url, pending = linking.start_connect(current_app.config, platform, redirect_uri(platform),
+                                             current_user.id, parent_id, account_id)
+    except DomainError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for("accounts.index", _anchor=f"platform-{platform}"))
+    session[PENDING_KEY] = pending
+    return redirect(url)
+
+
+@bp.get("/connect/<platform>/callback")
+@role_required("admin")
+def connect_callback(platform: str):
+    """The platform's redirect back: finish the connection or say why it was refused."""
+    if platform not in linking.APPS:
+        abort(404)
+    pending = session.get(PENDING_KEY)
+    if pending and pending.get("platform") == platform:
+        session.pop(PENDING_KEY)  # one answer per started connection
+    else:
+        pending = None
+    args = {key: request.args.get(key, "") for key in
+            ("state", "code", "error", "error_description", "error_reason")}
+    try:
+        account, created = linking.complete_connect(db, platform, pending, args, current_user.id)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.detail, "error")
+        return redirect(url_for("accounts.index", _anchor=f"platform-{platform}"))
+    flash(f"{'Connected' if created else 'Reconnected'} {platform_name(platform)} account "
+          f"@{account.handle} as {account.connected_as}.", "success")
+    return redirect(url_for("accounts.index", _anchor=f"account-{account.id}"))
+
+
+@bp.post("/<uuid:account_id>/disconnect")
+@role_required("admin")
+def disconnect(account_id: uuid.UUID):
+    """Revoke the account's token at the platform (where offered) and forget it."""
+    account = get_account(db, account_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400, "The form has expired; reload the page and try again.")
+    handle, platform = account.handle, account.platform
+    revoked = linking.disconnect(db, account_id)
+    if revoked:
+        note = f"{platform_name(platform)} confirmed the token is revoked"
+    elif not linking.APPS[platform].revocable:
+        note = (f"{platform_name(platform)} offers no revocation: remove the app from the "
+                "account's business integrations on Facebook to end its access")
+    else:
+        note = f"{platform_name(platform)} did not confirm the revocation"
+    flash(f"Disconnected @{handle} and forgot its tokens; {note}.", "info")
+    return redirect(url_for("accounts.index", _anchor=f"account-{account_id}"))
 
 
 @bp.route("/new", methods=["GET", "POST"])
