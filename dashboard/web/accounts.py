@@ -126,6 +126,14 @@ def duration(delta) -> str:
     return f"{max(rest // 60, 1)} min"
 
 
+@bp.app_template_filter("ago")
+def ago(delta) -> str:
+    """Elapsed time as '5 min ago', or 'just now' under a minute."""
+    if delta.total_seconds() < 60:
+        return "just now"
+    return f"{duration(delta)} ago"
+
+
 def _uuid_arg(name: str) -> uuid.UUID | None:
     raw = request.args.get(name) or ""
     try:
