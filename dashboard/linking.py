@@ -155,6 +155,51 @@ def missing_scopes(account: SocialAccount) -> list[str]:
     return [scope for scope in APPS[account.platform].scopes if scope not in granted]
 
 
+def reconnect_deadline(account: SocialAccount | None) -> datetime | None:
+    """When the account stops being publishable without a person reconnecting it: now when it
+    already needs reconnecting, else when its refresh token expires (None: not known to end)."""
+    if account is None or account.linked_at is None:
+        return None
+    if account.needs_reconnect:
+        return utcnow()
+    return account.refresh_expires_at
+
+
+def reconnect_warning(account: SocialAccount | None, when: datetime | None) -> str | None:
+    """A sentence for a post due at `when` whose account must be reconnected before then."""
+    deadline = reconnect_deadline(account)
+    if deadline is None or when is None or when < deadline:
+        return None
+    if account.needs_reconnect:
+        return f"@{account.handle} must be reconnected before this post can go out."
+    return (f"@{account.handle}'s authorization ends before this post's time: reconnect it "
+            "first, or the post will be refused.")
+
+
+def accounts_needing_attention(db) -> list[tuple[SocialAccount, str]]:
+    """Accounts a person must act on, with why: refused refresh, refused credentials, or a
+    linked authorization that ends within a week."""
+    soon = utcnow() + timedelta(days=7)
+    found = db.session.scalars(
+        select(SocialAccount)
+        .where(SocialAccount.active.is_(True),
+               or_(SocialAccount.needs_reconnect.is_(True),
+                   SocialAccount.needs_credentials.is_(True),
+                   and_(SocialAccount.linked_at.is_not(None),
+                        SocialAccount.refresh_expires_at <= soon)))
+        .order_by(SocialAccount.platform, SocialAccount.handle))
+    attention = []
+    for account in found:
+        if account.needs_reconnect:
+            why = f"needs reconnecting: {account.needs_reconnect_reason or 'refused by the platform'}"
+        elif account.needs_credentials:
+            why = f"needs new credentials: {account.needs_credentials_reason or 'refused'}"
+        else:
+            why = "its authorization ends within a week: reconnect it"
+        attention.append((account, why))
+    return attention
+
+
 # ---------------------------------------------------------------------------------------------
 # Connect: the authorization URL, and the callback
 

@@ -427,3 +427,43 @@ def test_no_code_or_token_reaches_a_page_a_log_line_the_ledger_or_an_error(
     secrets = platforms.issued_secrets() + ["ig-app-secret", "tt-client-secret", "g-client-secret"]
     assert len(secrets) > 10
     assert [s for s in secrets if s in exposed] == []
+
+
+# --- where a person is told ----------------------------------------------------------------
+
+def test_home_lists_accounts_needing_attention(client, db, admin, platforms):
+    account = _linked(client, db, "youtube")
+    assert 'id="attention"' not in client.get("/").get_data(as_text=True)
+    platforms.book.revoke_subject("youtube", IDENTITY["youtube"][0])
+    linking.refresh_account(db, account.id, force=True)
+    home = client.get("/").get_data(as_text=True)
+    assert f'id="attention-{account.id}"' in home
+    assert "needs reconnecting: YouTube refused the token refresh: invalid_grant" in home
+    assert f"/accounts/connect/youtube?account={account.id}" in home
+
+
+def test_the_schedule_warns_on_a_post_due_after_its_accounts_authorization_ends(
+        client, db, admin, platforms, make_clip):
+    from dashboard.publishing import background
+
+    account = _linked(client, db, "tiktok")
+    soon, late = utcnow() + timedelta(days=2), utcnow() + timedelta(days=200)  # refresh: 180 d
+    for at in (soon, late):
+        background.schedule_publish(db, make_clip().id,
+                                    background.Target("tiktok", account.id, "", []), at)
+    def week_of(day):
+        monday = (day - timedelta(days=day.weekday())).date()
+        return client.get(f"/schedule?week={monday.isoformat()}").get_data(as_text=True)
+    near = week_of(soon)
+    assert 'class="scheduled-post"' in near and "reconnect-warning" not in near
+    assert "authorization ends before this post&#39;s time" in week_of(late)
+
+
+def test_the_worker_task_refreshes_due_tokens(app, client, db, admin, platforms):
+    account = _linked(client, db, "youtube")
+    old = get_account_credentials(db, account.id)["access_token"]
+    db.session.commit()
+    with time_machine.travel(utcnow() + timedelta(minutes=50), tick=True):
+        app.extensions["publish_tasks"].refresh_tokens.call_local()
+        db.session.expire_all()
+        assert get_account_credentials(db, account.id)["access_token"] != old

@@ -126,6 +126,12 @@ def duration(delta) -> str:
     return f"{max(rest // 60, 1)} min"
 
 
+@bp.app_template_global("reconnect_warning")
+def reconnect_warning(account, when) -> str | None:
+    """For every page: the warning on a post whose account must be reconnected before `when`."""
+    return linking.reconnect_warning(account, when)
+
+
 @bp.app_template_filter("ago")
 def ago(delta) -> str:
     """Elapsed time as '5 min ago', or 'just now' under a minute."""

@@ -12,6 +12,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..models import PublishLog, platform_name
 from ..history import retry_publish
+from ..linking import accounts_needing_attention
 from ..ops.health import queue_report_or_none
 from .access import role_required
 from .filters import user_zone
@@ -52,7 +53,8 @@ def index():
     if request.htmx:
         return render_template("home/_overview.html", **context)
     return render_template(
-        "home/index.html", failures=stats.latest_failures(db, FAILURES_SHOWN), **context)
+        "home/index.html", failures=stats.latest_failures(db, FAILURES_SHOWN),
+        attention=accounts_needing_attention(db), **context)
 
 
 @bp.post("/failures/<uuid:log_id>/retry")
