@@ -47,7 +47,8 @@ def running_platforms(clock=time.time):
     facebook = FacebookOAuthFake(book, client_id="ig-app-id", client_secret="ig-app-secret")
     tiktok_oauth = TikTokOAuthFake(book, client_id="tt-client-key",
                                    client_secret="tt-client-secret")
-    tiktok_api = TikTokFake(token_check=book.check, username="acme.tok", nickname="Acme Tok")
+    tiktok_api = TikTokFake(token_check=book.check, username="acme.tok", nickname="Acme Tok",
+                            processing_seconds=0.0, moderation_seconds=0.0)
     google = GoogleOAuthFake(book, client_id="g-client-id.apps.example",
                              client_secret="g-client-secret")
     youtube_api = FakeYouTube(token_check=book.project) if FakeYouTube else None

@@ -467,3 +467,41 @@ def test_the_worker_task_refreshes_due_tokens(app, client, db, admin, platforms)
         app.extensions["publish_tasks"].refresh_tokens.call_local()
         db.session.expire_all()
         assert get_account_credentials(db, account.id)["access_token"] != old
+
+
+def _publish_live(platform: str, credentials: dict, settings: dict, tmp_path) -> object:
+    """One live attempt through the platform's real client, its steps run in turn (the
+    pipeline in miniature); returns the final outcome."""
+    from dashboard.publishing.providers import LIVE_CLIENTS
+    from dashboard.publishing.providers.base import LiveJob, MediaSource
+
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(b"\0" * 300_000)
+    job = LiveJob(platform=platform, log_id="log-1", title="Launch teaser", description="",
+                  caption="New drop #launch", hashtags=("launch",),
+                  media=MediaSource(path=str(media)), duration_seconds=30.0,
+                  account_handle="acme", credentials=credentials,
+                  options={"privacy_level": "SELF_ONLY"})
+    state, step, result = {}, "prepare", None
+    for _ in range(50):
+        if step is None:
+            break
+        with httpx.Client() as http:
+            client = LIVE_CLIENTS[platform](credentials, settings, http)
+            result = client.run_step(step, job, state, lambda patch: state.update(patch))
+        state, step = dict(result.state), result.next_step
+    return result.outcome
+
+
+@pytest.mark.parametrize("platform", ["tiktok", "youtube"])
+def test_linked_accounts_still_publish_after_every_access_token_lifetime(
+        app, client, db, admin, platforms, platform, tmp_path):
+    account = _linked(client, db, platform)
+    settings = dict(app.config, TIKTOK_POLL_INTERVAL_SECONDS=0.0, YOUTUBE_CHUNK_BYTES=262144,
+                    YOUTUBE_PROCESSING_POLL_SECONDS=0.0, YOUTUBE_RETRY_BASE_DELAY=0.0)
+    with time_machine.travel(utcnow() + timedelta(hours=30), tick=True):
+        old = get_account_credentials(db, account.id)
+        assert not platforms.book.check(old["access_token"])  # every access token has expired
+        outcome = _publish_live(platform, linking.fresh_credentials(db, account.id), settings,
+                                tmp_path)
+        assert outcome.success, outcome.error_message
