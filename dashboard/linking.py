@@ -43,6 +43,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .accounts import _check_parent
 from .credentials import decrypt_credentials, encrypt_credentials, get_account_credentials
@@ -343,7 +344,14 @@ def _save_link(db, platform: str, identity: Identity, tokens: TokenSet, client: 
         "connected_as": identity.connected_as, "scopes": account.granted_scopes,
         "created": created, "token_expires_at": account.token_expires_at,
     })
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another account already has this handle (or another request linked this identity).
+        session.rollback()
+        raise LinkRefused(f"{PLATFORM_NAMES[platform]} connected {identity.connected_as}, but "
+                          f"another {PLATFORM_NAMES[platform]} account here is already "
+                          f"@{identity.handle}: nothing changed.") from None
     return account, created
 
 

@@ -505,3 +505,12 @@ def test_linked_accounts_still_publish_after_every_access_token_lifetime(
         outcome = _publish_live(platform, linking.fresh_credentials(db, account.id), settings,
                                 tmp_path)
         assert outcome.success, outcome.error_message
+
+
+def test_a_connected_handle_taken_by_another_linked_account_is_refused(client, db, admin,
+                                                                       platforms, make_account):
+    make_account("tiktok", handle="acme.tok", external_id="some-other-open-id",
+                 linked_at=utcnow())
+    page = connect(client, "tiktok")
+    assert "already @acme.tok: nothing changed" in " ".join(flashes(page))
+    assert [a.external_id for a in accounts(db)] == ["some-other-open-id"]
