@@ -46,7 +46,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .accounts import _check_parent
-from .credentials import decrypt_credentials, encrypt_credentials, get_account_credentials
+from .credentials import (CredentialError, decrypt_credentials, encrypt_credentials,
+                          get_account_credentials)
 from .errors import DomainError, NotFound
 from .ledger import record_event
 from .models import SocialAccount, utcnow
@@ -314,8 +315,9 @@ def _save_link(db, platform: str, identity: Identity, tokens: TokenSet, client: 
             SocialAccount.external_id.is_(None)))
     if target is not None:
         wanted = session.get(SocialAccount, target)
-        if wanted is None:
-            raise LinkRefused("The account to reconnect no longer exists: nothing changed.")
+        if wanted is None or wanted.platform != platform:
+            raise LinkRefused(f"The {PLATFORM_NAMES[platform]} account to reconnect no longer "
+                              "exists: nothing changed.")
         if account is not None and account.id != wanted.id:
             raise LinkRefused(f"{PLATFORM_NAMES[platform]} connected {identity.connected_as}, "
                               f"which is not @{wanted.handle}: nothing changed. Sign in to "
@@ -334,8 +336,12 @@ def _save_link(db, platform: str, identity: Identity, tokens: TokenSet, client: 
     account.avatar_url = identity.avatar_url
     account.linked_at = now
     _apply_tokens(account, tokens, client, now, identity.credentials)
-    account.needs_reconnect = False
-    account.needs_reconnect_reason = None
+    missing = missing_scopes(account)
+    # A consent that left out a publishing scope (TikTok and Google let a person untick one)
+    # links the account, but it cannot publish until connected again with it.
+    account.needs_reconnect = bool(missing)
+    account.needs_reconnect_reason = \
+        f"the consent did not grant {', '.join(missing)}" if missing else None
     account.needs_credentials = False
     account.needs_credentials_reason = None
     account.token_refresh_lease_until = None
@@ -357,11 +363,13 @@ def _save_link(db, platform: str, identity: Identity, tokens: TokenSet, client: 
 
 def _apply_tokens(account: SocialAccount, tokens: TokenSet, client: tuple[str, str],
                   now: datetime, ids: dict[str, str] | None = None) -> None:
-    """Write a token answer onto the account: encrypted values, plain expiry and scopes."""
-    values: dict[str, str] = {}
-    if account.credentials_ciphertext:
-        values = decrypt_credentials(account.credentials_ciphertext)
-    values |= ids or {}
+    """Write a token answer onto the account: encrypted values, plain expiry and scopes.
+
+    A new link (`ids` given) replaces whatever credentials were stored; a refresh keeps the
+    stored values it does not replace (Google answers a refresh without a refresh token).
+    """
+    values: dict[str, str] = dict(ids) if ids is not None else \
+        decrypt_credentials(account.credentials_ciphertext)
     values["access_token"] = tokens.access_token
     if tokens.refresh_token:
         values["refresh_token"] = tokens.refresh_token
@@ -433,8 +441,13 @@ def refresh_account(db, account_id: uuid.UUID, *, force: bool = False) -> str:
     if not force and not _due(account, config, now):  # another worker refreshed meanwhile
         _release(db, account_id, lease)
         return "not_due"
-    values = decrypt_credentials(account.credentials_ciphertext) \
-        if account.credentials_ciphertext else {}
+    try:
+        values = decrypt_credentials(account.credentials_ciphertext) \
+            if account.credentials_ciphertext else {}
+    except CredentialError:
+        session.commit()
+        return _mark_needs_reconnect(db, account_id, lease, "the stored tokens cannot be "
+                                     "decrypted with the configured keys")
     client = app_credentials(config, platform) or _stored_client(platform, values)
     session.commit()  # no transaction across the platform call
     try:
@@ -443,7 +456,9 @@ def refresh_account(db, account_id: uuid.UUID, *, force: bool = False) -> str:
         with _http(config) as http:
             tokens = _REFRESH[platform](http, config, client, values)
     except _Refused as exc:
-        return _mark_needs_reconnect(db, account_id, lease, exc.reason)
+        return _mark_needs_reconnect(
+            db, account_id, lease, f"{PLATFORM_NAMES[platform]} refused the token refresh: "
+                                   f"{exc.reason}")
     except _Unavailable as exc:
         log.warning("token refresh of account %s could not reach %s: %s", account_id,
                     platform, exc)
@@ -499,8 +514,7 @@ def _mark_needs_reconnect(db, account_id: uuid.UUID, lease: datetime, reason: st
         session.commit()
         return "busy"
     account.needs_reconnect = True
-    account.needs_reconnect_reason = f"{PLATFORM_NAMES[account.platform]} refused the token " \
-                                     f"refresh: {reason}"
+    account.needs_reconnect_reason = reason
     account.token_refresh_lease_until = None
     record_event(session, "account_needs_reconnect", "account", account.id,
                  {"platform": account.platform, "reason": account.needs_reconnect_reason})
@@ -691,9 +705,11 @@ def _instagram_long_lived(http, config, client, token: str) -> TokenSet:
 
 
 def _instagram_identity(http, config, tokens: TokenSet) -> Identity:
-    auth = {"Authorization": f"Bearer {tokens.access_token}"}
+    # The Graph API's `access_token` parameter, as the Instagram client sends it (the httpx
+    # logger is kept at WARNING above, and no message here is built from a URL).
+    token = {"access_token": tokens.access_token}
     pages = _graph(http, config, "GET", "/me/accounts",
-                   params={"fields": "instagram_business_account"}, headers=auth)
+                   params={"fields": "instagram_business_account", **token})
     page = next((p for p in pages.get("data") or []
                  if isinstance(p, dict) and (p.get("instagram_business_account") or {}).get("id")),
                 None)
@@ -701,7 +717,7 @@ def _instagram_identity(http, config, tokens: TokenSet) -> Identity:
         raise _Refused("no Instagram business account is connected to the Facebook pages "
                        "that were granted")
     ig_id = str(page["instagram_business_account"]["id"])
-    user = _graph(http, config, "GET", f"/{ig_id}", params={"fields": "username"}, headers=auth)
+    user = _graph(http, config, "GET", f"/{ig_id}", params={"fields": "username", **token})
     username = str(user.get("username") or ig_id)
     return Identity(ig_id, username, username, f"@{username}", None,
                     {"instagram_account_id": ig_id, "facebook_page_id": str(page.get("id") or "")})

@@ -71,14 +71,17 @@ def running_platforms(clock=time.time):
         yield Platforms(book, facebook, tiktok_oauth, tiktok_api, google, youtube_api, settings)
 
 
-def consent(authorize_url: str, decision: str = "approve") -> str:
+def consent(authorize_url: str, decision: str = "approve", granted_scope: str | None = None) -> str:
     """Play the person on the platform's consent page: load it, press Allow (or Cancel); return
     where the platform redirects the browser (the app's callback with code/error and state)."""
     with httpx.Client() as http:
         page = http.get(authorize_url)
         assert page.status_code == 200, page.text
         assert 'id="approve"' in page.text
-        answer = http.post(authorize_url, data={"decision": decision})
+        form = {"decision": decision}
+        if granted_scope is not None:
+            form["granted_scope"] = granted_scope
+        answer = http.post(authorize_url, data=form)
         assert answer.status_code == 302, answer.text
         return answer.headers["Location"]
 

@@ -514,3 +514,15 @@ def test_a_connected_handle_taken_by_another_linked_account_is_refused(client, d
     page = connect(client, "tiktok")
     assert "already @acme.tok: nothing changed" in " ".join(flashes(page))
     assert [a.external_id for a in accounts(db)] == ["some-other-open-id"]
+
+
+def test_a_consent_without_the_publishing_scope_links_but_asks_for_reconnecting(
+        client, db, admin, platforms, make_clip):
+    page = finish(client, consent(start(client, "tiktok"), granted_scope="user.info.basic"))
+    [account] = accounts(db)
+    assert account.needs_reconnect
+    assert account.needs_reconnect_reason == "the consent did not grant video.publish"
+    assert "missing scopes: video.publish" in page
+    with pytest.raises(InvalidInput):
+        publish_clip(db, PublishRequest(clip_id=make_clip().id, platform="tiktok",
+                                        social_account_id=account.id))

@@ -11,7 +11,8 @@ shared `TokenBook`, whose `check` the platform API fakes take as their `token_ch
     tiktok = cascade(TikTokOAuthFake(book), TikTokFake(token_check=book.check))
     google = GoogleOAuthFake(book)                    # authorize, token, revoke and channels.list
     youtube = cascade(google, FakeYouTube(token_check=book.project))
-    facebook = FacebookOAuthFake(book)                # dialog/oauth, /oauth/access_token, /me/...
+    facebook = cascade(FacebookOAuthFake(book),       # dialog/oauth, /oauth/access_token, /me/...
+                       InstagramFake(token_check=book.graph_check))
 
 Counters: `fake.calls` (endpoint -> requests). Scripting: `book.revoke_subject(platform, subject)`
 (the person removed the app: every token dies, refreshes answer invalid_grant),
@@ -121,6 +122,13 @@ class TokenBook:
         """token_check for TikTokFake (and any fake that wants a bool)."""
         return self.valid(value) is not None
 
+    def graph_check(self, value: str) -> str | None:
+        """token_check for the Instagram Graph fake: None when valid, else why not."""
+        token = self.tokens.get(value)
+        if token is None or token.kind != "access" or token.dead or token.grant.revoked:
+            return "revoked"
+        return "expired" if token.expires_at <= self.clock() else None
+
     def project(self, value: str) -> str | None:
         """token_check for FakeYouTube: the Google client id is the project."""
         token = self.valid(value)
@@ -214,8 +222,10 @@ class _OAuthFake:
         state = {"state": args["state"]} if args.get("state") else {}
         if args.get("decision") != "approve":
             return _redirect(redirect_uri, {**self.denied(), **state})
+        # The person may untick scopes (TikTok, Google): the form's `granted_scope` says which.
+        granted = request.form.get("granted_scope") or args.get("scope", "")
         grant = self.book.grant(self.platform, self.subject, self.client_id,
-                                self.scopes_of(args.get("scope", "")))
+                                self.scopes_of(granted))
         code = self.book.new_code(grant, redirect_uri, args.get("code_challenge"))
         return _redirect(redirect_uri, {"code": code, **state})
 
@@ -291,8 +301,10 @@ class FacebookOAuthFake(_OAuthFake):
                       "expires_in": int(self.access_ttl)})
 
     def _bearer(self, request: Request):
+        """The Graph API's `access_token` parameter (or an `Authorization: OAuth|Bearer` header)."""
         header = request.headers.get("Authorization", "")
-        value = header.split(" ", 1)[1] if " " in header else request.args.get("access_token", "")
+        value = request.values.get("access_token") or \
+            (header.split(" ", 1)[1] if " " in header else "")
         return self.book.valid(value)
 
     def _accounts(self, request: Request) -> Response:
