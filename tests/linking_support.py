@@ -1,4 +1,4 @@
-"""The three platforms' OAuth fakes (and TikTok's API fake) on real HTTP servers, for linking
+"""The three platforms' OAuth fakes (and their API fakes) on real HTTP servers, for linking
 tests: `running_platforms()` starts them and gives the settings that point the app at them."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from tests.fakes import FakeServer, cascade
 from tests.fakes.oauth import FacebookOAuthFake, GoogleOAuthFake, TikTokOAuthFake, TokenBook
 from tests.fakes.tiktok import TikTokFake
 
-try:  # the YouTube API fake lands with issue 9; the channel lookup is the OAuth fake's own
-    from fakes.youtube import FakeYouTube
+from tests.fakes.youtube import FakeYouTube
+
+try:  # the Instagram Graph fake lands with issue 9; the account lookup is the OAuth fake's own
+    from tests.fakes.instagram import InstagramFake
 except ImportError:  # pragma: no cover
-    FakeYouTube = None
+    InstagramFake = None
 
 
 @dataclass
@@ -28,7 +30,8 @@ class Platforms:
     tiktok_oauth: TikTokOAuthFake
     tiktok_api: TikTokFake
     google: GoogleOAuthFake
-    youtube_api: object | None
+    youtube_api: FakeYouTube
+    instagram_api: object | None  # tests.fakes.instagram.InstagramFake once issue 9 lands
     settings: dict
 
     def oauth(self, platform: str):
@@ -51,15 +54,17 @@ def running_platforms(clock=time.time):
                             processing_seconds=0.0, moderation_seconds=0.0)
     google = GoogleOAuthFake(book, client_id="g-client-id.apps.example",
                              client_secret="g-client-secret")
-    youtube_api = FakeYouTube(token_check=book.project) if FakeYouTube else None
+    youtube_api = FakeYouTube(token_check=book.project)
+    instagram_api = InstagramFake(token_check=book.graph_check) if InstagramFake else None
     with ExitStack() as stack:
-        fb = stack.enter_context(FakeServer(facebook))
+        fb = stack.enter_context(FakeServer(
+            cascade(facebook, instagram_api) if instagram_api else facebook))
         tt = stack.enter_context(FakeServer(cascade(tiktok_oauth, tiktok_api)))
-        gg = stack.enter_context(FakeServer(
-            cascade(google, youtube_api) if youtube_api else google))
+        gg = stack.enter_context(FakeServer(cascade(google, youtube_api)))
         settings = {
             "INSTAGRAM_APP_ID": "ig-app-id", "INSTAGRAM_APP_SECRET": "ig-app-secret",
-            "INSTAGRAM_AUTHORIZE_URL": f"{fb.url}/dialog/oauth", "INSTAGRAM_GRAPH_URL": fb.url,
+            "INSTAGRAM_AUTHORIZE_URL": f"{fb.url}/v24.0/dialog/oauth",
+            "INSTAGRAM_GRAPH_URL": f"{fb.url}/v24.0",
             "TIKTOK_CLIENT_KEY": "tt-client-key", "TIKTOK_CLIENT_SECRET": "tt-client-secret",
             "TIKTOK_AUTHORIZE_URL": f"{tt.url}/v2/auth/authorize/", "TIKTOK_API_URL": tt.url,
             "GOOGLE_CLIENT_ID": "g-client-id.apps.example",
@@ -68,7 +73,8 @@ def running_platforms(clock=time.time):
             "GOOGLE_TOKEN_URL": f"{gg.url}/token", "GOOGLE_REVOKE_URL": f"{gg.url}/revoke",
             "YOUTUBE_API_URL": gg.url,
         }
-        yield Platforms(book, facebook, tiktok_oauth, tiktok_api, google, youtube_api, settings)
+        yield Platforms(book, facebook, tiktok_oauth, tiktok_api, google, youtube_api,
+                        instagram_api, settings)
 
 
 def consent(authorize_url: str, decision: str = "approve", granted_scope: str | None = None) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -125,7 +126,9 @@ class TokenBook:
     def graph_check(self, value: str) -> str | None:
         """token_check for the Instagram Graph fake: None when valid, else why not."""
         token = self.tokens.get(value)
-        if token is None or token.kind != "access" or token.dead or token.grant.revoked:
+        if token is None or token.kind != "access":
+            return "invalid"
+        if token.dead or token.grant.revoked:
             return "revoked"
         return "expired" if token.expires_at <= self.clock() else None
 
@@ -237,12 +240,15 @@ class _OAuthFake:
 
 
 class FacebookOAuthFake(_OAuthFake):
-    """Facebook Login for Business: /{version}/dialog/oauth (served at /dialog/oauth),
+    """Facebook Login for Business: /{version}/dialog/oauth (the version prefix optional),
     GET /oauth/access_token (code, then fb_exchange_token), /me/accounts, /{ig-user-id}."""
 
     platform = "instagram"
     title = "Facebook: allow the app to manage your Instagram"
     authorize_path = "/dialog/oauth"
+
+    # Graph paths work with a version prefix (/v24.0/oauth/access_token) or without one.
+    VERSION = re.compile(r"^/v\d+\.\d+(?=/)")
 
     def __init__(self, book: TokenBook, *, ig_user_id: str = "17841400000000001",
                  username: str = "acme.reels", page_id: str = "104000000000001",
@@ -254,6 +260,7 @@ class FacebookOAuthFake(_OAuthFake):
         self.long_lived_ttl = long_lived_ttl
 
     def __call__(self, environ, start_response):
+        environ = dict(environ, PATH_INFO=self.VERSION.sub("", environ.get("PATH_INFO", "")))
         request = Request(environ)
         if request.path == f"/{self.ig_user_id}" and request.method == "GET" and \
                 request.args.get("fields") == "username":
