@@ -1,6 +1,6 @@
 """In the browser: an admin connects one account per platform in two clicks (Connect, then Allow
-on the platform's consent page), sees who is connected, is told why a denied consent or a
-forged answer changed nothing, and disconnects. The platforms are the OAuth fakes on real HTTP."""
+on the platform's consent page), sees who is connected, publishes to it, is told why a denied
+consent or a forged answer changed nothing, and disconnects. The platforms are the OAuth fakes on real HTTP."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dashboard.models import SocialAccount
 from tests.linking_support import running_platforms
 
 from .conftest import screenshot
+from .test_browser_publishing import choose_account
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +61,16 @@ def test_connect_one_account_per_platform_in_two_clicks(admin_page: Page, live):
                 token = get_account_credentials(session_db, account.id)["access_token"]
                 assert fakes.book.check(token)  # the platform's API accepts it
 
+        # The connected account publishes (its provider client is ready).
+        tiktok_id = next(a.id for a in linked if a.platform == "tiktok")
+        page.goto(f"/clips/{live.add_clip('Launch teaser')}")
+        choose_account(page, "tiktok", tiktok_id)
+        page.fill("#caption", "New range, out now")
+        page.click("#publish-button")
+        expect(page.locator("#publish-result #publish-success")).to_be_visible()
+
         # Disconnect TikTok: revoked at TikTok, forgotten here.
+        page.goto("/accounts/")
         row = page.locator("tr[id^=account-]", has_text="@acme.tok")
         row.locator("button.disconnect-account").click()
         expect(page.locator("#flashes")).to_contain_text("TikTok confirmed the token is revoked")
