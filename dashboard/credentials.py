@@ -131,9 +131,11 @@ def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -
     if not cleaned:
         raise InvalidInput.field("credentials", "at least one value is needed")
     account.credentials_ciphertext = encrypt_credentials(cleaned)
-    # New credentials are the fix for a refused token: publishing may go on.
+    # New credentials are the fix for a refused token: publishing may go on. Tokens entered by
+    # hand are not the linked ones: their expiry is unknown, so nothing refreshes them.
     account.needs_credentials = False
     account.needs_credentials_reason = None
+    account.forget_token_metadata()
     summary = summarize(account)
     record_event(
         db.session,
@@ -152,6 +154,7 @@ def remove_account_credentials(db, account_id: uuid.UUID) -> None:
     if account.credentials_ciphertext is None:
         return
     account.credentials_ciphertext = None
+    account.forget_token_metadata()
     record_event(db.session, "account_credentials_removed", "account", account.id,
                  {"platform": account.platform})
     db.session.commit()

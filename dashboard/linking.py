@@ -603,12 +603,7 @@ def disconnect(db, account_id: uuid.UUID) -> bool:
                         platform, exc)
     account = session.get(SocialAccount, account_id, with_for_update=True)
     account.credentials_ciphertext = None
-    account.linked_at = None
-    account.token_expires_at = account.refresh_expires_at = account.token_refreshed_at = None
-    account.granted_scopes = None
-    account.token_refresh_lease_until = None
-    account.needs_reconnect = False
-    account.needs_reconnect_reason = None
+    account.forget_token_metadata()
     record_event(session, "account_disconnected", "account", account.id, {
         "platform": platform, "revoked": revoked,
         "revocation": "confirmed" if revoked else

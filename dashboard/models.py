@@ -237,6 +237,17 @@ class SocialAccount(TimestampMixin, db.Model):
     def is_main(self) -> bool:
         return self.parent_account_id is None
 
+    def forget_token_metadata(self) -> None:
+        """The tokens are no longer the linked ones (disconnected, or entered by hand): nothing
+        is refreshed or reported about them any more. Who was connected stays, so connecting
+        the same identity again finds this account."""
+        self.linked_at = None
+        self.token_expires_at = self.refresh_expires_at = self.token_refreshed_at = None
+        self.granted_scopes = None
+        self.token_refresh_lease_until = None
+        self.needs_reconnect = False
+        self.needs_reconnect_reason = None
+
     def __repr__(self) -> str:  # never includes the credentials
         return f"<SocialAccount {self.platform}:{self.handle}>"
 

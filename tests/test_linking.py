@@ -526,3 +526,18 @@ def test_a_consent_without_the_publishing_scope_links_but_asks_for_reconnecting(
     with pytest.raises(InvalidInput):
         publish_clip(db, PublishRequest(clip_id=make_clip().id, platform="tiktok",
                                         social_account_id=account.id))
+
+
+def test_tokens_entered_by_hand_replace_the_link_and_are_not_refreshed(client, db, admin,
+                                                                      platforms):
+    from dashboard.credentials import set_account_credentials
+
+    account = _linked(client, db, "tiktok")
+    set_account_credentials(db, account.id, {"client_key": "k", "client_secret": "s",
+                                             "access_token": "act.typed-by-hand"})
+    db.session.expire_all()
+    account = db.session.get(SocialAccount, account.id)
+    assert account.linked_at is None and account.token_expires_at is None
+    with time_machine.travel(utcnow() + timedelta(days=2), tick=True):
+        assert linking.refresh_due(db) == {}
+    assert "not connected" in client.get("/accounts/").get_data(as_text=True)
