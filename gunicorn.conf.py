@@ -69,3 +69,7 @@ if os.path.isdir("/dev/shm"):
 # has no writable home. Opt in by naming a path.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
+# The OAuth callbacks (/accounts/connect/<platform>/callback) carry a one-time authorization code
+# in their query string, so the access log writes request paths without their query (%(U)s) and
+# no referer (it may be such a URL).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'

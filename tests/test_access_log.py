@@ -1,0 +1,32 @@
+"""gunicorn's access log never writes a query string: OAuth callbacks carry one-time codes there."""
+
+from __future__ import annotations
+
+import runpy
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+
+def test_the_access_log_line_of_an_oauth_callback_holds_no_code():
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", settings["access_log_format"])
+    logger = Logger(config)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/accounts/connect/tiktok/callback?code="
+               "secret-code-123&state=s", "PATH_INFO": "/accounts/connect/tiktok/callback",
+               "QUERY_STRING": "code=secret-code-123&state=s", "SERVER_PROTOCOL": "HTTP/1.1",
+               "HTTP_REFERER": "http://x/accounts/connect/tiktok/callback?code=secret-code-123",
+               "REMOTE_ADDR": "127.0.0.1"}
+    request = SimpleNamespace(headers=[], method="GET", path=environ["PATH_INFO"],
+                              query=environ["QUERY_STRING"], uri=environ["RAW_URI"],
+                              version=(1, 1))
+    response = SimpleNamespace(status="302 FOUND", sent=0, headers=[], response_length=0)
+    line = settings["access_log_format"] % logger.atoms(response, request, environ,
+                                                      timedelta(seconds=0.01))
+    assert "/accounts/connect/tiktok/callback" in line and "302" in line
+    assert "secret-code-123" not in line
