@@ -128,6 +128,20 @@ class AccountPatch(Strict):
     active: bool | None = None
 
 
+class AccountConnectionOut(BaseModel):
+    """How an account linked by OAuth stands (never a token): who, until when, which scopes."""
+
+    connected_as: str | None
+    external_id: str | None
+    token_expires_at: UtcTime | None
+    refresh_expires_at: UtcTime | None
+    token_refreshed_at: UtcTime | None
+    granted_scopes: list[str] | None
+    missing_scopes: list[str]
+    needs_reconnect: bool
+    needs_reconnect_reason: str | None
+
+
 class AccountOut(BaseModel):
     id: uuid.UUID
     platform: PlatformName
@@ -141,6 +155,8 @@ class AccountOut(BaseModel):
     # Set when the platform refused the account's token; cleared when credentials are saved.
     needs_credentials: bool = False
     needs_credentials_reason: str | None = None
+    # Set for an account linked by OAuth (Connect on the accounts page), else null.
+    connection: AccountConnectionOut | None = None
     created_at: UtcTime
     updated_at: UtcTime
 

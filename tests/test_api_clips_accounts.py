@@ -21,7 +21,7 @@ CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "platf
                "updated_at"}
 ACCOUNT_FIELDS = {"id", "platform", "handle", "display_name", "parent_account_id", "config", "active",
                   "credentials", "credential_keys_set", "needs_credentials", "needs_credentials_reason",
-                  "created_at", "updated_at"}
+                  "connection", "created_at", "updated_at"}
 
 
 @pytest.fixture

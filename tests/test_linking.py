@@ -399,7 +399,7 @@ def test_disconnecting_instagram_forgets_the_token_and_says_there_is_no_revocati
 
 
 def test_no_code_or_token_reaches_a_page_a_log_line_the_ledger_or_an_error(
-        client, db, admin, platforms, caplog, make_clip):
+        client, db, admin, platforms, caplog, make_clip, api_headers):
     caplog.set_level(logging.DEBUG)
     pages = [connect(client, platform) for platform in PLATFORMS]
     tiktok = next(a for a in accounts(db) if a.platform == "tiktok")
@@ -421,7 +421,9 @@ def test_no_code_or_token_reaches_a_page_a_log_line_the_ledger_or_an_error(
         errors.append(str(exc))
     pages.append(client.get("/accounts/").get_data(as_text=True))
     pages.append(client.get("/").get_data(as_text=True))
-    pages.append(client.get("/api/v1/accounts", headers={}).get_data(as_text=True))
+    api = client.get("/api/accounts", headers=api_headers("viewer"))
+    assert api.status_code == 200
+    pages.append(api.get_data(as_text=True))
     ledger = " ".join(str(e.event_metadata) for e in db.session.scalars(select(LedgerEvent)))
     exposed = " ".join(pages + errors + [ledger, caplog.text])
     secrets = platforms.issued_secrets() + ["ig-app-secret", "tt-client-secret", "g-client-secret"]
@@ -541,3 +543,19 @@ def test_tokens_entered_by_hand_replace_the_link_and_are_not_refreshed(client, d
     with time_machine.travel(utcnow() + timedelta(days=2), tick=True):
         assert linking.refresh_due(db) == {}
     assert "not connected" in client.get("/accounts/").get_data(as_text=True)
+
+
+def test_the_api_shows_how_a_linked_account_stands_and_never_a_token(client, db, admin,
+                                                                    platforms, api_headers):
+    account = _linked(client, db, "youtube")
+    body = client.get("/api/accounts", headers=api_headers("viewer")).get_json()
+    [shown] = body["items"]
+    assert shown["connection"]["connected_as"] == "Acme Shorts"
+    assert shown["connection"]["external_id"] == "UCfakechannel00000000001"
+    assert shown["connection"]["missing_scopes"] == []
+    assert shown["connection"]["token_expires_at"].endswith("Z")
+    assert shown["connection"]["needs_reconnect"] is False
+    assert shown["credentials"] == "complete"
+    text = str(body)
+    assert [s for s in platforms.issued_secrets() if s in text] == []
+    assert account.id is not None

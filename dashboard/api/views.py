@@ -17,7 +17,9 @@ from ..media import clips as media_service
 from ..media.http import accepts_uploads, send_stored
 from ..media.storage import get_storage
 from ..models import Clip, LedgerEvent, SocialAccount
+from ..linking import missing_scopes
 from ..schemas import (
+    AccountConnectionOut,
     AccountIn,
     AccountList,
     AccountOut,
@@ -101,8 +103,16 @@ def account_out(account: SocialAccount) -> AccountOut:
         display_name=account.display_name, parent_account_id=account.parent_account_id,
         config=account.config or {}, active=account.active, credentials=summary.status,
         credential_keys_set=list(summary.keys_set), needs_credentials=account.needs_credentials,
-        needs_credentials_reason=account.needs_credentials_reason, created_at=account.created_at,
-        updated_at=account.updated_at,
+        needs_credentials_reason=account.needs_credentials_reason,
+        connection=None if account.linked_at is None else AccountConnectionOut(
+            connected_as=account.connected_as, external_id=account.external_id,
+            token_expires_at=account.token_expires_at,
+            refresh_expires_at=account.refresh_expires_at,
+            token_refreshed_at=account.token_refreshed_at,
+            granted_scopes=account.granted_scopes, missing_scopes=missing_scopes(account),
+            needs_reconnect=account.needs_reconnect,
+            needs_reconnect_reason=account.needs_reconnect_reason),
+        created_at=account.created_at, updated_at=account.updated_at,
     )
 
 
