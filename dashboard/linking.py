@@ -46,8 +46,12 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .accounts import _check_parent
-from .credentials import (CredentialError, decrypt_credentials, encrypt_credentials,
-                          get_account_credentials)
+from .credentials import (
+    CredentialError,
+    decrypt_credentials,
+    encrypt_credentials,
+    get_account_credentials,
+)
 from .errors import DomainError, NotFound
 from .ledger import record_event
 from .models import SocialAccount, utcnow
@@ -170,7 +174,7 @@ def reconnect_deadline(account: SocialAccount | None) -> datetime | None:
 def reconnect_warning(account: SocialAccount | None, when: datetime | None) -> str | None:
     """A sentence for a post due at `when` whose account must be reconnected before then."""
     deadline = reconnect_deadline(account)
-    if deadline is None or when is None or when < deadline:
+    if account is None or deadline is None or when is None or when < deadline:
         return None
     if account.needs_reconnect:
         return f"@{account.handle} must be reconnected before this post can go out."
@@ -369,7 +373,7 @@ def _apply_tokens(account: SocialAccount, tokens: TokenSet, client: tuple[str, s
     stored values it does not replace (Google answers a refresh without a refresh token).
     """
     values: dict[str, str] = dict(ids) if ids is not None else \
-        decrypt_credentials(account.credentials_ciphertext)
+        decrypt_credentials(account.credentials_ciphertext or "")
     values["access_token"] = tokens.access_token
     if tokens.refresh_token:
         values["refresh_token"] = tokens.refresh_token

@@ -14,7 +14,6 @@ import httpx
 from tests.fakes import FakeServer, cascade
 from tests.fakes.oauth import FacebookOAuthFake, GoogleOAuthFake, TikTokOAuthFake, TokenBook
 from tests.fakes.tiktok import TikTokFake
-
 from tests.fakes.youtube import FakeYouTube
 
 try:  # the Instagram Graph fake lands with issue 9; the account lookup is the OAuth fake's own

@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
 import time_machine
 from flask import g
+from linking_support import consent, flashes, path_and_query, query, running_platforms
 from sqlalchemy import func, select
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from dashboard import linking
 from dashboard.credentials import get_account_credentials
 from dashboard.errors import InvalidInput
 from dashboard.models import LedgerEvent, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
-from linking_support import consent, flashes, path_and_query, query, running_platforms
+
+from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 
 PLATFORMS = ["instagram", "tiktok", "youtube"]
 
@@ -484,14 +484,17 @@ def _publish_live(platform: str, credentials: dict, settings: dict, tmp_path) ->
                   media=MediaSource(path=str(media)), duration_seconds=30.0,
                   account_handle="acme", credentials=credentials,
                   options={"privacy_level": "SELF_ONLY"})
-    state, step, result = {}, "prepare", None
+    state: dict = {}
+    step, result = "prepare", None
     for _ in range(50):
         if step is None:
             break
         with httpx.Client() as http:
             client = LIVE_CLIENTS[platform](credentials, settings, http)
-            result = client.run_step(step, job, state, lambda patch: state.update(patch))
-        state, step = dict(result.state), result.next_step
+            result = client.run_step(step, job, state, state.update)
+        state.clear()
+        state.update(result.state)
+        step = result.next_step
     return result.outcome
 
 

@@ -18,6 +18,7 @@ from ..media.http import accepts_uploads, send_stored
 from ..media.storage import get_storage
 from ..models import Clip, LedgerEvent, SocialAccount
 from ..linking import missing_scopes
+from ..models import Clip, LedgerEvent, SocialAccount
 from ..schemas import (
     AccountConnectionOut,
     AccountIn,

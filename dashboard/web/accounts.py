@@ -13,11 +13,11 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from flask_login import current_user
 from pydantic import ValidationError
 
+from .. import linking
 from ..accounts import accounts_by_platform, create_account, get_account, main_accounts, update_account
 from ..credentials import REQUIRED_KEYS, remove_account_credentials, set_account_credentials, summarize
 from ..errors import DomainError, InvalidInput
 from ..extensions import db
-from .. import linking
 from ..models import utcnow
 from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
