@@ -43,8 +43,10 @@ graceful_timeout = 30
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
 errorlog = "-"
-# The request id the app echoes in X-Request-Id, so an access line joins the app's lines.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# The request id the app echoes in X-Request-Id, so an access line joins the app's lines. The
+# path is written without its query string (%(U)s, not %(r)s): the OAuth callbacks
+# (/accounts/connect/<platform>/callback) carry a one-time authorization code there.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "info").upper(),
                                 os.environ.get("LOG_FORMAT", "text").lower())
 # Counters and histograms from every worker are summed at scrape time (prometheus_client's
@@ -69,7 +71,3 @@ if os.path.isdir("/dev/shm"):
 # has no writable home. Opt in by naming a path.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
-# The OAuth callbacks (/accounts/connect/<platform>/callback) carry a one-time authorization code
-# in their query string, so the access log writes request paths without their query (%(U)s) and
-# no referer (it may be such a URL).
-access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'

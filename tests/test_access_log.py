@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from gunicorn.config import Config
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger, SafeAtoms
 
 
 def test_the_access_log_line_of_an_oauth_callback_holds_no_code():
@@ -25,8 +25,10 @@ def test_the_access_log_line_of_an_oauth_callback_holds_no_code():
     request = SimpleNamespace(headers=[], method="GET", path=environ["PATH_INFO"],
                               query=environ["QUERY_STRING"], uri=environ["RAW_URI"],
                               version=(1, 1))
-    response = SimpleNamespace(status="302 FOUND", sent=0, headers=[], response_length=0)
-    line = settings["access_log_format"] % logger.atoms(response, request, environ,
-                                                      timedelta(seconds=0.01))
-    assert "/accounts/connect/tiktok/callback" in line and "302" in line
+    response = SimpleNamespace(status="302 FOUND", sent=0, headers=[("X-Request-Id", "rid-1")],
+                               response_length=0)
+    atoms = SafeAtoms(logger.atoms(response, request, environ, timedelta(seconds=0.01)))
+    line = settings["access_log_format"] % atoms
+    assert "GET /accounts/connect/tiktok/callback HTTP/1.1" in line and "302" in line
+    assert "request_id=rid-1" in line
     assert "secret-code-123" not in line
