@@ -566,3 +566,47 @@ def test_the_api_shows_how_a_linked_account_stands_and_never_a_token(client, db,
     text = str(body)
     assert [s for s in platforms.issued_secrets() if s in text] == []
     assert account.id is not None
+
+
+_REFRESH_IN_A_PROCESS = """
+import json, sys, time, uuid
+from dashboard import create_app
+from dashboard import linking
+from dashboard.extensions import db
+config, account_id, start_at = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+app = create_app(config)
+with app.app_context():
+    db.session.get(linking.SocialAccount, uuid.UUID(account_id))  # connect before the start
+    db.session.commit()
+    time.sleep(max(start_at - time.time(), 0))
+    late = time.time() - start_at
+    print(linking.refresh_account(db, uuid.UUID(account_id), force=True), round(late, 2))
+"""
+
+
+def test_two_worker_processes_refresh_once_and_lose_nothing(app, client, db, admin, platforms):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    account = _linked(client, db, "tiktok")
+    account_id = str(account.id)
+    db.session.commit()
+    keys = ("SQLALCHEMY_DATABASE_URI", "CREDENTIALS_KEYS", "SECRET_KEY", "QUEUE_URL",
+            "PROVIDER_HTTP_TIMEOUT", "TOKEN_REFRESH_LEASE_SECONDS", *platforms.settings)
+    config = {key: app.config[key] for key in keys}
+    platforms.tiktok_oauth.token_delay = 4.0  # each refresh takes 4 s: the calls overlap
+    start_at = time.time() + 10  # both processes call at this instant (after starting up)
+    processes = [subprocess.Popen([sys.executable, "-c", _REFRESH_IN_A_PROCESS, json.dumps(config),
+                                   account_id, str(start_at)], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    answers = [p.communicate(timeout=60)[0].split() for p in processes]
+    # Both called within the other's 4-second refresh: they really overlapped.
+    assert abs(float(answers[0][1]) - float(answers[1][1])) < 3.0, answers
+    assert sorted(outcome for outcome, _ in answers) == ["busy", "refreshed"]
+    assert platforms.tiktok_oauth.refreshes == 1
+    db.session.expire_all()
+    stored = get_account_credentials(db, account.id)
+    assert platforms.book.valid(stored["refresh_token"], "refresh")
+    assert platforms.book.check(stored["access_token"])

@@ -188,6 +188,7 @@ class _OAuthFake:
         self.subject = subject  # who is signed in on the consent page
         self.redirect_uris = redirect_uris  # None: any (tests register the live server's)
         self.access_ttl, self.refresh_ttl = access_ttl, refresh_ttl
+        self.token_delay = 0.0  # seconds each token-endpoint answer takes (to overlap callers)
         self.calls: Counter = Counter()
 
     def __call__(self, environ, start_response):
@@ -370,6 +371,7 @@ class TikTokOAuthFake(_OAuthFake):
                       "token_type": "Bearer"})
 
     def _token(self, request: Request) -> Response:
+        time.sleep(self.token_delay)
         form = request.form
         if request.method != "POST" or \
                 request.mimetype != "application/x-www-form-urlencoded":
