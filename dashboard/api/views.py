@@ -13,11 +13,10 @@ from ..credentials import remove_account_credentials, set_account_credentials, s
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..ledger import LedgerFilter, list_events
+from ..linking import missing_scopes
 from ..media import clips as media_service
 from ..media.http import accepts_uploads, send_stored
 from ..media.storage import get_storage
-from ..models import Clip, LedgerEvent, SocialAccount
-from ..linking import missing_scopes
 from ..models import Clip, LedgerEvent, SocialAccount
 from ..schemas import (
     AccountConnectionOut,
