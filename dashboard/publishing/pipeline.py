@@ -41,6 +41,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
+from ..linking import ensure_fresh_token
 from ..ledger import record_event
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.metrics import PublishReport
@@ -62,7 +63,10 @@ IRREVERSIBLE_STEP = "finalize"
 IN_FLIGHT = (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value)
 # Settings a live client never needs (they are secrets or the database's).
 _PRIVATE_SETTINGS = ("SECRET_KEY", "CREDENTIALS_KEYS", "SQLALCHEMY_DATABASE_URI",
-                     "SQLALCHEMY_ENGINE_OPTIONS", "QUEUE_URL")
+                     "SQLALCHEMY_ENGINE_OPTIONS", "QUEUE_URL",
+                     # the OAuth apps' secrets (linking.py): a client gets them, if it needs
+                     # them, from the account's credentials
+                     "INSTAGRAM_APP_SECRET", "TIKTOK_CLIENT_SECRET", "GOOGLE_CLIENT_SECRET")
 
 
 @dataclass(frozen=True)
@@ -473,6 +477,12 @@ class StepRunner:
         if self._client is not None:
             return self._client, self._job
         session = self.db.session
+        # A linked token within its refresh-ahead window is refreshed first (YouTube's last an
+        # hour): its own short transactions, before this read; the step claim is committed.
+        account_id = session.scalar(select(PublishLog.social_account_id)
+                                    .where(PublishLog.id == self.log_id))
+        session.commit()
+        ensure_fresh_token(self.db, account_id)
         try:
             log_row = session.get(PublishLog, self.log_id, populate_existing=True)
             clip = session.get(Clip, log_row.clip_id)

@@ -1,7 +1,7 @@
 """account linking: who was connected, token expiry and scopes, refresh lease, needs reconnect
 
 Revision ID: c3a9d5e1f7b2
-Revises: ce5acaad780d
+Revises: b7c41d2e9a10
 Create Date: 2026-12-01 11:10:00
 
 """
@@ -13,7 +13,7 @@ import dashboard.models
 
 # revision identifiers, used by Alembic.
 revision = 'c3a9d5e1f7b2'
-down_revision = 'ce5acaad780d'
+down_revision = 'b7c41d2e9a10'
 branch_labels = None
 depends_on = None
 
