@@ -69,7 +69,7 @@ ENTITY_TYPES = ("clip", "account", "user", "system")
 
 # Keys that must never reach the ledger, whatever a caller passes.
 _FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret",
-                   "refresh_token", "code", "code_verifier"}
+                   "refresh_token", "code_verifier", "authorization_code"}
 
 _stamp_lock = threading.Lock()
 _last_stamp: datetime | None = None
