@@ -265,3 +265,39 @@ def test_viewers_get_no_preview_panel_and_strangers_no_preview(client, login, ma
     assert client.get(f"/clips/{clip.id}/preview").status_code == 302  # to the sign-in page
     login("viewer")
     assert 'id="post-preview"' not in client.get(f"/clips/{clip.id}").get_data(as_text=True)
+
+
+def test_the_history_schedule_and_batch_pages_show_the_clips_thumbnail(client, login, db, uploaded):
+    from datetime import timedelta
+
+    from dashboard.models import PublishBatch, PublishLog, PublishStatus, utcnow
+
+    login("viewer")
+    clip = uploaded(VERTICAL)
+    batch = PublishBatch(clip_id=clip.id)
+    db.session.add(batch)
+    db.session.flush()
+    when = utcnow() + timedelta(minutes=5)
+    db.session.add_all([
+        PublishLog(clip_id=clip.id, platform="tiktok", status=PublishStatus.FAILED.value,
+                   batch_id=batch.id, error_message="refused"),
+        PublishLog(clip_id=clip.id, platform="youtube", status=PublishStatus.SCHEDULED.value,
+                   scheduled_at=when, next_attempt_at=when),
+    ])
+    db.session.commit()
+    thumbnail = f'src="/clips/{clip.id}/thumbnail.jpg?v='
+    week = when.date().isoformat()
+    for path in ("/history", f"/schedule?week={week}", f"/batches/{batch.id}"):
+        html = client.get(path).get_data(as_text=True)
+        assert thumbnail in html, path
+
+
+def test_a_link_clip_shows_no_thumbnail_in_the_history(client, login, db, make_clip):
+    from dashboard.models import PublishLog, PublishStatus
+
+    login("viewer")
+    clip = make_clip()
+    db.session.add(PublishLog(clip_id=clip.id, platform="tiktok", status=PublishStatus.FAILED.value))
+    db.session.commit()
+    html = client.get("/history").get_data(as_text=True)
+    assert clip.title in html and "thumbnail.jpg" not in html
