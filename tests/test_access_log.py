@@ -11,7 +11,10 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger, SafeAtoms
 
 
-def test_the_access_log_line_of_an_oauth_callback_holds_no_code():
+def test_the_access_log_line_of_an_oauth_callback_holds_no_code(monkeypatch, tmp_path):
+    # gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a new folder when it is unset; read here
+    # in the test process, that would switch every later test's /metrics to multiprocess mode.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     settings = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
     config = Config()
     config.set("accesslog", "-")
