@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     which = [name for name in BENCHMARKS if name in (args.which or BENCHMARKS)]
     started = time.perf_counter()
     sections, raw = [], {"argv": sys.argv[1:], "machine": machine_summary(),
-                         "at": datetime.now(timezone.utc).isoformat()}
+                         "at": datetime.now(UTC).isoformat()}
     if os.environ.get("DATABASE_URL"):
         raw["postgresql"] = pg_server_version(os.environ["DATABASE_URL"])
     import importlib

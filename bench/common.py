@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -236,7 +236,7 @@ class Gunicorn:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Gunicorn":
+    def __enter__(self) -> Gunicorn:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", self.app],
@@ -326,7 +326,7 @@ class QueueWorker:
         self.threads = threads
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "QueueWorker":
+    def __enter__(self) -> QueueWorker:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flask", "worker", "--threads", str(self.threads)],
@@ -509,7 +509,7 @@ def _time(value) -> datetime | None:
         return None
     if isinstance(value, str):  # SQLite: naive UTC text
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass

@@ -26,8 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 from .common import (
-    Gunicorn,
     IN_FLIGHT,
+    Gunicorn,
     create_clips,
     events_as_expected,
     fresh_database,

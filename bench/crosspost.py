@@ -32,6 +32,8 @@ from pathlib import Path
 from .common import (
     Gunicorn,
     QueueWorker,
+    _time,
+    _uuid,
     api,
     create_clips,
     events_as_expected,
@@ -45,8 +47,6 @@ from .common import (
     server_env,
     simulator_delays,
     table,
-    _time,
-    _uuid,
 )
 
 PLATFORM = "instagram"  # 50 posts per 24 h per account: room for ~45 runs of one database

@@ -17,7 +17,16 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from .common import ADMIN_EMAIL, ADMIN_PASSWORD, Gunicorn, fresh_database, flask_cli, request, server_env, table
+from .common import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    Gunicorn,
+    flask_cli,
+    fresh_database,
+    request,
+    server_env,
+    table,
+)
 from .throughput import PLATFORMS, LoadResult, drive
 
 

@@ -18,10 +18,22 @@ import json
 import os
 import sqlite3
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, jsonify, request
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, Uuid, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    create_engine,
+    event,
+)
 
 metadata = MetaData()
 publish_logs = Table(
@@ -62,7 +74,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def _now() -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(tzinfo=None) if engine.dialect.name == "sqlite" else now
 
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet
 
@@ -56,7 +56,7 @@ class Filled:
 
 def _sqlite_ts(moment: datetime) -> str:
     """SQLAlchemy's SQLite DATETIME format, naive UTC (what UTCDateTime stores there)."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID, str]], seed: int):
@@ -67,7 +67,7 @@ def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID
     rng = random.Random(seed)
     # The history ends a day ago, so that the accounts' 24-hour quotas are free at both sizes
     # and the timed publishes to an account with a long history are accepted.
-    now = datetime.now(timezone.utc) - HISTORY_ENDS_BEFORE_NOW
+    now = datetime.now(UTC) - HISTORY_ENDS_BEFORE_NOW
     start = now - SPAN
     span_s = SPAN.total_seconds()
     offsets = sorted(rng.random() * span_s for _ in range(n_logs))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .common import (
@@ -63,7 +63,7 @@ def run_one(backend: str, queue: str, n_workers: int, args, workdir: Path) -> di
             workers = [stack.enter_context(QueueWorker(env, folder / f"worker{n}.log", threads))
                        for n in range(n_workers)]
             clip_id = create_clips(server.port, auth, 1)[0]
-            moment = (datetime.now(timezone.utc) + timedelta(seconds=args.scheduled_lead)).replace(microsecond=0)
+            moment = (datetime.now(UTC) + timedelta(seconds=args.scheduled_lead)).replace(microsecond=0)
 
             def schedule(i: int):
                 return "POST", "/publishing/schedule", {
@@ -72,14 +72,14 @@ def run_one(backend: str, queue: str, n_workers: int, args, workdir: Path) -> di
                     "metadata": {"caption": f"scheduled post {i}", "hashtags": ["launch"]}}, auth
 
             scheduling = drive(server, "schedule", 8, posts, max(60.0, args.scheduled_lead * 4), schedule)
-            overrun = (datetime.now(timezone.utc) - moment).total_seconds()
+            overrun = (datetime.now(UTC) - moment).total_seconds()
             print(f"  scheduled {scheduling.completed} in {scheduling.elapsed:.1f} s "
                   f"({scheduling.rps:.0f}/s), statuses {dict(scheduling.statuses)}; the moment is "
                   + (f"{-overrun:.1f} s ahead" if overrun < 0 else f"{overrun:.1f} s PAST"), flush=True)
             cpu_start = sum(w.cpu_seconds() for w in workers)
             deadline = moment + timedelta(seconds=args.max_drain_seconds)
             counts = status_counts(db.url)
-            while datetime.now(timezone.utc) < deadline:
+            while datetime.now(UTC) < deadline:
                 counts = status_counts(db.url)
                 if sum(counts.get(s, 0) for s in FINAL) >= posts:
                     break

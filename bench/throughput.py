@@ -36,8 +36,8 @@ from .common import (
     ADMIN_PASSWORD,
     REPO_ROOT,
     Gunicorn,
-    fresh_database,
     flask_cli,
+    fresh_database,
     machine_busy,
     percentile,
     request,
@@ -86,7 +86,7 @@ class LoadResult:
         return sum(self.latencies) / len(self.latencies) if self.latencies else float("nan")
 
 
-def drive(server: "Gunicorn", name: str, clients: int, total: int, max_seconds: float,
+def drive(server: Gunicorn, name: str, clients: int, total: int, max_seconds: float,
           make_request, check_success: bool = False, on_response=None) -> LoadResult:
     """`clients` threads, one keep-alive connection each, sending `total` requests at most.
 

@@ -24,11 +24,11 @@ from .common import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from fakes import FakeServer  # noqa: E402
-from fakes.youtube import FakeYouTube  # noqa: E402
-
 from dashboard.publishing.providers.base import LiveJob, MediaSource  # noqa: E402
 from dashboard.publishing.providers.youtube import YouTubeLiveClient  # noqa: E402
+
+from fakes import FakeServer  # noqa: E402
+from fakes.youtube import FakeYouTube  # noqa: E402
 
 BLOCK = 1024 * 1024
 

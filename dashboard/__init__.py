@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from spectree import Response

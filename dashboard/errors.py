@@ -38,12 +38,12 @@ class InvalidInput(DomainError):
     title = "Invalid input"
 
     @classmethod
-    def field(cls, field: str, message: str) -> "InvalidInput":
+    def field(cls, field: str, message: str) -> InvalidInput:
         """An error about one field, with the field named in the detail."""
         return cls(f"{field}: {message}", [FieldError(field, message)])
 
     @classmethod
-    def from_pydantic(cls, exc, whole: str = "body") -> "InvalidInput":
+    def from_pydantic(cls, exc, whole: str = "body") -> InvalidInput:
         """A pydantic ValidationError, one FieldError per problem with its dotted path
         (`metadata.hashtags.0`); `whole` names an error about the input as a whole."""
         errors = [

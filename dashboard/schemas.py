@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -21,7 +21,7 @@ Duration = Annotated[float, Field(gt=0, le=4 * 3600)]
 
 def _assume_utc(value: datetime) -> datetime:
     """A time given without an offset is read as UTC, the only zone the dashboard speaks."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 QueryTime = Annotated[datetime, AfterValidator(_assume_utc)]

@@ -8,7 +8,7 @@ the timezone every timestamp is stored in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -59,17 +59,17 @@ class PlatformRate:
         return None if self.rate is None else round(self.rate * 100)
 
 
-def start_of_day(moment: datetime, zone: tzinfo = timezone.utc) -> datetime:
+def start_of_day(moment: datetime, zone: tzinfo = UTC) -> datetime:
     """Midnight of `moment`'s day on the clock of `zone` (UTC by default), as UTC."""
     midnight = moment.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-    return midnight.astimezone(timezone.utc)
+    return midnight.astimezone(UTC)
 
 
 def _count(db, query) -> int:
     return db.session.scalar(query) or 0
 
 
-def counts(db, now: datetime | None = None, zone: tzinfo = timezone.utc) -> Counts:
+def counts(db, now: datetime | None = None, zone: tzinfo = UTC) -> Counts:
     """Clips, accounts (all and active) and publish attempts since midnight on `zone`'s clock."""
     now = now or utcnow()
     return Counts(

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,7 @@ class InProcessWorker:
         )
         self.running = False
 
-    def start(self) -> "InProcessWorker":
+    def start(self) -> InProcessWorker:
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         self.consumer.start()
         # The consumer's handlers only set a flag its run() loop reads; we don't run that loop.
@@ -259,9 +260,8 @@ def worker_process(app, database_uri, tmp_path):
 
 def iso(moment) -> str:
     """ISO 8601 with a Z, as the API writes times."""
-    from datetime import timezone
 
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def queue_counts(app) -> tuple[int, int]:

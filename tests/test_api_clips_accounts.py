@@ -6,6 +6,9 @@ import uuid
 
 import pytest
 
+from dashboard.ledger import events_for
+from dashboard.models import Clip, SocialAccount
+
 from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
     assert_problem,
     clip_events,
@@ -14,8 +17,6 @@ from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fi
     publish,
     written_rows,
 )
-from dashboard.ledger import events_for
-from dashboard.models import Clip, SocialAccount
 
 CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "platforms", "created_at",
                "updated_at"}

@@ -7,10 +7,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from api_support import count, fast_password_hashing  # noqa: F401  (autouse fixture)
 from dashboard.demo import DEMO_ACCOUNTS, DEMO_CLIPS
 from dashboard.models import ApiToken, Clip, SocialAccount, User
 from dashboard.users import check_password, create_user
+
+from api_support import count, fast_password_hashing  # noqa: F401  (autouse fixture)
 
 PASSWORD = "a long enough password"
 

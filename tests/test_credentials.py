@@ -9,6 +9,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
+from dashboard.credentials import (
+    CredentialError,
+    get_account_credentials,
+    remove_account_credentials,
+    set_account_credentials,
+)
+from dashboard.models import LedgerEvent, SocialAccount
+
 from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
     COMPLETE_CREDENTIALS,
     assert_problem,
@@ -17,13 +25,6 @@ from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fi
     publish,
 )
 from conftest import base_config
-from dashboard.credentials import (
-    CredentialError,
-    get_account_credentials,
-    remove_account_credentials,
-    set_account_credentials,
-)
-from dashboard.models import LedgerEvent, SocialAccount
 
 SECRETS = {value for values in COMPLETE_CREDENTIALS.values() for value in values.values()}
 

@@ -9,8 +9,9 @@ import sys
 
 import httpx
 
-from queue_support import ROOT
 from tests.fakes.run import FAKES, start_fakes
+
+from queue_support import ROOT
 
 
 def existing_fakes() -> set[str]:

@@ -17,10 +17,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from conftest import base_config
 from dashboard import create_app
 from dashboard.config import normalise_database_url
 from dashboard.extensions import db
+
+from conftest import base_config
 
 # migrations/env.py (Flask-Migrate's template) still calls db.get_engine(), deprecated in
 # Flask-SQLAlchemy 3.1; the warning says nothing about our schema.

@@ -13,8 +13,6 @@ import uuid
 
 import pytest
 
-from api_support import COMPLETE_CREDENTIALS
-from conftest import base_config
 from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, LedgerEvent, PublishLog, SocialAccount, utcnow
@@ -22,6 +20,11 @@ from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.providers import LIVE_CLIENTS
 from dashboard.publishing.service import publish_clip
 from dashboard.publishing.worker import sweep
+from tests.fakes import FakeServer
+from tests.fakes.counting import CountingClient, CountingPlatform
+
+from api_support import COMPLETE_CREDENTIALS
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     event_types,
@@ -38,8 +41,6 @@ from queue_support import (  # noqa: F401  (fixtures)
     worker,
     worker_process,
 )
-from tests.fakes import FakeServer
-from tests.fakes.counting import CountingClient, CountingPlatform
 
 VIDEO_BYTES = 200 * 1024  # four chunks of the client's 64 KiB
 

@@ -13,11 +13,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from werkzeug.wrappers import Response
 
-from api_support import COMPLETE_CREDENTIALS
-from conftest import base_config
 from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, utcnow
+from tests.fakes import FakeServer
+from tests.fakes.instagram import InstagramFake
+from tests.fakes.tiktok import TikTokFake
+from tests.fakes.youtube import FakeYouTube
+
+from api_support import COMPLETE_CREDENTIALS
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     api,
@@ -33,10 +38,6 @@ from queue_support import (  # noqa: F401  (fixtures)
     worker,
     worker_process,
 )
-from tests.fakes import FakeServer
-from tests.fakes.instagram import InstagramFake
-from tests.fakes.tiktok import TikTokFake
-from tests.fakes.youtube import FakeYouTube
 
 MIB = 1024 * 1024
 

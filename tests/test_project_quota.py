@@ -3,23 +3,24 @@ channel published through one app shares it, and it resets at midnight Pacific t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
-from conftest import base_config
 from dashboard.credentials import get_account_credentials, set_account_credentials
 from dashboard.models import PublishLog, PublishStatus
 from dashboard.publishing.project_quota import count_youtube_upload, youtube_project_quota
 from dashboard.publishing.providers.youtube import project_fingerprint
 
+from conftest import base_config
+
 LIMIT = 3
 APP_A = "1111-app-a.apps.googleusercontent.com"
 APP_B = "2222-app-b.apps.googleusercontent.com"
 # 2026-12-01 in Los Angeles (PST, UTC-8) runs from 08:00 UTC to 08:00 UTC the next day.
-NOON_PACIFIC = datetime(2026, 12, 1, 20, 0, tzinfo=timezone.utc)
-NEXT_MIDNIGHT_PACIFIC = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+NOON_PACIFIC = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+NEXT_MIDNIGHT_PACIFIC = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -88,11 +89,11 @@ def test_the_quota_resets_at_midnight_pacific_time_not_after_24_hours(db, youtub
 def test_the_pacific_day_follows_daylight_saving_time(db, youtube_account, upload):
     account = youtube_account(APP_A)
     # 2026-07-01: PDT (UTC-7), so the day starts at 07:00 UTC.
-    upload(account, datetime(2026, 7, 1, 6, 59, tzinfo=timezone.utc))
-    upload(account, datetime(2026, 7, 1, 7, 1, tzinfo=timezone.utc))
-    quota = youtube_project_quota(db.session, APP_A, datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc))
+    upload(account, datetime(2026, 7, 1, 6, 59, tzinfo=UTC))
+    upload(account, datetime(2026, 7, 1, 7, 1, tzinfo=UTC))
+    quota = youtube_project_quota(db.session, APP_A, datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
     assert quota.used == 1
-    assert quota.resets_at == datetime(2026, 7, 2, 7, 0, tzinfo=timezone.utc)
+    assert quota.resets_at == datetime(2026, 7, 2, 7, 0, tzinfo=UTC)
 
 
 def test_the_asking_attempt_does_not_count_against_itself(db, youtube_account, upload):

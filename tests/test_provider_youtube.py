@@ -13,12 +13,11 @@ import hashlib
 import logging
 import os
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from conftest import TEST_CREDENTIALS_KEY
 from dashboard.config import ConfigError, load_config
 from dashboard.publishing.providers import LIVE_CLIENTS
 from dashboard.publishing.providers.base import LiveJob, MediaSource, ProviderError
@@ -27,6 +26,8 @@ from dashboard.publishing.providers.youtube import (
     YouTubeLiveClient,
     seconds_until_quota_reset,
 )
+
+from conftest import TEST_CREDENTIALS_KEY
 from fakes import FakeServer
 from fakes.youtube import CHUNK_UNIT, FakeYouTube
 
@@ -459,7 +460,7 @@ def test_every_documented_error_is_classified(settings, fake, job, caplog, where
     if where == "put":
         assert error.trace_id == run.saved["upload_trace_id"]
     if reason == "quotaExceeded":
-        expected = seconds_until_quota_reset(datetime.now(timezone.utc))
+        expected = seconds_until_quota_reset(datetime.now(UTC))
         assert abs(error.retry_after - expected) < 60
     assert not fake.videos
     for text in (str(error), repr(error), caplog.text):
@@ -507,9 +508,9 @@ def test_the_projects_daily_quota_is_youtubes_answer_after_the_limit(settings, c
 
 def test_the_quota_resets_at_midnight_pacific_time():
     # 2026-12-01 07:59:59 UTC is 23:59:59 in Los Angeles (PST, UTC-8).
-    assert seconds_until_quota_reset(datetime(2026, 12, 1, 7, 59, 59, tzinfo=timezone.utc)) == 1
+    assert seconds_until_quota_reset(datetime(2026, 12, 1, 7, 59, 59, tzinfo=UTC)) == 1
     # In summer (PDT, UTC-7) midnight is 07:00 UTC.
-    assert seconds_until_quota_reset(datetime(2026, 7, 1, 6, 0, tzinfo=timezone.utc)) == 3600
+    assert seconds_until_quota_reset(datetime(2026, 7, 1, 6, 0, tzinfo=UTC)) == 3600
 
 
 # -- processing -----------------------------------------------------------------------------

@@ -15,25 +15,26 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    fast_password_hashing,
-    COMPLETE_CREDENTIALS,
-    PROVIDER_NAMES,
-    PUBLISH_RESULT_FIELDS,
-    assert_problem,
-    clip_events,
-    publish,
-    written_rows,
-)
-from conftest import base_config
 from dashboard.credentials import set_account_credentials
+from dashboard.errors import InvalidInput, NotFound
 from dashboard.models import LedgerEvent, PublishLog, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.providers import InstagramGraphClient
 from dashboard.publishing.service import publish_clip
 from dashboard.publishing.simulator import FAILURES, PlatformSimulator, SimulatorSettings
-from dashboard.errors import InvalidInput, NotFound
+
+from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
+    COMPLETE_CREDENTIALS,
+    PROVIDER_NAMES,
+    PUBLISH_RESULT_FIELDS,
+    assert_problem,
+    clip_events,
+    fast_password_hashing,
+    publish,
+    written_rows,
+)
+from conftest import base_config
 
 PLATFORMS = ["instagram", "tiktok", "youtube"]
 

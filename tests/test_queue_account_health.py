@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import SocialAccount, utcnow
 from dashboard.publishing import simulator
 from dashboard.publishing.simulator import FAILURES, PlatformSimulator
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     count_logs,

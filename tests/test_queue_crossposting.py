@@ -8,11 +8,12 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from conftest import base_config
 from dashboard.credentials import set_account_credentials
 from dashboard.models import LedgerEvent, PublishBatch
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     count_logs,

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from conftest import base_config
 from dashboard.extensions import db as _db
 from dashboard.models import PublishBatch, utcnow
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     api,

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import base_config
 from dashboard.config import PLATFORM_LIMIT_DEFAULTS
 from dashboard.extensions import db as _db
 from dashboard.models import LedgerEvent, utcnow
 from dashboard.publishing.simulator import PlatformSimulator
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     api,

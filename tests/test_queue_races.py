@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import FINAL_STATUSES, utcnow
 from dashboard.publishing import background
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     api,

@@ -8,11 +8,12 @@ from datetime import datetime
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import utcnow
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.service import next_retry_at
 from dashboard.publishing.simulator import PlatformSimulator
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     event_types,

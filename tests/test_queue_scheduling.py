@@ -4,23 +4,24 @@ reschedule, and catching up after downtime."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import utcnow
 from dashboard.publishing import background
 from dashboard.publishing.worker import enqueue
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
-    make_clip,
     count_logs,
     event_types,
     get_log,
     iso,
     log_events,
+    make_clip,
     messages_for,
     queue_counts,
     start_worker,
@@ -72,7 +73,7 @@ def test_local_time_with_iana_timezone_is_stored_as_utc(api, make_clip):
         clip, local.isoformat(), timezone="America/New_York"))
 
     assert response.status_code == 202, response.json
-    expected = local.replace(tzinfo=zone).astimezone(timezone.utc)
+    expected = local.replace(tzinfo=zone).astimezone(UTC)
     assert response.json["scheduled_at"] == iso(expected)
     assert get_log(response.json["id"]).scheduled_at == expected
 

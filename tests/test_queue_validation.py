@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import utcnow
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     api,
     count_logs,

@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import utcnow
 from dashboard.publishing import background
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     all_logs,
     make_clip,

@@ -13,9 +13,9 @@ from ..extensions import db
 from ..models import SocialAccount
 from . import background
 from .models import (
-    IdempotencyHeaders,
     BatchOut,
     BatchRequest,
+    IdempotencyHeaders,
     MarkPublishedRequest,
     PublishLogOut,
     PublishRequest,

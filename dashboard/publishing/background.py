@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -59,7 +59,7 @@ def _checked_time(scheduled_at: datetime) -> datetime:
     if scheduled_at.tzinfo is None or scheduled_at.utcoffset() is None:
         raise InvalidInput.field("scheduled_at", "needs a UTC offset (e.g. 2026-11-26T09:00:00+01:00) "
                                  "or a timezone (e.g. Europe/Paris)")
-    scheduled_at = scheduled_at.astimezone(timezone.utc)
+    scheduled_at = scheduled_at.astimezone(UTC)
     if scheduled_at < utcnow() - PAST_TOLERANCE:
         raise InvalidInput.field("scheduled_at", "is in the past")
     return scheduled_at

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
-
-from datetime import timezone
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,7 +25,7 @@ PlatformName = Literal["instagram", "tiktok", "youtube"]
 UtcTime = Annotated[
     datetime,
     PlainSerializer(
-        lambda value: value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        lambda value: value.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         return_type=str,
         when_used="json",
     ),

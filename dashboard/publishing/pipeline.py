@@ -41,15 +41,15 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
-from ..linking import ensure_fresh_token
 from ..ledger import record_event
+from ..linking import ensure_fresh_token
+from ..media.sources import media_source_for
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.metrics import PublishReport
 from . import service
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .project_quota import count_youtube_upload, youtube_project_quota
 from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
-from ..media.sources import media_source_for
 from .providers.base import FIRST_STEP, LiveClient, LiveJob, ProviderError, StepResult
 from .reconcile import RECONCILE_STEP, settle
 from .rules import compose_caption

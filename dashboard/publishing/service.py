@@ -22,7 +22,15 @@ from ..extensions import take_write_lock
 from ..ledger import record_event
 from ..linking import ensure_fresh_token
 from ..media.clips import media_facts
-from ..models import FINAL_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, platform_name, utcnow
+from ..models import (
+    FINAL_STATUSES,
+    Clip,
+    PublishLog,
+    PublishStatus,
+    SocialAccount,
+    platform_name,
+    utcnow,
+)
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .quotas import quota_state

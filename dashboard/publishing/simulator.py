@@ -93,7 +93,7 @@ class SimulatorSettings:
     failure_kinds: tuple[str, ...] = ("transient", "permanent", "auth", "unknown")
 
     @classmethod
-    def from_config(cls, config) -> "SimulatorSettings":
+    def from_config(cls, config) -> SimulatorSettings:
         return cls(
             config["SIMULATOR_MIN_DELAY"],
             config["SIMULATOR_MAX_DELAY"],

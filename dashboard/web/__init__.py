@@ -12,8 +12,21 @@ from ..models import User
 
 def init_app(app: Flask) -> None:
     """Register the dashboard's blueprints, sign-in hooks and template helpers."""
-    from . import (accounts, auth, batches, clips, filters, history, home, ledger, media, profile,
-                   schedule, tokens, users)
+    from . import (
+        accounts,
+        auth,
+        batches,
+        clips,
+        filters,
+        history,
+        home,
+        ledger,
+        media,
+        profile,
+        schedule,
+        tokens,
+        users,
+    )
     from .access import template_helpers
 
     for module in (auth, home, accounts, clips, history, ledger, tokens, users, profile, schedule, batches,

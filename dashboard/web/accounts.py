@@ -8,22 +8,49 @@ from __future__ import annotations
 
 import uuid
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from pydantic import ValidationError
 
 from .. import linking
-from ..accounts import accounts_by_platform, create_account, get_account, main_accounts, update_account
-from ..credentials import REQUIRED_KEYS, remove_account_credentials, set_account_credentials, summarize
+from ..accounts import (
+    accounts_by_platform,
+    create_account,
+    get_account,
+    main_accounts,
+    update_account,
+)
+from ..credentials import (
+    REQUIRED_KEYS,
+    remove_account_credentials,
+    set_account_credentials,
+    summarize,
+)
 from ..errors import DomainError, InvalidInput
 from ..extensions import db
 from ..models import utcnow
 from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
 from .access import role_required
-from .forms import (MAIN_ACCOUNT, PLATFORM_NAMES, AccountCreateForm, AccountEditForm, EmptyForm,
-                    apply_domain_error, credentials_form_class)
+from .forms import (
+    MAIN_ACCOUNT,
+    PLATFORM_NAMES,
+    AccountCreateForm,
+    AccountEditForm,
+    EmptyForm,
+    apply_domain_error,
+    credentials_form_class,
+)
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 

@@ -299,7 +299,7 @@ class PanelOutcome:
         return self.result.model_dump(mode="json")
 
     @classmethod
-    def replay(cls, body: dict) -> "PanelOutcome":
+    def replay(cls, body: dict) -> PanelOutcome:
         if "scheduled_log_id" in body:
             return cls(scheduled=background.get_log(db, uuid.UUID(body["scheduled_log_id"])), replayed=True)
         if "processing_log_id" in body:
@@ -308,7 +308,7 @@ class PanelOutcome:
         return cls(result=PublishResult.model_validate(body), replayed=True)
 
     @classmethod
-    def of_attempt(cls, log_row: PublishLog, replayed: bool = False) -> "PanelOutcome":
+    def of_attempt(cls, log_row: PublishLog, replayed: bool = False) -> PanelOutcome:
         """A publish-now attempt as it stands: its result once final, else still processing."""
         if log_row.status in FINAL_STATUSES:
             return cls(result=result_of(log_row), replayed=replayed)

@@ -17,8 +17,8 @@ from ..publishing import background
 from ..publishing.service import QuotaExceeded
 from .access import role_required
 from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
-from .forms import FORM_EXPIRED, EmptyForm, run_button
 from .clips import wants_fragment
+from .forms import FORM_EXPIRED, EmptyForm, run_button
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from .. import stats
 from ..errors import DomainError
 from ..extensions import db
-from ..models import PublishLog, platform_name
 from ..history import retry_publish
 from ..linking import accounts_needing_attention
+from ..models import PublishLog, platform_name
 from ..ops.health import queue_report_or_none
 from .access import role_required
 from .filters import user_zone

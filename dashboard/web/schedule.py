@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -20,9 +20,9 @@ from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
 from .clip_forms import RescheduleForm, ScheduleWeekForm
-from .forms import FORM_EXPIRED, run_button
 from .clips import wants_fragment
 from .filters import user_zone
+from .forms import FORM_EXPIRED, run_button
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 
@@ -63,8 +63,8 @@ def monday_of(day: date) -> date:
 def week_view(monday: date) -> Week:
     """The scheduled posts of the week starting `monday`, by day on the user's clock."""
     zone = user_zone()
-    start = datetime.combine(monday, time.min, tzinfo=zone).astimezone(timezone.utc)
-    end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone).astimezone(timezone.utc)
+    start = datetime.combine(monday, time.min, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone).astimezone(UTC)
     today = utcnow().astimezone(zone).date()
     days = [Day(monday + timedelta(days=i), monday + timedelta(days=i) == today) for i in range(7)]
     posts = background.upcoming(db, start, end)

@@ -28,13 +28,14 @@ from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from conftest import TEST_CREDENTIALS_KEY, _empty_all_tables, media_config
 from dashboard import accounts, clips, create_app, credentials, users
 from dashboard.config import normalise_database_url
 from dashboard.extensions import db
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
 from dashboard.schemas import AccountIn, ClipIn
+
+from conftest import TEST_CREDENTIALS_KEY, _empty_all_tables, media_config
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from dashboard import accounts
 from dashboard.models import LedgerEvent, PublishLog, User, utcnow
 from dashboard.publishing import background
-from dashboard import accounts
 from dashboard.schemas import AccountPatch
 from dashboard.users import create_token, revoke_token
 

@@ -10,11 +10,12 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from api_support import COMPLETE_CREDENTIALS
 from dashboard.publishing.providers import LIVE_CLIENTS
-from queue_support import InProcessWorker
 from tests.fakes import FakeServer
 from tests.fakes.counting import CountingClient, CountingPlatform
+
+from api_support import COMPLETE_CREDENTIALS
+from queue_support import InProcessWorker
 
 pytestmark = pytest.mark.browser
 

@@ -15,9 +15,9 @@ from playwright.sync_api import Page, expect
 from dashboard.models import PublishLog, utcnow
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
-from queue_support import InProcessWorker
 
 from .conftest import screenshot
+from queue_support import InProcessWorker
 
 pytestmark = pytest.mark.browser
 

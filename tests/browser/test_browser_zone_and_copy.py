@@ -4,7 +4,7 @@ show times on that clock with the zone named; a new API token has a working Copy
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -21,7 +21,7 @@ def test_pick_a_zone_by_search_or_the_browsers_and_see_times_on_that_clock(brows
     with live.db() as db:
         db.session.add(PublishLog(clip_id=clip_id, platform="instagram", status="failed",
                                   provider="simulator", caption="", hashtags=[], error_message="No",
-                                  requested_at=datetime(2026, 7, 1, 16, 5, tzinfo=timezone.utc)))
+                                  requested_at=datetime(2026, 7, 1, 16, 5, tzinfo=UTC)))
         db.session.commit()
     context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860},
                                   timezone_id="Asia/Kolkata")

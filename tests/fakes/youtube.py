@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -238,7 +238,7 @@ class FakeYouTube:
         return self.token_check(token.strip())
 
     def _pacific_today(self) -> date:
-        return datetime.fromtimestamp(self.clock(), timezone.utc).astimezone(PACIFIC).date()
+        return datetime.fromtimestamp(self.clock(), UTC).astimezone(PACIFIC).date()
 
     def _queued_error(self, where: str, headers: dict[str, str] | None = None) -> Response | None:
         with self._lock:

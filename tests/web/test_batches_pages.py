@@ -10,11 +10,12 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
-from conftest import base_config
 from dashboard.extensions import db as _db
 from dashboard.models import PublishBatch, PublishLog
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
+
+from conftest import base_config
 from queue_support import (  # noqa: F401  (fixtures)
     make_account,
     make_clip,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, func, select
@@ -57,7 +57,7 @@ def field_error(html: str, field_id: str) -> str:
     return match.group(1).strip() if match else ""
 
 
-UTC = timezone.utc
+UTC = UTC
 
 
 # Sign-in and roles ------------------------------------------------------------------------------

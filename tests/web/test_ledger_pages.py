@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -15,7 +15,7 @@ from dashboard.models import LedgerEvent, utcnow
 from dashboard.pagination import encode_cursor
 
 HTMX = {"HX-Request": "true"}
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

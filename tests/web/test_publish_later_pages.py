@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ from dashboard.config import PLATFORM_LIMIT_DEFAULTS
 from dashboard.models import IdempotencyRecord, LedgerEvent, PublishBatch, PublishLog, User, utcnow
 
 HTMX = {"HX-Request": "true"}
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

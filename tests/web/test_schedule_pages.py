@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,7 @@ from dashboard.models import PublishLog, utcnow
 from dashboard.publishing import background
 
 HTMX = {"HX-Request": "true"}
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from dashboard.models import LedgerEvent, PublishLog
 from dashboard.users import create_token
 from dashboard.web.filters import timezone_names
 
-UTC = timezone.utc
+UTC = UTC
 HTMX = {"HX-Request": "true"}
 SUMMER = datetime(2026, 7, 1, 16, 5, 9, tzinfo=UTC)   # 09:05 PDT in Los Angeles
 WINTER = datetime(2026, 1, 15, 16, 5, 9, tzinfo=UTC)  # 08:05 PST in Los Angeles

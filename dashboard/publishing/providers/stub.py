@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from ...credentials import REQUIRED_KEYS, missing_keys
+from ...credentials import missing_keys
 from ..outcome import PlatformOutcome, PublishJob
 
 

@@ -34,7 +34,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -89,7 +89,7 @@ def pacific_day(now: datetime) -> tuple[datetime, datetime]:
     local = now.astimezone(PACIFIC).date()
 
     def midnight(day: date) -> datetime:
-        return datetime.combine(day, clock_time(0), tzinfo=PACIFIC).astimezone(timezone.utc)
+        return datetime.combine(day, clock_time(0), tzinfo=PACIFIC).astimezone(UTC)
 
     return midnight(local), midnight(local + timedelta(days=1))
 
@@ -189,7 +189,7 @@ class YouTubeLiveClient(LiveClient):
         reason, rule, message = classify(response.status_code, _json(response))
         retry_after = None
         if reason == "quotaExceeded":
-            retry_after = seconds_until_quota_reset(datetime.now(timezone.utc))
+            retry_after = seconds_until_quota_reset(datetime.now(UTC))
         elif response.headers.get("Retry-After", "").isdigit():
             retry_after = float(response.headers["Retry-After"])
         return ProviderError.from_rule(
