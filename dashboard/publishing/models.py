@@ -18,6 +18,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from .. import local_times
 
 PlatformName = Literal["instagram", "tiktok", "youtube"]
 
@@ -120,11 +123,15 @@ class When(Strict):
     """A moment given as ISO 8601 with an offset, or as a local time plus an IANA `timezone`.
 
     A time with neither is refused by the service, naming `scheduled_at`; an unknown zone is
-    refused here, naming `timezone`.
+    refused here, naming `timezone`. A local time in a daylight-saving gap is refused with the
+    nearest valid times; one in an overlap needs `fold` (0: the first, 1: the second) or an
+    offset; an offset that `timezone` does not have at that moment is refused.
     """
 
-    scheduled_at: datetime
+    # Declared before scheduled_at: its validator reads them.
     timezone: str | None = None
+    fold: Literal[0, 1] | None = None
+    scheduled_at: datetime
 
     @field_validator("timezone")
     @classmethod
@@ -136,11 +143,20 @@ class When(Strict):
                 raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
         return value
 
-    @model_validator(mode="after")
-    def _attach_timezone(self):
-        if self.timezone is not None and self.scheduled_at.tzinfo is None:
-            self.scheduled_at = self.scheduled_at.replace(tzinfo=ZoneInfo(self.timezone))
-        return self
+    @field_validator("scheduled_at")
+    @classmethod
+    def _read_in_timezone(cls, value: datetime, info) -> datetime:
+        name = info.data.get("timezone")
+        if name is None:
+            return value
+        zone = ZoneInfo(name)
+        try:
+            if value.tzinfo is None:
+                return local_times.resolve(value, zone, info.data.get("fold"))
+            local_times.check_offset(value, zone)
+        except local_times.LocalTimeError as exc:
+            raise PydanticCustomError("local_time", str(exc)) from None
+        return value
 
 
 class ScheduleRequest(When):

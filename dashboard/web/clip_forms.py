@@ -39,6 +39,7 @@ from wtforms.validators import (
 from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
+from ..local_times import validate_local_field
 from ..models import PLATFORMS, PublishStatus
 from .filters import local_day_end, local_day_start, user_zone
 
@@ -167,6 +168,11 @@ class PublishForm(FlaskForm):
             "when": "later" if later else "now",
             "scheduled_at": self.scheduled_at.data.isoformat() if later and self.scheduled_at.data else None,
         }
+
+    def validate_scheduled_at(self, field):
+        """A time that exists, once, on the user's clock (not in a daylight-saving change)."""
+        if self.when.data == "later":
+            validate_local_field(field, user_zone())
 
     def validate_social_account_id(self, field):
         """An id, or empty for the simulator."""
@@ -448,6 +454,10 @@ class RescheduleForm(FlaskForm):
                                       validators=[DataRequired(message="choose the new date and time")],
                                       invalid_value_message=BAD_TIME)
     week = HiddenField()
+
+    def validate_scheduled_at(self, field):
+        """A time that exists, once, on the user's clock (not in a daylight-saving change)."""
+        validate_local_field(field, user_zone())
 
 
 class MarkPublishedForm(FlaskForm):

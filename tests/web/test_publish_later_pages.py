@@ -142,6 +142,20 @@ def test_a_past_time_is_refused_next_to_the_field(client, db, editor_in, make_cl
 
 
 @pytest.mark.parametrize("value, message", [
+    ("2027-03-28T02:30", "2027-03-28 02:30 does not exist in Europe/Paris: the clocks skip it for "
+                         "daylight saving time; the nearest valid times are 01:59 and 03:00"),
+    ("2027-10-31T02:30", "2027-10-31 02:30 happens twice in Europe/Paris (the clocks go back): first "
+                         "at +02:00, then at +01:00; say which: pick a time outside the hour that repeats"),
+])
+def test_a_time_at_a_daylight_saving_change_is_refused_next_to_the_field(client, db, editor_in, make_clip,
+                                                                         value, message):
+    editor_in("Europe/Paris")
+    html = schedule(client, make_clip().id, value).get_data(as_text=True)
+    assert field_error(html, "scheduled_at") == message
+    assert logs(db) == []
+
+
+@pytest.mark.parametrize("value, message", [
     ("", "choose the date and time to publish at"),
     ("next tuesday", "enter a date and a time, e.g. 2026-11-26 09:00"),
 ])
