@@ -25,6 +25,13 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     app.json.sort_keys = False  # keep the contract's field order
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N proxies the client's address is the Nth from the right of X-Forwarded-For
+        # (the sign-in throttle keys on it); without them those headers are never trusted.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from .extensions import csrf, db, htmx, login_manager, migrate
 

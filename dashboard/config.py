@@ -9,6 +9,7 @@ generated credentials key live in Flask's instance folder. A production config
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from pathlib import Path
@@ -76,6 +77,80 @@ class ConfigError(RuntimeError):
     """The environment is missing something the chosen configuration needs."""
 
 
+ENVIRONMENTS = ("development", "production")
+# The sensible range of each numeric setting (inclusive). A value outside it is
+# a typo or a misunderstanding (a negative timeout, a failure rate of 10), refused at start-up.
+SETTING_RANGES: dict[str, tuple[float, float]] = {
+    "SIMULATOR_MIN_DELAY": (0, 3600),
+    "SIMULATOR_MAX_DELAY": (0, 3600),
+    "SIMULATOR_FAILURE_RATE": (0, 1),
+    "WORKER_THREADS": (1, 1024),
+    "PUBLISH_MAX_ATTEMPTS": (1, 100),
+    "RETRY_BASE_DELAY": (0, 24 * 3600),
+    "RETRY_MAX_DELAY": (0, 7 * 24 * 3600),
+    "PUBLISH_TIMEOUT_SECONDS": (0.1, 7 * 24 * 3600),
+    "REQUEUE_GRACE_SECONDS": (0, 24 * 3600),
+    "PROVIDER_HTTP_TIMEOUT": (0.1, 3600),
+    "PUBLISH_SYNC_WAIT": (0, 3600),
+    "PUBLISH_MAX_RESTARTS": (0, 100),
+    "RECONCILE_INTERVAL_SECONDS": (0.1, 7 * 24 * 3600),
+    "RECONCILE_MAX_CHECKS": (0, 1000),
+    "LOGIN_THROTTLE_MAX_FAILURES": (1, 1000),
+    "LOGIN_THROTTLE_ACCOUNT_MAX_FAILURES": (1, 10000),
+    "LOGIN_THROTTLE_WINDOW_SECONDS": (1, 7 * 24 * 3600),
+    "SESSION_IDLE_TIMEOUT_SECONDS": (60, 30 * 24 * 3600),
+    "SESSION_ABSOLUTE_LIFETIME_SECONDS": (60, 90 * 24 * 3600),
+    "TRUSTED_PROXIES": (0, 10),
+    "WORKER_HEARTBEAT_SECONDS": (0.1, 3600),
+    "WORKER_STALE_SECONDS": (0.1, 24 * 3600),
+    "MEDIA_MAX_UPLOAD_BYTES": (1, 1024 ** 4),
+    "MEDIA_UPLOAD_CHUNK_BYTES": (1024, 1024 ** 3),
+    "MEDIA_UPLOAD_EXPIRY_SECONDS": (60, 365 * 24 * 3600),
+    "MEDIA_URL_TTL_SECONDS": (60, 7 * 24 * 3600),
+    "MEDIA_THUMBNAIL_MAX_SIDE": (16, 4096),
+}
+# A production SECRET_KEY signs sessions and CSRF tokens: long, and not a word or a repeat.
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_BITS = 128
+
+
+def _estimated_bits(value: str) -> float:
+    """A rough entropy estimate: the Shannon bits of its character frequencies, scaled by the
+    share of distinct 4-character runs (so "password" * 6 scores low, a generated token of 32+
+    characters far above 128 bits)."""
+    if not value:
+        return 0.0
+    counts = {char: value.count(char) for char in set(value)}
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    runs = [value[i:i + 4] for i in range(len(value) - 3)]
+    return bits * (len(set(runs)) / len(runs) if runs else 0.0)
+
+
+def _check_secret_key(value: str) -> None:
+    if len(value) < SECRET_KEY_MIN_LENGTH or _estimated_bits(value) < SECRET_KEY_MIN_BITS:
+        # Never the value itself: it is a secret.
+        raise ConfigError(
+            f"SECRET_KEY is too short or too predictable for production: use at least "
+            f"{SECRET_KEY_MIN_LENGTH} random characters, e.g. python -c 'import secrets; "
+            "print(secrets.token_hex(32))'")
+
+
+def _check_ranges(config: dict) -> None:
+    """Refuse numbers outside SETTING_RANGES (and NaN), naming the setting."""
+    for name, (low, high) in SETTING_RANGES.items():
+        value = config.get(name)
+        if value is None:
+            continue
+        if value != value or not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+    if config["SIMULATOR_MIN_DELAY"] > config["SIMULATOR_MAX_DELAY"]:
+        raise ConfigError("SIMULATOR_MIN_DELAY must not be above SIMULATOR_MAX_DELAY")
+    for platform, rules in config["PLATFORM_LIMITS"].items():
+        for rule, value in rules.items():
+            if isinstance(value, int | float) and value < 0:
+                raise ConfigError(f"{platform.upper()}_{rule.upper()} must not be negative, got {value}")
+
+
 def _instance_secret(instance_path: Path, name: str, make) -> str:
     """Read a generated secret from the instance folder, creating it (mode 0600) on first use."""
     path = instance_path / name
@@ -90,7 +165,10 @@ def _instance_secret(instance_path: Path, name: str, make) -> str:
 def _float(env, name: str, default: float) -> float:
     raw = env.get(name)
     try:
-        return default if raw in (None, "") else float(raw)
+        value = default if raw in (None, "") else float(raw)
+        if math.isinf(value) or math.isnan(value):
+            raise ValueError(raw)
+        return value
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
@@ -208,13 +286,14 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         env = dict(os.environ)
     else:
         env = dict(env)
-    production = env.get("DASHBOARD_ENV", "development") == "production"
+    production = _choice(env, "DASHBOARD_ENV", ENVIRONMENTS, "development") == "production"
     if production:
         missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
         if missing:
             raise ConfigError(
                 "DASHBOARD_ENV=production needs these environment variables: " + ", ".join(missing)
             )
+        _check_secret_key(env["SECRET_KEY"])
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'dashboard.sqlite3'}"
     secret_key = env.get("SECRET_KEY") or _instance_secret(
@@ -233,7 +312,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         for platform, rules in PLATFORM_LIMIT_DEFAULTS.items()
     }
 
-    return {
+    config = {
         "DASHBOARD_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
@@ -358,6 +437,14 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # Failed sign-ins per email and client IP within the window before sign-in is refused.
         "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _float(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60),
+        # Failed sign-ins per account (from any address) within the window before it is refused.
+        "LOGIN_THROTTLE_ACCOUNT_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_ACCOUNT_MAX_FAILURES", 20),
+        # A signed-in session ends after this long without a request, and after this long at all.
+        "SESSION_IDLE_TIMEOUT_SECONDS": _float(env, "SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60),
+        "SESSION_ABSOLUTE_LIFETIME_SECONDS": _float(env, "SESSION_ABSOLUTE_LIFETIME_SECONDS", 12 * 3600),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (ProxyFix);
+        # 0 trusts none of those headers.
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -380,6 +467,8 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
                                  if key.strip()],
         **_media_settings(env, instance_path),
     }
+    _check_ranges(config)
+    return config
 
 
 def _media_settings(env, instance_path: Path) -> dict:

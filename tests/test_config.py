@@ -15,7 +15,7 @@ KEY = Fernet.generate_key().decode()
 PRODUCTION = {
     "DASHBOARD_ENV": "production",
     "DATABASE_URL": "postgresql://dash:pw@db.internal:5432/dashboard",
-    "SECRET_KEY": "s" * 64,
+    "SECRET_KEY": "4f1c9e0b7a2d8e6f3b5a9c1d0e7f2a4b6c8d0e1f3a5b7c9d",
     "CREDENTIALS_KEYS": KEY,
     "QUEUE_URL": "redis://queue.internal:6379/0",
 }
@@ -110,3 +110,47 @@ def test_defaults_follow_platforms_md(tmp_path):
 def test_malformed_numbers_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
         load_config(tmp_path, {name: value})
+
+
+@pytest.mark.parametrize("secret", ["s" * 64, "short-but-random-9f2", "password" * 6])
+def test_production_refuses_a_short_or_predictable_secret_key(tmp_path, secret):
+    with pytest.raises(ConfigError, match="SECRET_KEY is too short or too predictable") as refused:
+        load_config(tmp_path, {**PRODUCTION, "SECRET_KEY": secret})
+    assert secret not in str(refused.value)
+
+
+def test_an_unknown_dashboard_env_refuses_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="DASHBOARD_ENV must be one of development, production, got 'prod'"):
+        load_config(tmp_path, {**PRODUCTION, "DASHBOARD_ENV": "prod"})
+
+
+@pytest.mark.parametrize("name, value", [
+    ("WORKER_THREADS", "0"), ("SIMULATOR_FAILURE_RATE", "10"), ("PUBLISH_TIMEOUT_SECONDS", "-1"),
+    ("RETRY_BASE_DELAY", "nan"), ("LOGIN_THROTTLE_MAX_FAILURES", "0"), ("TRUSTED_PROXIES", "-1"),
+    ("SESSION_IDLE_TIMEOUT_SECONDS", "1"), ("INSTAGRAM_CAPTION_MAX_CHARS", "-5"),
+    ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"),
+])
+def test_out_of_range_numbers_refuse_to_start_naming_the_setting(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config(tmp_path, {**PRODUCTION, name: value})
+
+
+def test_trusted_proxies_make_the_client_address_the_real_one(tmp_path, monkeypatch):
+    from flask import request
+
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DASHBOARD_ENV", "development")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    seen = {}
+
+    def build(proxies):
+        monkeypatch.setenv("TRUSTED_PROXIES", proxies)
+        app = create_app({"TESTING": True})
+        app.add_url_rule("/whoami", "whoami", lambda: seen.setdefault(proxies, request.remote_addr) or "")
+        return app
+
+    for proxies in ("0", "1"):
+        build(proxies).test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+                                         environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert seen == {"0": "10.0.0.2", "1": "203.0.113.7"}
