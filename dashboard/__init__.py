@@ -87,6 +87,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     _register_error_handlers(app)
 
+    from . import security
+
+    security.init_app(app)
+
     from .cli import register_commands
 
     register_commands(app)

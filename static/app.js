@@ -154,3 +154,12 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// A panel marked data-clears-errors drops its old error messages when it sends a new request.
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var panel = event.target.closest && event.target.closest("[data-clears-errors]");
+  if (!panel) return;
+  panel.querySelectorAll(".field-error").forEach(function (e) { e.remove(); });
+  panel.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
+  panel.querySelectorAll(".form-error").forEach(function (e) { e.hidden = true; });
+});
