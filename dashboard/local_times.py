@@ -8,7 +8,24 @@ the nearest valid times, and an overlap unless the caller says which reading it 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
+
+# The span of times the dashboard takes in (cursors, filters, schedules, weeks): wide enough
+# for any real post, narrow enough that a day or a week either side, or any offset, stays
+# inside what Python and the databases can hold (year 1 and year 9999 overflow).
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+OUT_OF_RANGE = f"must be between {EARLIEST_DAY} and {LATEST_DAY}"
+
+
+def day_in_range(day: date) -> bool:
+    """Whether a calendar day is within the span the dashboard takes in."""
+    return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+def time_in_range(moment: datetime) -> bool:
+    """Whether a time (with or without an offset) is within the span, its UTC day included."""
+    return day_in_range(moment.date()) and (
+        moment.tzinfo is None or day_in_range(moment.astimezone(timezone.utc).date()))
 
 
 class LocalTimeError(ValueError):

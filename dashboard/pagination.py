@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
 
 from .errors import InvalidInput
+from .local_times import time_in_range
 
 T = TypeVar("T")
 
@@ -33,14 +34,21 @@ def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Parse a cursor made by `encode_cursor`; a damaged one is invalid input on `cursor`."""
+    refused = InvalidInput.field("cursor", "is not a cursor this server issued")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        moment, row_id = datetime.fromisoformat(moment), uuid.UUID(row_id)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise InvalidInput.field("cursor", "is not a cursor this server issued") from exc
-    if moment.tzinfo is None:  # ours always carry an offset; a naive time cannot be compared
-        raise InvalidInput.field("cursor", "is not a cursor this server issued")
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        # Ours are exactly [ISO time with an offset, UUID], both strings; anything else (nested
+        # arrays, numbers, objects) is refused before it reaches a parser or the database.
+        if not (isinstance(decoded, list) and len(decoded) == 2
+                and all(isinstance(part, str) for part in decoded)):
+            raise refused
+        moment, row_id = datetime.fromisoformat(decoded[0]), uuid.UUID(decoded[1])
+        # A naive time cannot be compared; one at the ends of the calendar overflows in UTC.
+        if moment.tzinfo is None or not time_in_range(moment):
+            raise refused
+    except (ValueError, TypeError, OverflowError, RecursionError, json.JSONDecodeError) as exc:
+        raise refused from exc
     return moment, row_id
 
 

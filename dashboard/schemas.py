@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from .local_times import OUT_OF_RANGE, time_in_range
 from .publishing.models import PlatformName, UtcTime
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -20,7 +21,10 @@ Duration = Annotated[float, Field(gt=0, le=4 * 3600)]
 
 
 def _assume_utc(value: datetime) -> datetime:
-    """A time given without an offset is read as UTC, the only zone the dashboard speaks."""
+    """A time given without an offset is read as UTC, the only zone the dashboard speaks; one
+    at the ends of the calendar (it would overflow in UTC) is refused."""
+    if not time_in_range(value):
+        raise ValueError(OUT_OF_RANGE)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 

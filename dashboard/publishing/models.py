@@ -146,6 +146,8 @@ class When(Strict):
     @field_validator("scheduled_at")
     @classmethod
     def _read_in_timezone(cls, value: datetime, info) -> datetime:
+        if not local_times.time_in_range(value):
+            raise PydanticCustomError("out_of_range", local_times.OUT_OF_RANGE)
         name = info.data.get("timezone")
         if name is None:
             return value

@@ -39,7 +39,7 @@ from wtforms.validators import (
 from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
-from ..local_times import validate_local_field
+from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
 from ..models import PLATFORMS, PublishStatus
 from .filters import local_day_end, local_day_start, user_zone
 
@@ -283,8 +283,14 @@ class _DateRangeForm(FlaskForm):
     date_from = DateField("From", name="from", validators=[Optional()])
     date_to = DateField("To", name="to", validators=[Optional()])
 
+    def validate_date_from(self, field):
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)
+
     def validate_date_to(self, field):
         """An empty range is a mistake, not a query."""
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("must be on or after the From date")
 
@@ -477,3 +483,7 @@ class ScheduleWeekForm(FlaskForm):
         csrf = False
 
     week = DateField("Week of", validators=[Optional()])
+
+    def validate_week(self, field):
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ..errors import Conflict, InvalidInput
 from ..extensions import db
+from ..local_times import day_in_range
 from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
@@ -154,6 +155,7 @@ def reschedule(log_id: uuid.UUID):
 
 def _parse_day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is not None and day_in_range(day) else None
