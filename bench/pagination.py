@@ -243,6 +243,7 @@ def build_queries(app, filled: Filled) -> dict[str, Query]:
     from dashboard import history, ledger
     from dashboard.extensions import db
     from dashboard.pagination import encode_cursor
+    from dashboard.sessions import start_session
     from dashboard.users import create_token, create_user
 
     queries: dict[str, Query] = {}
@@ -290,11 +291,13 @@ def build_queries(app, filled: Filled) -> dict[str, Query]:
         user = create_user(db, "bench-admin@example.com", "bench-password-not-secret", "admin")
         token = create_token(db, user.id, "bench").plaintext
         user_id = str(user.id)
+        session_id = str(start_session(db, user.id))
         db.session.remove()
     client = app.test_client()
     with client.session_transaction() as session:
         session["_user_id"] = user_id
         session["_fresh"] = True
+        session["sid"] = session_id
     auth = {"Authorization": f"Bearer {token}"}
 
     def http(name: str, url: str, headers=None, count=None):

@@ -470,6 +470,21 @@ class User(UserMixin, TimestampMixin, db.Model):
         return Role(self.role).allows(Role(needed))
 
 
+class UserSession(db.Model):
+    """A signed-in browser session, kept on the server so that signing out, deactivation and
+    the idle and absolute time limits end it even for a copy of its cookie."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
 class ApiToken(TimestampMixin, db.Model):
     __tablename__ = "api_tokens"
 

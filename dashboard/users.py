@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
 from .models import ROLES, ApiToken, User, utcnow
+from .sessions import end_user_sessions
 
 TOKEN_PREFIX = "sdb_"
 MIN_PASSWORD_LENGTH = 10
@@ -204,6 +205,8 @@ def set_user_active(db, user_id: uuid.UUID, active: bool, actor_id: uuid.UUID | 
         if _is_last_active_admin(db, user):
             raise Conflict(f"{user.email} is the last active admin; make another admin first")
     user.active = active
+    if not active:
+        end_user_sessions(db, user.id)  # signed out everywhere, copies of cookies included
     record_event(db.session, "user_reactivated" if active else "user_deactivated", "user", user.id,
                  {"email": user.email, "by": actor_id})
     db.session.commit()

@@ -189,10 +189,14 @@ def login(client, make_user):
     """login(role="editor") -> User signed in on `client` (through the session, not the form)."""
 
     def sign_in(role: str = "editor"):
+        from dashboard.sessions import start_session
+
         user = make_user(role)
+        session_id = start_session(_db, user.id)
         with client.session_transaction() as session:
             session["_user_id"] = str(user.id)
             session["_fresh"] = True
+            session["sid"] = str(session_id)
         return user
 
     return sign_in

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Flask, request
+from flask import Flask, request, session
 
 from ..extensions import db, login_manager
 from ..models import User
+from ..sessions import user_of_session
 
 
 def init_app(app: Flask) -> None:
@@ -47,9 +48,15 @@ def init_app(app: Flask) -> None:
         return response
 
 
+# Where the cookie keeps the id of its server-side session (dashboard/sessions.py).
+SESSION_ID_KEY = "sid"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """The signed-in user, only while their server-side session is live."""
     try:
-        return db.session.get(User, uuid.UUID(user_id))
+        session_id = uuid.UUID(str(session.get(SESSION_ID_KEY)))
+        return user_of_session(db, session_id, uuid.UUID(user_id))
     except ValueError:
         return None

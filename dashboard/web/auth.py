@@ -13,16 +13,19 @@ ProxyFix, or every client shares the proxy's address (the throttle then works pe
 from __future__ import annotations
 
 import math
+import uuid
 import threading
 import time
 from collections import deque
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..extensions import db
+from ..sessions import end_session, start_session
 from ..users import check_password, normalise_email
+from . import SESSION_ID_KEY
 from .forms import EmptyForm, LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -100,6 +103,14 @@ def local_path(target: str | None) -> str | None:
     return target
 
 
+def end_current_session() -> None:
+    """End this browser's server-side session: a copy of its cookie signs nobody in any more."""
+    try:
+        end_session(db, uuid.UUID(str(session.pop(SESSION_ID_KEY, None))))
+    except ValueError:
+        pass
+
+
 @bp.before_app_request
 def sign_out_deactivated_users():
     """A user deactivated by an admin loses a live session at their next request."""
@@ -134,7 +145,9 @@ def login():
                 status = 400
             else:
                 throttle.reset(key)
+                session.clear()  # nothing from before sign-in carries over
                 login_user(user)
+                session[SESSION_ID_KEY] = str(start_session(db, user.id))
                 flash(f"Signed in as {user.email}.", "success")
                 return redirect(next_url or url_for("home.index"))
     elif form.is_submitted():
@@ -148,6 +161,7 @@ def logout():
     """Sign out (a POST with a CSRF token, so another site cannot sign a user out)."""
     form = EmptyForm()
     if form.validate_on_submit():
+        end_current_session()
         logout_user()
         flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

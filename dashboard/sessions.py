@@ -1,0 +1,68 @@
+"""Signed-in sessions, kept on the server.
+
+The browser's cookie (signed by SECRET_KEY) names a row here; the row decides whether the cookie
+still signs anyone in. Signing out ends the row, so a copy of the cookie taken before stops
+working; deactivating a user or resetting their password ends all of theirs; a session ends
+after SESSION_IDLE_TIMEOUT_SECONDS without a request and SESSION_ABSOLUTE_LIFETIME_SECONDS after
+sign-in, whatever its cookie says.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import update
+
+from .models import User, UserSession, utcnow
+
+# Writing last_seen_at on every request would make each page view a write; this is precise
+# enough for an idle timeout counted in minutes.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+def start_session(db, user_id: uuid.UUID) -> uuid.UUID:
+    """A new session for a user who just signed in (commits); its id goes into the cookie."""
+    row = UserSession(user_id=user_id)
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def user_of_session(db, session_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
+    """The active user a live session belongs to, else None; ends a session past its time
+    (commits when it writes)."""
+    row = db.session.get(UserSession, session_id)
+    if row is None or row.ended_at is not None or row.user_id != user_id:
+        return None
+    now = utcnow()
+    config = current_app.config
+    idle = timedelta(seconds=config["SESSION_IDLE_TIMEOUT_SECONDS"])
+    lifetime = timedelta(seconds=config["SESSION_ABSOLUTE_LIFETIME_SECONDS"])
+    if now - row.last_seen_at > idle or now - row.created_at > lifetime:
+        row.ended_at = now
+        db.session.commit()
+        return None
+    if not row.user.active:
+        return None
+    if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
+        row.last_seen_at = now
+        db.session.commit()
+    return row.user
+
+
+def end_session(db, session_id: uuid.UUID) -> None:
+    """Sign out: end this session (commits)."""
+    db.session.execute(update(UserSession).where(UserSession.id == session_id,
+                                                 UserSession.ended_at.is_(None))
+                       .values(ended_at=utcnow()))
+    db.session.commit()
+
+
+def end_user_sessions(db, user_id: uuid.UUID) -> int:
+    """End every open session of a user (the caller commits); how many."""
+    return db.session.execute(
+        update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
