@@ -485,6 +485,25 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship()
 
 
+class SignInAttempt(db.Model):
+    """One sign-in whose password was (or is being) checked, kept for the throttle's window.
+
+    In the database, not a process's memory, so the limit holds across every process and
+    machine. Keys are SHA-256 digests: per email and client address, and per email alone.
+    """
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_pair_created", "pair_key", "created_at"),
+        Index("ix_sign_in_attempts_account_created", "account_key", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pair_key: Mapped[str] = mapped_column(String(64))
+    account_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class ApiToken(TimestampMixin, db.Model):
     __tablename__ = "api_tokens"
 

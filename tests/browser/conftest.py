@@ -168,7 +168,6 @@ class LiveServer:
     def reset(self) -> None:
         """Empty tables and the queue, default simulator, forget failed sign-ins."""
         self.app.config.update(SIMULATOR_DEFAULTS)
-        self.app.extensions.pop("sign_in_throttle", None)
         self.app.extensions["huey"].flush()
         with self.app.app_context():
             _empty_all_tables()

@@ -179,14 +179,19 @@ class TestThrottle:
         client.post("/logout")
         assert sign_in(client, other.email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 302
 
-    def test_lockout_ends_after_the_window(self, app, client, make_user):
+    def test_lockout_ends_after_the_window(self, app, client, db, make_user):
+        from datetime import timedelta
+
+        from sqlalchemy import select
+
+        from dashboard.models import SignInAttempt
+
         user = make_user("viewer")
-        clock = [1000.0]
-        throttle = auth.sign_in_throttle()
-        throttle.clock = lambda: clock[0]
         self.fail(client, user.email, 5)
         assert sign_in(client, user.email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 429
-        clock[0] += 15 * 60
+        for attempt in db.session.scalars(select(SignInAttempt)):
+            attempt.created_at -= timedelta(minutes=15)
+        db.session.commit()
         assert sign_in(client, user.email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 302
 
     def test_success_resets_the_count(self, client, make_user):
@@ -196,6 +201,55 @@ class TestThrottle:
         client.post("/logout")
         self.fail(client, user.email, 4)
         assert sign_in(client, user.email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 302
+
+    def test_the_limit_holds_across_processes(self, app, client, make_user):
+        """Another app on the same database (another gunicorn worker, another machine) sees the
+        same count: the throttle lives in the database, not in a process."""
+        from conftest import base_config
+        from dashboard import create_app
+
+        from dashboard.extensions import db
+
+        email = make_user("viewer").email
+        self.fail(client, email, 3)
+        db.session.remove()  # the test's transaction would hold SQLite's write lock
+        other_app = create_app({**base_config(app.config["SQLALCHEMY_DATABASE_URI"]),
+                                "QUEUE_URL": app.config["QUEUE_URL"]})
+        with other_app.app_context():
+            other = other_app.test_client()
+            self.fail(other, email, 2)
+            assert sign_in(other, email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 429
+            db.session.remove()
+        assert sign_in(client, email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 429
+
+    def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(self, app, make_user):
+        from queue_support import fire_together
+
+        email = make_user("viewer").email
+        responses = fire_together(app, 12, lambda c: sign_in(
+            c, email, "not the password", environ_base={"REMOTE_ADDR": "10.0.0.9"}))
+        codes = sorted(r.status_code for r in responses)
+        assert codes.count(400) <= 5 and codes.count(429) >= 7, codes
+
+    def test_an_account_is_throttled_across_addresses(self, app, client, make_user):
+        app.config.update(LOGIN_THROTTLE_ACCOUNT_MAX_FAILURES=6)
+        user = make_user("viewer")
+        for n in range(6):
+            self.fail(client, user.email, 1, ip=f"10.1.0.{n}")
+        response = sign_in(client, user.email, environ_base={"REMOTE_ADDR": "10.2.0.1"})
+        assert response.status_code == 429
+
+    def test_sign_ins_are_logged_without_the_password(self, client, make_user, caplog):
+        import logging
+
+        user = make_user("viewer")
+        with caplog.at_level(logging.INFO):
+            sign_in(client, user.email, "a wrong secret guess", environ_base={"REMOTE_ADDR": "10.0.0.3"})
+            sign_in(client, user.email, environ_base={"REMOTE_ADDR": "10.0.0.3"})
+        lines = [record.getMessage() for record in caplog.records]
+        assert f"sign-in failed for {user.email} from 10.0.0.3" in lines
+        assert f"sign-in succeeded for {user.email} from 10.0.0.3" in lines
+        assert not any("a wrong secret guess" in line or PASSWORD in line for line in lines)
 
     def test_limit_and_window_are_settings(self, app, client, make_user):
         app.config.update(LOGIN_THROTTLE_MAX_FAILURES=2, LOGIN_THROTTLE_WINDOW_SECONDS=60)
