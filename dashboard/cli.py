@@ -55,6 +55,26 @@ def create_user_command(email: str, role: str, password_stdin: bool):
     click.echo(f"created {user.role} {user.email}")
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password_command(email: str, password_stdin: bool):
+    """Set a user's password (an admin's reset); the user is signed out everywhere."""
+    from .extensions import db
+    from .users import find_user, set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = find_user(db, email)
+        set_password(db, user.id, password)
+    except DomainError as exc:
+        _fail(exc)
+    click.echo(f"new password set for {user.email}; their sessions are signed out")
+
+
 @click.group("tokens")
 def tokens_cli():
     """Manage API tokens."""

@@ -60,9 +60,10 @@ def end_session(db, session_id: uuid.UUID) -> None:
     db.session.commit()
 
 
-def end_user_sessions(db, user_id: uuid.UUID) -> int:
-    """End every open session of a user (the caller commits); how many."""
+def end_user_sessions(db, user_id: uuid.UUID, except_id: uuid.UUID | None = None) -> int:
+    """End every open session of a user but `except_id` (the caller commits); how many."""
+    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    if except_id is not None:
+        query = query.where(UserSession.id != except_id)
     return db.session.execute(
-        update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-        .values(ended_at=utcnow()).execution_options(synchronize_session=False)
-    ).rowcount
+        query.values(ended_at=utcnow()).execution_options(synchronize_session=False)).rowcount

@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
+    EqualTo,
     InputRequired,
     Length,
     Optional,
@@ -175,8 +176,32 @@ class UserCreateForm(FlaskForm):
     role = SelectField("Role", choices={r: r.capitalize() for r in ROLES}, default="viewer")
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
-    ], description="Give it to the user through a safe channel; they can't change it yet.",
+    ], description="Give it to the user through a safe channel; they change it on their profile.",
                              render_kw={"autocomplete": "new-password"})
+
+
+def _new_password_field(label: str) -> PasswordField:
+    return PasswordField(label, validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+        Length(max=1000, message="Use at most 1000 characters."),
+    ], render_kw={"autocomplete": "new-password"})
+
+
+class ChangePasswordForm(FlaskForm):
+    """The signed-in user's new password, with their current one as proof."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired()],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = _new_password_field("New password")
+    confirm = PasswordField("New password again", validators=[
+        DataRequired(), EqualTo("new_password", message="The two new passwords differ.")],
+        render_kw={"autocomplete": "new-password"})
+
+
+class ResetPasswordForm(FlaskForm):
+    """An admin sets a new password for a user (who is signed out everywhere)."""
+
+    new_password = _new_password_field("New password")
 
 
 class UserRoleForm(FlaskForm):

@@ -14,10 +14,10 @@ from flask_login import current_user
 from ..errors import DomainError
 from ..extensions import db
 from ..models import utcnow
-from ..users import set_timezone
+from ..users import change_own_password, set_timezone
 from .access import role_required
 from .filters import timezone_names, user_zone, zone_aliases, zone_label  # noqa: F401 (user_zone: clips.py imports it here)
-from .forms import ProfileForm, apply_domain_error
+from .forms import ChangePasswordForm, ProfileForm, apply_domain_error
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -50,3 +50,36 @@ def index():
     status = 400 if form.is_submitted() else 200
     return render_template("profile/index.html", form=form, now=utcnow(),
                            zone_aliases=json.dumps(zone_aliases(), separators=(",", ":"))), status
+
+
+def _current_session_id():
+    import uuid
+
+    from flask import session
+
+    from . import SESSION_ID_KEY
+
+    try:
+        return uuid.UUID(str(session.get(SESSION_ID_KEY)))
+    except ValueError:
+        return None
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@role_required("viewer")
+def password():
+    """Change one's own password (the current one proves it is you); every other session of
+    yours is signed out."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_own_password(db, current_user.id, form.current_password.data,
+                                form.new_password.data, keep_session_id=_current_session_id())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc, default_field="new_password")
+        else:
+            flash("Password changed; your other sessions are signed out.", "success")
+            return redirect(url_for("profile.index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("profile/password.html", form=form), status

@@ -11,7 +11,7 @@ from .. import users as user_service
 from ..errors import DomainError
 from ..extensions import db
 from .access import role_required
-from .forms import EmptyForm, SearchForm, UserCreateForm, UserRoleForm, apply_domain_error
+from .forms import EmptyForm, ResetPasswordForm, SearchForm, UserCreateForm, UserRoleForm, apply_domain_error
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -114,3 +114,28 @@ def _set_active(user_id: uuid.UUID, active: bool):
 
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+@bp.route("/<uuid:user_id>/password", methods=["GET", "POST"])
+@role_required("admin")
+def reset_password(user_id: uuid.UUID):
+    """An admin sets a new password for a user, who is signed out everywhere."""
+    user = user_service.get_user(db, user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        keep = None
+        if user.id == current_user.id:
+            from .profile import _current_session_id
+
+            keep = _current_session_id()
+        try:
+            user_service.set_password(db, user_id, form.new_password.data, actor_id=current_user.id,
+                                      keep_session_id=keep)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_domain_error(form, exc, default_field="new_password")
+        else:
+            flash(f"New password set for {user.email}; they are signed out everywhere.", "success")
+            return redirect(url_for("users.index"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("users/password.html", form=form, user=user), status

@@ -132,7 +132,7 @@ def test_create_user(client, db, login):
     ({"email": "no-at-sign", "role": "viewer", "password": "long enough pw"}, "email",
      "Is not an email address."),
     ({"email": "a@example.com", "role": "viewer", "password": "short"}, "password",
-     "Use at least 10 characters."),
+     "Use at least 12 characters."),
     ({"email": "a@example.com", "role": "owner", "password": "long enough pw"}, "role", "Not a valid choice."),
 ])
 def test_create_validation_inline(client, db, login, data, field, message):
