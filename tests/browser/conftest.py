@@ -230,9 +230,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live) -> Page:
-    """A fresh browser context (no cookies) on the live server; closed after the test."""
-    context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860})
+def page(browser, live, request) -> Page:
+    """A fresh browser context (no cookies) on the live server; closed after the test.
+
+    The app's Content-Security-Policy applies, so the pages are tested as users get them; a
+    module whose test code evaluates strings in the page (wait_for_function) sets
+    `BYPASS_CSP = True` for its own tooling.
+    """
+    context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860},
+                                  bypass_csp=getattr(request.module, "BYPASS_CSP", False))
     page = context.new_page()
     yield page
     context.close()
