@@ -61,6 +61,7 @@ EVENT_TYPES = (
     "publish_unconfirmed",
     "user_created",
     "user_deactivated",
+    "user_password_changed",
     "user_reactivated",
     "user_role_changed",
     "user_timezone_changed",
