@@ -205,10 +205,10 @@ class TestThrottle:
     def test_the_limit_holds_across_processes(self, app, client, make_user):
         """Another app on the same database (another gunicorn worker, another machine) sees the
         same count: the throttle lives in the database, not in a process."""
-        from conftest import base_config
         from dashboard import create_app
-
         from dashboard.extensions import db
+
+        from conftest import base_config
 
         email = make_user("viewer").email
         self.fail(client, email, 3)
@@ -221,6 +221,38 @@ class TestThrottle:
             assert sign_in(other, email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 429
             db.session.remove()
         assert sign_in(client, email, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 429
+
+    def test_behind_a_trusted_proxy_the_throttle_keys_on_the_real_client(self, app, client, make_user):
+        """With TRUSTED_PROXIES=1 two clients behind the one proxy have a limit each; without it
+        a forged X-Forwarded-For cannot buy a guesser a fresh limit."""
+        from dashboard import create_app
+        from dashboard.extensions import db
+
+        from conftest import base_config
+
+        email = make_user("viewer").email
+        proxy = {"REMOTE_ADDR": "10.9.9.9"}
+        for n in range(5):  # no proxy trusted: the forged header is ignored, the proxy's address counts
+            response = sign_in(client, email, "not the password", environ_base=proxy,
+                               headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            assert response.status_code == 400
+        assert sign_in(client, email, environ_base=proxy,
+                       headers={"X-Forwarded-For": "198.51.100.77"}).status_code == 429
+        db.session.remove()
+        behind_proxy = create_app({**base_config(app.config["SQLALCHEMY_DATABASE_URI"]),
+                                   "QUEUE_URL": app.config["QUEUE_URL"], "TRUSTED_PROXIES": 1})
+        with behind_proxy.app_context():
+            proxied = behind_proxy.test_client()
+            for _ in range(5):
+                response = sign_in(proxied, email, "not the password", environ_base=proxy,
+                                   headers={"X-Forwarded-For": "203.0.113.7"})
+                assert response.status_code == 400
+            assert sign_in(proxied, email, environ_base=proxy,
+                           headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 429
+            other_client = behind_proxy.test_client()
+            assert sign_in(other_client, email, environ_base=proxy,
+                           headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 302
+            db.session.remove()
 
     def test_a_concurrent_burst_gets_no_more_guesses_than_the_limit(self, app, make_user):
         from queue_support import fire_together
