@@ -185,18 +185,27 @@ def api_headers(db, make_user):
 
 
 @pytest.fixture
-def login(client, make_user):
+def sign_in_as(db):
+    """sign_in_as(a_client, user_id): that client signed in as the user through a server-side
+    session, as the form would (a cookie naming a user without a live session signs nobody in)."""
+
+    def sign_in(a_client, user_id):
+        from dashboard.sessions import start_session
+
+        session_id = start_session(_db, user_id)
+        with a_client.session_transaction() as session:
+            session.update({"_user_id": str(user_id), "_fresh": True, "sid": str(session_id)})
+
+    return sign_in
+
+
+@pytest.fixture
+def login(client, make_user, sign_in_as):
     """login(role="editor") -> User signed in on `client` (through the session, not the form)."""
 
     def sign_in(role: str = "editor"):
-        from dashboard.sessions import start_session
-
         user = make_user(role)
-        session_id = start_session(_db, user.id)
-        with client.session_transaction() as session:
-            session["_user_id"] = str(user.id)
-            session["_fresh"] = True
-            session["sid"] = str(session_id)
+        sign_in_as(client, user.id)
         return user
 
     return sign_in

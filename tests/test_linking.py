@@ -219,21 +219,19 @@ def test_a_reused_code_is_refused_with_the_platforms_invalid_grant(client, db, a
 
 
 def test_a_callback_for_another_users_state_is_refused(client, db, admin, make_user, app,
-                                                       platforms, unchanged):
+                                                       platforms, unchanged, sign_in_as):
     arm, check = unchanged
     callback = consent(start(client, "tiktok"))  # started by `admin` in `client`'s session
     other = app.test_client()
     intruder = make_user("admin")
-    with other.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = str(intruder.id), True
+    sign_in_as(other, intruder.id)
     arm()
     g.pop("_login_user", None)  # the test's app context outlives requests: forget who signed in
     page = finish(other, callback)
     assert "was not started from this session" in " ".join(flashes(page))
     check()
     # The same browser, now signed in as someone else, may not finish it either.
-    with client.session_transaction() as session:
-        session["_user_id"] = str(intruder.id)
+    sign_in_as(client, intruder.id)
     g.pop("_login_user", None)
     page = finish(client, callback)
     assert "started by another user" in " ".join(flashes(page))

@@ -180,14 +180,12 @@ def test_operations_settings_come_from_the_environment(tmp_path):
 
 
 def test_a_session_signed_with_a_retired_secret_key_still_works_through_the_fallbacks(
-        db, app_config, queue_url, make_user):
-    user_id = str(make_user("viewer").id)
+        db, app_config, queue_url, make_user, sign_in_as):
+    user_id = make_user("viewer").id
     db.session.remove()  # SQLite: the other apps below need the write lock
     old = create_app({**app_config, "QUEUE_URL": queue_url, "SECRET_KEY": "old-key"})
-    with old.test_client() as browser:
-        with browser.session_transaction() as session:
-            session["_user_id"] = user_id
-            session["_fresh"] = True
+    with old.test_client() as browser, old.app_context():
+        sign_in_as(browser, user_id)
         cookie = browser.get_cookie("session").value
 
     def home_with(config) -> int:

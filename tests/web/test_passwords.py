@@ -47,17 +47,13 @@ def test_a_user_changes_their_own_password(app, client, db, login):
     assert len(events) == 1 and NEW not in json.dumps(events[0].event_metadata)
 
 
-def test_an_admin_resets_a_password_and_the_user_is_signed_out(app, client, db, login, make_user):
+def test_an_admin_resets_a_password_and_the_user_is_signed_out(app, client, db, login, make_user, sign_in_as):
     from flask import g
 
     target = make_user("viewer")
     target_id, email = target.id, target.email
     victim_client = app.test_client()
-    from dashboard.sessions import start_session
-
-    session_id = start_session(db, target_id)
-    with victim_client.session_transaction() as session:
-        session.update({"_user_id": str(target_id), "_fresh": True, "sid": str(session_id)})
+    sign_in_as(victim_client, target_id)
     login("admin")
     assert client.get("/users/").get_data(as_text=True).count("reset-password") >= 2
 
