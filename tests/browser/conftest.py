@@ -237,11 +237,16 @@ def page(browser, live, request) -> Page:
     module whose test code evaluates strings in the page (wait_for_function) sets
     `BYPASS_CSP = True` for its own tooling.
     """
+    bypass = getattr(request.module, "BYPASS_CSP", False)
     context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860},
-                                  bypass_csp=getattr(request.module, "BYPASS_CSP", False))
+                                  bypass_csp=bypass)
     page = context.new_page()
+    refused = []  # Chromium reports what the policy blocked on the console
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert bypass or not refused, f"the Content-Security-Policy blocked something: {refused}"
 
 
 def sign_in(page: Page, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> None:
