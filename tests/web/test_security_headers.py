@@ -58,6 +58,11 @@ def test_sign_in_errors_api_and_static_are_secured(client, api_headers):
     assert_secured(client.get("/api/clips", headers=api_headers("viewer")))
     assert_secured(client.get("/api/clips"))  # 401
     assert_secured(client.get("/healthz"))
-    static = client.get("/static/app.js")
-    assert_secured(static, cached=True)
-    assert static.headers.get("Cache-Control") != "no-store"
+    assert_secured(client.get("/openapi.json"))
+    assert_secured(client.delete("/login"))  # 405
+    assert_secured(client.post("/api/clips", data="[" * 100, content_type="application/json",
+                               headers=api_headers("editor")))  # 400 before parsing
+    for path in ("/static/app.js", "/static/app.css", "/static/favicon.svg", "/static/no-such-file.js"):
+        static = client.get(path)
+        assert_secured(static, cached=True)
+        assert static.headers.get("Cache-Control") != "no-store"
