@@ -35,6 +35,7 @@ class Tour:
     account_id: uuid.UUID
     batch_id: uuid.UUID
     event_id: uuid.UUID
+    user_id: uuid.UUID
 
     def pages(self) -> dict[str, str]:
         """Every page a signed-in admin can open, by the name of its screenshot."""
@@ -57,6 +58,8 @@ class Tour:
             "users": "/users/",
             "user-new": "/users/new",
             "profile": "/profile",
+            "profile-password": "/profile/password",
+            "user-password": f"/users/{self.user_id}/password",
         }
 
 
@@ -99,7 +102,8 @@ def fill_dashboard(live) -> Tour:
         user_id = db.session.scalar(select(User.id).where(User.email == ADMIN_EMAIL))
         create_token(db, user_id, "continuous integration deploy token")
         revoke_token(db, user_id, create_token(db, user_id, "old laptop").token.id)
-    return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id)
+        editor_id = db.session.scalar(select(User.id).where(User.email == "editor.with.a.long.address@example.com"))
+    return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id, user_id=editor_id)
 
 
 @pytest.fixture
