@@ -8,7 +8,7 @@ the nearest valid times, and an overlap unless the caller says which reading it 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 # The span of times the dashboard takes in (cursors, filters, schedules, weeks): wide enough
 # for any real post, narrow enough that a day or a week either side, or any offset, stays
@@ -25,7 +25,7 @@ def day_in_range(day: date) -> bool:
 def time_in_range(moment: datetime) -> bool:
     """Whether a time (with or without an offset) is within the span, its UTC day included."""
     return day_in_range(moment.date()) and (
-        moment.tzinfo is None or day_in_range(moment.astimezone(timezone.utc).date()))
+        moment.tzinfo is None or day_in_range(moment.astimezone(UTC).date()))
 
 
 class LocalTimeError(ValueError):
@@ -38,7 +38,7 @@ def _offset(moment: datetime) -> str:
 
 def _exists(naive: datetime, zone: tzinfo) -> bool:
     aware = naive.replace(tzinfo=zone)
-    return aware.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) == naive
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
 
 
 def resolve(naive: datetime, zone: tzinfo, fold: int | None = None,

@@ -16,7 +16,6 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 

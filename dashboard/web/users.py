@@ -11,7 +11,14 @@ from .. import users as user_service
 from ..errors import DomainError
 from ..extensions import db
 from .access import role_required
-from .forms import EmptyForm, ResetPasswordForm, SearchForm, UserCreateForm, UserRoleForm, apply_domain_error
+from .forms import (
+    EmptyForm,
+    ResetPasswordForm,
+    SearchForm,
+    UserCreateForm,
+    UserRoleForm,
+    apply_domain_error,
+)
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 

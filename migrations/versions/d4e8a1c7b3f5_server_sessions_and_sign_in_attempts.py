@@ -8,11 +8,10 @@ A row of user_sessions backs each sign-in (the cookie names it), so sign-out and
 end a session on the server. sign_in_attempts holds recent attempts (hashed keys, never the
 password) so the throttle counts across processes and machines.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import dashboard.models
-
 
 # revision identifiers, used by Alembic.
 revision = 'd4e8a1c7b3f5'

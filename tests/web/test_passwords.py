@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
+
+from dashboard.errors import InvalidInput
+from dashboard.models import LedgerEvent
+from dashboard.users import check_password, create_user
 
 from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
-from dashboard.errors import InvalidInput
-from dashboard.models import LedgerEvent, User
-from dashboard.users import check_password, create_user
-
-import pytest
 
 NEW = "a brand new passphrase"
 

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from dashboard.models import UserSession, utcnow
+
 from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
-from dashboard.models import UserSession, utcnow
 
 
 def sign_in(client, user) -> str:
