@@ -33,7 +33,8 @@ def container_env(tmp_path: Path, service: str) -> dict[str, str]:
         "FLASK_APP": "wsgi",  # the image's ENV
         "DATABASE_URL": f"sqlite:///{tmp_path / 'compose.sqlite3'}",
         "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.sqlite3'}",
-        "SECRET_KEY": "compose-test-secret",
+        # Production refuses a short or predictable key.
+        "SECRET_KEY": "9c1f4e7a2b8d0f3e6a5c7b9d1e2f4a6c8b0d3e5f7a9c1b2d",
         "CREDENTIALS_KEYS": os.environ["CREDENTIALS_KEYS"],
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         # The image has flask and gunicorn on PATH; here they are in .venv/bin.
