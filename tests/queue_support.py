@@ -6,6 +6,10 @@ client (they reuse the test's app context). On SQLite a transaction holds the wr
 first write to its end, and a read-only one keeps reading its old snapshot, so a transaction left
 open by the test would stall the workers or show stale rows: every helper here ends its
 transaction (`db.session.remove()`) before returning.
+
+The fixtures built on these (`api`, `start_worker`, `worker`, `worker_process` and the
+snapshot `make_clip`/`make_account`) live in tests/workers/conftest.py, beside the tests that use
+them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from dashboard.extensions import db as _db
@@ -126,15 +129,6 @@ class Api:
         return self._call("put", url, **kwargs)
 
 
-@pytest.fixture
-def api(client, api_headers):
-    """An editor's API client (`api.as_role("admin")` for another role)."""
-    made = Api(client, api_headers("editor"))
-    made.as_role = lambda role: Api(client, api_headers(role))
-    _db.session.remove()
-    return made
-
-
 # Workers --------------------------------------------------------------------------------------
 
 class InProcessWorker:
@@ -164,27 +158,6 @@ class InProcessWorker:
             self.consumer.stop(graceful=True)
             self.huey.storage.close()
             self.running = False
-
-
-@pytest.fixture
-def start_worker(app):
-    """start_worker(threads=4) -> a running in-process worker; all are stopped after the test."""
-    workers: list[InProcessWorker] = []
-
-    def start(threads: int = 4) -> InProcessWorker:
-        worker = InProcessWorker(app, threads)
-        workers.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in workers:
-        worker.stop()
-
-
-@pytest.fixture
-def worker(start_worker):
-    """One running in-process worker with 4 threads."""
-    return start_worker(4)
 
 
 # Settings a `flask worker` subprocess needs to act like the test's app.
@@ -239,23 +212,6 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
 
-@pytest.fixture
-def worker_process(app, database_uri, tmp_path):
-    """worker_process(threads=4, **env) -> a running `flask worker` subprocess; all are stopped
-    (gracefully) after the test."""
-    processes: list[WorkerProcess] = []
-
-    def start(threads: int = 4, **overrides) -> WorkerProcess:
-        log_path = tmp_path / f"worker-{len(processes) + 1}.log"
-        process = WorkerProcess(app, database_uri, threads, log_path, **overrides)
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        process.stop()
-
-
 # Time and the queue's own state ---------------------------------------------------------------
 
 def iso(moment) -> str:
@@ -275,26 +231,6 @@ def messages_for(app, log_id) -> int:
     huey = app.extensions["huey"]
     tasks = huey.pending() + huey.scheduled()
     return sum(1 for task in tasks if tuple(task.args) == (str(log_id),))
-
-
-# Clips and accounts as detached snapshots (their columns loaded, no transaction kept open) ----
-
-@pytest.fixture
-def make_clip(make_clip):
-    def make(**fields):
-        clip = make_clip(**fields)
-        return released(lambda: (_db.session.refresh(clip), clip)[1])
-
-    return make
-
-
-@pytest.fixture
-def make_account(make_account):
-    def make(platform: str = "instagram", handle: str | None = None, **fields):
-        account = make_account(platform, handle, **fields)
-        return released(lambda: (_db.session.refresh(account), account)[1])
-
-    return make
 
 
 def fire_together(app, count: int, send):

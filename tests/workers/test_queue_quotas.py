@@ -15,24 +15,19 @@ from dashboard.models import LedgerEvent, utcnow
 from dashboard.publishing.simulator import PlatformSimulator
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
+from queue_support import (
     all_logs,
-    api,
     count_logs,
     event_types,
     fire_together,
     get_log,
     iso,
     log_events,
-    make_account,
-    make_clip,
     messages_for,
     queue_counts,
     released,
-    start_worker,
     wait_for_status,
     wait_until,
-    worker,
 )
 
 LIMIT = 2

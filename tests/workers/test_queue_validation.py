@@ -10,14 +10,7 @@ import pytest
 from dashboard.models import utcnow
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
-    count_logs,
-    iso,
-    make_account,
-    make_clip,
-    queue_counts,
-)
+from queue_support import count_logs, iso, queue_counts
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard.models import utcnow
 
 from ops_support import ROOT, Gunicorn, process_env
-from queue_support import iso, wait_for_status, worker_process  # noqa: F401  (fixture)
+from queue_support import iso, wait_for_status
 
 pytestmark = pytest.mark.slow  # real gunicorn and queue worker processes
 
@@ -51,7 +51,7 @@ def json_lines(text: str) -> list[dict]:
 
 
 def test_request_ids_logs_and_metrics_across_gunicorn_and_queue_workers(
-        app, db, database_uri, tmp_path, worker_process, make_clip, api_headers):  # noqa: F811
+        app, db, database_uri, tmp_path, worker_process, make_clip, api_headers):
     clip_id = str(make_clip().id)
     headers = api_headers("editor")
     db.session.remove()
@@ -145,7 +145,7 @@ def test_request_ids_logs_and_metrics_across_gunicorn_and_queue_workers(
         assert secret not in everything
 
 
-def test_queue_status_lists_the_running_workers(app, database_uri, worker_process):  # noqa: F811
+def test_queue_status_lists_the_running_workers(app, database_uri, worker_process):
     workers = [worker_process(threads=1, WORKER_HEARTBEAT_SECONDS="0.5") for _ in range(2)]
     env = process_env(app, database_uri)
     deadline = time.monotonic() + 30

@@ -14,19 +14,15 @@ from dashboard.publishing.service import next_retry_at
 from dashboard.publishing.simulator import PlatformSimulator
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
+from queue_support import (
     event_types,
     get_log,
     iso,
     log_events,
-    make_clip,
     messages_for,
     queue_counts,
-    start_worker,
     wait_for_status,
     wait_until,
-    worker,
 )
 
 FINAL = ("success", "failed", "unconfirmed", "cancelled")

@@ -25,21 +25,15 @@ from tests.fakes.counting import CountingClient, CountingPlatform
 
 from api_support import COMPLETE_CREDENTIALS
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
+from queue_support import (
     event_types,
     get_log,
     iso,
     log_events,
-    make_account,
-    make_clip,
     messages_for,
     released,
-    start_worker,
     wait_for_status,
     wait_until,
-    worker,
-    worker_process,
 )
 
 VIDEO_BYTES = 200 * 1024  # four chunks of the client's 64 KiB

@@ -14,15 +14,7 @@ from dashboard.models import utcnow
 from dashboard.publishing import background
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    all_logs,
-    make_clip,
-    per_log_counts,
-    start_worker,
-    status_counts,
-    wait_until,
-    worker_process,
-)
+from queue_support import all_logs, per_log_counts, status_counts, wait_until
 
 # A thousand posts through real workers: deselect with -m "not slow" while iterating.
 pytestmark = pytest.mark.slow

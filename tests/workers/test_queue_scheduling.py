@@ -14,20 +14,16 @@ from dashboard.publishing import background
 from dashboard.publishing.worker import enqueue
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
+from queue_support import (
     count_logs,
     event_types,
     get_log,
     iso,
     log_events,
-    make_clip,
     messages_for,
     queue_counts,
-    start_worker,
     wait_for_status,
     wait_until,
-    worker,
 )
 
 

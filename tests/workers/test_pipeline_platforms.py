@@ -23,20 +23,13 @@ from tests.fakes.youtube import FakeYouTube
 
 from api_support import COMPLETE_CREDENTIALS
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
+from queue_support import (
     all_logs,
-    api,
-    event_types,
     get_log,
     iso,
     log_events,
-    make_account,
-    make_clip,
-    start_worker,
     wait_for_status,
     wait_until,
-    worker,
-    worker_process,
 )
 
 MIB = 1024 * 1024

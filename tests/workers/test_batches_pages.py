@@ -16,14 +16,7 @@ from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    make_account,
-    make_clip,
-    released,
-    start_worker,
-    wait_until,
-    worker,
-)
+from queue_support import released, wait_until
 
 HTMX = {"HX-Request": "true"}
 POLLING = 'hx-trigger="load delay:1s"'

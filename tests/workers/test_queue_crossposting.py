@@ -14,17 +14,7 @@ from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
-    count_logs,
-    event_types,
-    make_account,
-    make_clip,
-    released,
-    start_worker,
-    wait_until,
-    worker,
-)
+from queue_support import count_logs, event_types, released, wait_until
 
 
 @pytest.fixture

@@ -12,19 +12,7 @@ from dashboard.publishing import simulator
 from dashboard.publishing.simulator import FAILURES, PlatformSimulator
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
-    count_logs,
-    event_types,
-    events_by_type,
-    iso,
-    make_account,
-    make_clip,
-    released,
-    start_worker,
-    wait_for_status,
-    worker,
-)
+from queue_support import count_logs, event_types, events_by_type, iso, released, wait_for_status
 
 FINAL = ("success", "failed", "unconfirmed", "cancelled")
 

@@ -13,19 +13,7 @@ from dashboard.extensions import db as _db
 from dashboard.models import PublishBatch, utcnow
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    all_logs,
-    api,
-    count_logs,
-    fire_together,
-    iso,
-    make_account,
-    make_clip,
-    released,
-    start_worker,
-    wait_for_status,
-    worker,
-)
+from queue_support import all_logs, count_logs, fire_together, iso, released, wait_for_status
 
 
 @pytest.fixture

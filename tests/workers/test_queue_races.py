@@ -13,17 +13,7 @@ from dashboard.models import FINAL_STATUSES, utcnow
 from dashboard.publishing import background
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
-    all_logs,
-    api,
-    fire_together,
-    make_clip,
-    per_log_counts,
-    start_worker,
-    status_counts,
-    wait_until,
-    worker,
-)
+from queue_support import all_logs, fire_together, per_log_counts, status_counts, wait_until
 
 POSTS = 40
 

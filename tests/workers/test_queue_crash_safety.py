@@ -12,21 +12,17 @@ import pytest
 from dashboard.models import FINAL_STATUSES, utcnow
 
 from conftest import base_config
-from queue_support import (  # noqa: F401  (fixtures)
+from queue_support import (
     all_logs,
-    api,
     event_types,
     get_log,
     iso,
     log_events,
-    make_clip,
     per_log_counts,
     queue_counts,
-    start_worker,
     status_counts,
     wait_for_status,
     wait_until,
-    worker_process,
 )
 
 # Events that close a log: exactly one each.
