@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from functools import partial
 
-import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
-from dashboard import users
 from dashboard.ledger import events_for
 from dashboard.models import LedgerEvent, PublishLog
 
@@ -70,10 +66,3 @@ def publish(client, headers, **body):
     payload = {key: str(value) if isinstance(value, uuid.UUID) else value
                for key, value in body.items()}
     return client.post("/publishing/publish", headers=headers, json=payload)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap password hashes in tests that import this: scrypt costs ~0.1 s a user."""
-    monkeypatch.setattr(users, "generate_password_hash",
-                        partial(generate_password_hash, method="pbkdf2:sha256:1000"))

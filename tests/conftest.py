@@ -16,16 +16,18 @@ from __future__ import annotations
 import copy
 import os
 import uuid
+from functools import partial
 
 import pytest
 from cryptography.fernet import Fernet
+from werkzeug.security import generate_password_hash
 
 # Set before the app reads them, so tests never write generated secrets into instance/.
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 TEST_CREDENTIALS_KEY = Fernet.generate_key().decode()
 os.environ["CREDENTIALS_KEYS"] = TEST_CREDENTIALS_KEY
 
-from dashboard import create_app  # noqa: E402
+from dashboard import create_app, users  # noqa: E402
 from dashboard.extensions import db as _db  # noqa: E402
 from dashboard.models import Clip, Role, SocialAccount  # noqa: E402
 from dashboard.users import create_token, create_user  # noqa: E402
@@ -154,6 +156,13 @@ def app(app_config, queue_url, media_root):
         _empty_all_tables()
         _db.engine.dispose()
     _empty_folder(media_root)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Cheap password hashes: scrypt costs ~0.1 s a user and most tests make a few users."""
+    monkeypatch.setattr(users, "generate_password_hash",
+                        partial(generate_password_hash, method="pbkdf2:sha256:1000"))
 
 
 @pytest.fixture

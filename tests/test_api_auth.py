@@ -13,7 +13,7 @@ from dashboard.config import normalise_database_url
 from dashboard.models import ApiToken, Clip, SocialAccount
 from dashboard.users import create_token, revoke_token
 
-from api_support import assert_problem, count, fast_password_hashing, written_rows  # noqa: F401
+from api_support import assert_problem, count, written_rows
 from conftest import base_config
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}

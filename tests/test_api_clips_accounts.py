@@ -9,14 +9,7 @@ import pytest
 from dashboard.ledger import events_for
 from dashboard.models import Clip, SocialAccount
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    assert_problem,
-    clip_events,
-    count,
-    fast_password_hashing,
-    publish,
-    written_rows,
-)
+from api_support import assert_problem, clip_events, count, publish, written_rows
 
 CLIP_FIELDS = {"id", "title", "description", "media", "duration_seconds", "platforms", "created_at",
                "updated_at"}

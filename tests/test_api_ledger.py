@@ -13,7 +13,7 @@ from sqlalchemy import select
 from dashboard.ledger import record_event
 from dashboard.models import AppendOnlyError, LedgerEvent, utcnow
 
-from api_support import assert_problem, fast_password_hashing  # noqa: F401  (autouse fixture)
+from api_support import assert_problem
 
 EVENT_FIELDS = {"id", "event_type", "entity_type", "entity_id", "metadata", "created_at"}
 

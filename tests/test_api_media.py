@@ -19,12 +19,7 @@ from PIL import Image
 from dashboard.media.uploads import staged_path, sweep_uploads
 from dashboard.models import Clip, LedgerEvent, MediaUpload, utcnow
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    assert_problem,
-    clip_events,
-    count,
-    fast_password_hashing,
-)
+from api_support import assert_problem, clip_events, count
 from fakes import FakeServer
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, WEBM, frame_red
 

@@ -11,7 +11,7 @@ from dashboard.demo import DEMO_ACCOUNTS, DEMO_CLIPS
 from dashboard.models import ApiToken, Clip, SocialAccount, User
 from dashboard.users import check_password, create_user
 
-from api_support import count, fast_password_hashing  # noqa: F401  (autouse fixture)
+from api_support import count
 
 PASSWORD = "a long enough password"
 

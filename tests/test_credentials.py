@@ -17,13 +17,7 @@ from dashboard.credentials import (
 )
 from dashboard.models import LedgerEvent, SocialAccount
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    COMPLETE_CREDENTIALS,
-    assert_problem,
-    count,
-    fast_password_hashing,
-    publish,
-)
+from api_support import COMPLETE_CREDENTIALS, assert_problem, count, publish
 from conftest import base_config
 
 SECRETS = {value for values in COMPLETE_CREDENTIALS.values() for value in values.values()}

@@ -22,8 +22,6 @@ from dashboard.models import LedgerEvent, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
-
 PLATFORMS = ["instagram", "tiktok", "youtube"]
 
 

@@ -17,12 +17,7 @@ from dashboard.media.rules import check_media
 from dashboard.media.sources import media_source_for
 from dashboard.publishing import simulator
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
-    assert_problem,
-    fast_password_hashing,
-    publish,
-    written_rows,
-)
+from api_support import assert_problem, publish, written_rows
 from fakes import FakeServer
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, WEBM, VideoSpec
 

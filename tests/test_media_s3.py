@@ -15,7 +15,7 @@ from dashboard.media.sources import media_source_for
 from dashboard.media.storage import MediaMissing, S3Storage, get_storage, make_storage
 from dashboard.models import Clip
 
-from api_support import assert_problem, fast_password_hashing  # noqa: F401
+from api_support import assert_problem
 from media_support import LANDSCAPE, VERTICAL
 
 KEYS = {"MEDIA_S3_ACCESS_KEY_ID": "test-access-key", "MEDIA_S3_SECRET_ACCESS_KEY": "test-secret-key",

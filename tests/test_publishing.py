@@ -24,13 +24,12 @@ from dashboard.publishing.providers import InstagramGraphClient
 from dashboard.publishing.service import publish_clip
 from dashboard.publishing.simulator import FAILURES, PlatformSimulator, SimulatorSettings
 
-from api_support import (  # noqa: F401  (fast_password_hashing is an autouse fixture)
+from api_support import (
     COMPLETE_CREDENTIALS,
     PROVIDER_NAMES,
     PUBLISH_RESULT_FIELDS,
     assert_problem,
     clip_events,
-    fast_password_hashing,
     publish,
     written_rows,
 )

@@ -10,7 +10,6 @@ import pytest
 from dashboard.users import set_user_active
 from dashboard.web import auth
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
 
 

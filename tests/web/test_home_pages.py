@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from dashboard import stats
 from dashboard.models import LedgerEvent, PublishLog, utcnow
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import ROLES
 
 HTMX = {"HX-Request": "true"}

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from dashboard.models import ApiToken
 from dashboard.users import create_token, user_for_token
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import ROLES
 
 HTMX = {"HX-Request": "true"}

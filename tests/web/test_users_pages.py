@@ -11,7 +11,6 @@ from dashboard import users as user_service
 from dashboard.errors import Conflict
 from dashboard.models import LedgerEvent, User
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
 
 HTMX = {"HX-Request": "true"}
