@@ -60,13 +60,13 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-class Platform(str, enum.Enum):
+class Platform(enum.StrEnum):
     INSTAGRAM = "instagram"
     TIKTOK = "tiktok"
     YOUTUBE = "youtube"
 
 
-class PublishStatus(str, enum.Enum):
+class PublishStatus(enum.StrEnum):
     """Where a publish log is in its life; the log is the source of truth, the queue carries work.
 
     scheduled -> queued -> publishing -> success | failed | unconfirmed, with queued again for an
@@ -100,7 +100,7 @@ QUOTA_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.PUBLISHING.value,
 _QUOTA_STATUSES_SQL = ", ".join(f"'{status}'" for status in QUOTA_STATUSES)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     VIEWER = "viewer"
     EDITOR = "editor"
     ADMIN = "admin"
