@@ -73,7 +73,7 @@ def run_backend(backend: str, args, workdir: Path) -> dict:
                     "project": (project, lambda i: ("POST", "/publishing/publish", _body(clip_ids, i), auth)),
                     "floor": (floor, lambda i: ("POST", "/publish", _body(clip_ids, i), {})),
                 }
-                for name, (server, make) in servers.items():
+                for server, make in servers.values():
                     drive(server, "warm-up", args.clients, args.clients * 8, 30, make)
                 per_round = max(args.floor_requests // args.floor_rounds, args.clients)
                 for n in range(args.floor_rounds):

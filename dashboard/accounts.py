@@ -49,7 +49,8 @@ def _check_parent(db, platform: str, parent_id: uuid.UUID | None, self_id: uuid.
         raise InvalidInput.field("parent_account_id", "an account cannot be its own main account")
     if parent.platform != platform:
         raise InvalidInput.field(
-            "parent_account_id", f"@{parent.handle} is a {platform_name(parent.platform)} account, not {platform_name(platform)}"
+            "parent_account_id",
+            f"@{parent.handle} is a {platform_name(parent.platform)} account, not {platform_name(platform)}",
         )
     if not parent.is_main:
         raise InvalidInput.field("parent_account_id", f"@{parent.handle} is itself a satellite")

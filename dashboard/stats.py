@@ -1,8 +1,8 @@
 """Figures for the home page: counts, success rate per platform, the latest failures.
 
 Read-only queries that follow the publish log indexes: (status, requested_at) for the failures,
-and the per-day counts (plus the logs of the window's first, partial day) for the rates. "Today" and "the last 7 days" are counted in UTC,
-the timezone every timestamp is stored in.
+and the per-day counts (plus the logs of the window's first, partial day) for the rates. "Today"
+and "the last 7 days" are counted in UTC, the timezone every timestamp is stored in.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def schedule(json: ScheduleRequest):
 @bp.post("/batches")
 @require_role("editor")
 @idempotent
-@spec.validate(headers=IdempotencyHeaders, json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409), tags=["publishing"])
+@spec.validate(headers=IdempotencyHeaders, json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409),
+               tags=["publishing"])
 def create_batch(json: BatchRequest):
     """Cross-post a clip to several accounts at once; each target gets its own log."""
     per_account = {}

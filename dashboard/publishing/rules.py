@@ -76,11 +76,11 @@ def check_publish(
     if duration_seconds is not None:
         low, high = limits.get("duration_min_seconds"), limits.get("duration_max_seconds")
         if low is not None and duration_seconds < low:
-            errors.append(FieldError("clip.duration_seconds",
-                                     f"the clip lasts {duration_seconds:g} s; {platform_name(platform)} needs at least {low} s"))
+            errors.append(FieldError("clip.duration_seconds", f"the clip lasts {duration_seconds:g} s; "
+                                     f"{platform_name(platform)} needs at least {low} s"))
         if high is not None and duration_seconds > high:
-            errors.append(FieldError("clip.duration_seconds",
-                                     f"the clip lasts {duration_seconds:g} s; {platform_name(platform)} allows at most {high} s"))
+            errors.append(FieldError("clip.duration_seconds", f"the clip lasts {duration_seconds:g} s; "
+                                     f"{platform_name(platform)} allows at most {high} s"))
     if media is not None:
         errors.extend(check_media(platform, limits, media))
     return errors

@@ -196,7 +196,8 @@ def test_create_shows_errors_next_to_the_field(client, db, login, data, field, m
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert message in field_error(html, field)
-    assert re.search(rf'<input[^>]*aria-invalid="true"[^>]*id="{field}"|<input[^>]*id="{field}"[^>]*aria-invalid="true"', html)
+    assert re.search(rf'<input[^>]*aria-invalid="true"[^>]*id="{field}"'
+                     rf'|<input[^>]*id="{field}"[^>]*aria-invalid="true"', html)
     assert clip_count(db) == 0
 
 

@@ -348,7 +348,8 @@ def test_every_status_has_a_badge_and_the_filter_offers_it(client, login, make_l
     offered = re.findall(r'<option[^>]*value="([^"]*)"', select_html)
     assert offered == ["", *(s.value for s in PublishStatus)]
     for status in labels:
-        assert row_ids(client.get(f"/history?status={status}", headers=HTMX).get_data(as_text=True)) == [str(ids[status])]
+        page = client.get(f"/history?status={status}", headers=HTMX).get_data(as_text=True)
+        assert row_ids(page) == [str(ids[status])]
 
 
 def test_attempts_and_the_next_attempt_on_the_users_clock(client, db, login, make_log):

@@ -67,7 +67,8 @@ def test_counts(client, login, make_clip, make_account, make_log):
     html = client.get("/").get_data(as_text=True)
     # make_log makes a clip per log unless given one: 2 + 0 here.
     assert re.search(r'id="count-clips"><span class="count">2</span>', html)
-    assert re.search(r'id="count-accounts"><span class="count">1</span> accounts <small class="muted">\(0 active\)', html)
+    assert re.search(r'id="count-accounts"><span class="count">1</span> accounts '
+                     r'<small class="muted">\(0 active\)', html)
     assert re.search(r'id="count-publishes-today"><span class="count">2</span>', html)
 
 

@@ -122,7 +122,8 @@ def test_schedule_in_the_users_zone_stores_utc(client, db, editor_in, make_clip,
     assert f'href="/schedule?week={day.isoformat()}"' in html
     # The clip's history (out of band) shows it waiting, and the form gets a fresh key.
     assert 'hx-swap-oob="true"' in html and f'data-log-id="{log.id}" data-status="scheduled"' in html
-    assert re.search(r'<input type="hidden" id="idempotency_key" name="idempotency_key" value="[0-9a-f]{32}" hx-swap-oob="true">', html)
+    assert re.search(r'<input type="hidden" id="idempotency_key" name="idempotency_key" '
+                     r'value="[0-9a-f]{32}" hx-swap-oob="true">', html)
     db.session.expire_all()
     [event] = db.session.scalars(select(LedgerEvent).where(LedgerEvent.event_type == "publish_scheduled"))
     assert event.event_metadata["publish_log_id"] == str(log.id)
@@ -290,8 +291,8 @@ def test_an_exhausted_quota_is_explained_inline_with_an_offer_to_schedule(client
     assert "@busy has made 1 of its 1 posts in the last 24 hours" in message
     next_slot = posted_at + timedelta(hours=24)
     slot = next_slot.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    offer = re.search(r'<button type="submit" name="use_next_slot" value="([^"]+)" id="schedule-next-slot"[^>]*>(.*?)</button>',
-                      html, re.S)
+    offer = re.search(r'<button type="submit" name="use_next_slot" value="([^"]+)" '
+                      r'id="schedule-next-slot"[^>]*>(.*?)</button>', html, re.S)
     assert offer.group(1) == local_value(slot, "Europe/Paris")
     assert re.search(r'title="Europe/Paris">.*CES?T, UTC\+0[12]:00', offer.group(2))
     assert len(logs(db)) == 1
@@ -369,7 +370,8 @@ def test_crosspost_makes_one_log_per_target_and_goes_to_the_batch(client, db, ed
     assert (by_account[de.id].caption, by_account[de.id].hashtags) == ("For everyone", ["launch"])
 
     page = client.get(f"/batches/{batch.id}").get_data(as_text=True)
-    assert sorted(re.findall(r'<tr id="target-([0-9a-f-]+)"', page)) == sorted(str(log.id) for log in by_account.values())
+    targets = re.findall(r'<tr id="target-([0-9a-f-]+)"', page)
+    assert sorted(targets) == sorted(str(log.id) for log in by_account.values())
     for handle in ("@brand", "@brand.fr", "@brand.de", "@brandtok"):
         assert f"<td>{handle}" in page
 
@@ -425,7 +427,8 @@ def test_crosspost_errors_land_next_to_their_account(client, db, editor_in, make
     # A caption of its own that is too long: the error is on that account's caption.
     html = crosspost_refused(crosspost(client, clip_id, **{
         "xp-accounts": [str(fr.id)], f"xp-caption_{fr.id.hex}": "y" * 2300}), db)
-    assert "is 2309 characters; Instagram allows at most 2200" in field_error(html, f"xp-caption_{fr.id.hex}")  # with #launch
+    # 2309: the caption with #launch added
+    assert "is 2309 characters; Instagram allows at most 2200" in field_error(html, f"xp-caption_{fr.id.hex}")
     assert re.search(r'<details class="own-caption" open>\s*<summary>Own caption for @brand.fr', html)
 
     # An account that needs new credentials: next to its checkbox.

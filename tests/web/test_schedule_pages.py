@@ -226,7 +226,8 @@ def test_reschedule_reads_the_users_clock(client, db, user_in, scheduled):
     assert html.lstrip().startswith('<section id="schedule-week"')
     assert f'id="post-{log_id}"' in day_section(html, wednesday)
     assert f'id="post-{log_id}"' not in day_section(html, monday)
-    assert re.search(r'id="moved-note"[^>]*>Rescheduled to <time[^>]*>' + f'{wednesday.isoformat()} 18:45 <span class="tz">CES?T, UTC\\+0[12]:00</span>', html)
+    assert re.search(r'id="moved-note"[^>]*>Rescheduled to <time[^>]*>'
+                     + f'{wednesday.isoformat()} 18:45 <span class="tz">CES?T, UTC\\+0[12]:00</span>', html)
 
 
 def test_reschedule_to_another_week_links_there(client, db, user_in, scheduled):
