@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from spectree import Response
 from sqlalchemy import text
@@ -11,6 +12,12 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 
 from .config import load_config
 from .errors import DomainError
+
+
+class ContractOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, with the fields in the order the contract gives them (not sorted)."""
+
+    sort_keys = False
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -24,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if config:
         app.config.from_mapping(config)
-    app.json.sort_keys = False  # keep the contract's field order
+    app.json = ContractOrderJSON(app)
     if app.config["TRUSTED_PROXIES"]:
         # Behind N proxies the client's address is the Nth from the right of X-Forwarded-For
         # (the sign-in throttle keys on it); without them those headers are never trusted.

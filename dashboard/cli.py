@@ -164,7 +164,7 @@ def worker(threads: int | None):
     from .ops.health import start_heartbeat
     from .publishing.worker import sweep
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's own method
     huey = app.extensions["huey"]
     threads = threads or app.config["WORKER_THREADS"]
     # Catch up at once on what happened while no worker ran (missed posts, interrupted ones).

@@ -13,6 +13,7 @@ import math
 import os
 import secrets
 from pathlib import Path
+from typing import overload
 
 from cryptography.fernet import Fernet
 from dotenv import load_dotenv
@@ -171,6 +172,12 @@ def _float(env, name: str, default: float) -> float:
         return value
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@overload
+def _int(env, name: str, default: int) -> int: ...
+@overload
+def _int(env, name: str, default: None) -> int | None: ...
 
 
 def _int(env, name: str, default: int | None) -> int | None:

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from .errors import NotFound
 from .models import LedgerEvent, utcnow
-from .pagination import Page, keyset_page
+from .pagination import DbSession, Page, keyset_page
 
 # What the ledger filter offers. Add a type here when a service starts recording it.
 EVENT_TYPES = (
@@ -92,7 +91,7 @@ def _event_time() -> datetime:
 
 
 def record_event(
-    session: Session,
+    session: DbSession,
     event_type: str,
     entity_type: str,
     entity_id: uuid.UUID,
@@ -138,7 +137,7 @@ class LedgerFilter:
 
 
 def list_events(
-    session: Session, filters: LedgerFilter, cursor: str | None = None, limit: int = 50
+    session: DbSession, filters: LedgerFilter, cursor: str | None = None, limit: int = 50
 ) -> Page[LedgerEvent]:
     """Events newest first, one keyset page at a time."""
     query = select(LedgerEvent)
@@ -161,7 +160,7 @@ def list_events(
     return keyset_page(session, query, LedgerEvent.created_at, LedgerEvent.id, cursor, limit)
 
 
-def events_for(session: Session, entity_type: str, entity_id: uuid.UUID) -> list[LedgerEvent]:
+def events_for(session: DbSession, entity_type: str, entity_id: uuid.UUID) -> list[LedgerEvent]:
     """Every event of one entity, oldest first (its timeline)."""
     return list(
         session.scalars(
@@ -172,7 +171,7 @@ def events_for(session: Session, entity_type: str, entity_id: uuid.UUID) -> list
     )
 
 
-def get_event(session: Session, event_id: uuid.UUID) -> LedgerEvent:
+def get_event(session: DbSession, event_id: uuid.UUID) -> LedgerEvent:
     """One event, or NotFound."""
     event = session.get(LedgerEvent, event_id)
     if event is None:
@@ -180,7 +179,7 @@ def get_event(session: Session, event_id: uuid.UUID) -> LedgerEvent:
     return event
 
 
-def entity_type_of(session: Session, entity_id: uuid.UUID) -> str | None:
+def entity_type_of(session: DbSession, entity_id: uuid.UUID) -> str | None:
     """The entity type the ledger records `entity_id` under, None when it has no events.
 
     Lets a filter by bare id use the (entity_type, entity_id, created_at) index: the IN list

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -31,6 +31,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .extensions import db
+
+if TYPE_CHECKING:
+    # mypy cannot take an attribute (db.Model) as a base class (python/mypy#8603). At run time
+    # db.Model is Flask-SQLAlchemy's declarative base: the same keyword constructor and mapping
+    # rules as SQLAlchemy's DeclarativeBase, which stands in for it here.
+    from sqlalchemy.orm import DeclarativeBase as Model
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:
@@ -130,7 +138,7 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Clip(TimestampMixin, db.Model):
+class Clip(TimestampMixin, Model):
     __tablename__ = "clips"
     __table_args__ = (Index("ix_clips_created_at_id", "created_at", "id"),)
 
@@ -166,7 +174,7 @@ class Clip(TimestampMixin, db.Model):
         return self.media_key is not None
 
 
-class MediaUpload(TimestampMixin, db.Model):
+class MediaUpload(TimestampMixin, Model):
     """A resumable (tus) upload: its declared length and what to do with the file when complete.
 
     The bytes received so far are the staged file under MEDIA_UPLOAD_DIR; its size is the
@@ -187,7 +195,7 @@ class MediaUpload(TimestampMixin, db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class SocialAccount(TimestampMixin, db.Model):
+class SocialAccount(TimestampMixin, Model):
     __tablename__ = "social_accounts"
     __table_args__ = (
         Index("ix_social_accounts_platform_handle", "platform", "handle", unique=True),
@@ -252,7 +260,7 @@ class SocialAccount(TimestampMixin, db.Model):
         return f"<SocialAccount {self.platform}:{self.handle}>"
 
 
-class PublishLog(TimestampMixin, db.Model):
+class PublishLog(TimestampMixin, Model):
     __tablename__ = "publish_logs"
     __table_args__ = (
         Index("ix_publish_logs_clip_requested", "clip_id", "requested_at"),
@@ -319,7 +327,7 @@ class PublishLog(TimestampMixin, db.Model):
     batch: Mapped[PublishBatch | None] = relationship(back_populates="logs")
 
 
-class PublishDayCount(db.Model):
+class PublishDayCount(Model):
     """Finished publish attempts (success, failed) per UTC day of request and platform: what the
     home page's 7-day chart sums, so that it reads 7 rows per platform whatever the volume.
 
@@ -390,7 +398,7 @@ for _dialect, _statements in PUBLISH_DAY_COUNT_TRIGGERS.items():
         event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
-class PublishBatch(TimestampMixin, db.Model):
+class PublishBatch(TimestampMixin, Model):
     """One cross-posting action: a clip sent to several accounts, one publish log per target."""
 
     __tablename__ = "publish_batches"
@@ -403,7 +411,7 @@ class PublishBatch(TimestampMixin, db.Model):
     logs: Mapped[list[PublishLog]] = relationship(back_populates="batch", order_by="PublishLog.requested_at")
 
 
-class IdempotencyRecord(db.Model):
+class IdempotencyRecord(Model):
     """The first answer to a request sent with an Idempotency-Key, replayed for repeats."""
 
     __tablename__ = "idempotency_records"
@@ -420,7 +428,7 @@ class IdempotencyRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class LedgerEvent(db.Model):
+class LedgerEvent(Model):
     """One step in the SocialSyncLedger. Append-only: see the guard below."""
 
     __tablename__ = "ledger_events"
@@ -450,7 +458,7 @@ def _ledger_is_append_only(session, _flush_context, _instances):
             raise AppendOnlyError("ledger events are append-only")
 
 
-class User(UserMixin, TimestampMixin, db.Model):
+class User(UserMixin, TimestampMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -470,7 +478,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         return Role(self.role).allows(Role(needed))
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A signed-in browser session, kept on the server so that signing out, deactivation and
     the idle and absolute time limits end it even for a copy of its cookie."""
 
@@ -485,7 +493,7 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship()
 
 
-class SignInAttempt(db.Model):
+class SignInAttempt(Model):
     """One sign-in whose password was (or is being) checked, kept for the throttle's window.
 
     In the database, not a process's memory, so the limit holds across every process and
@@ -504,7 +512,7 @@ class SignInAttempt(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class ApiToken(TimestampMixin, db.Model):
+class ApiToken(TimestampMixin, Model):
     __tablename__ = "api_tokens"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

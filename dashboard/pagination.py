@@ -10,12 +10,15 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from .errors import InvalidInput
 from .local_times import time_in_range
 
 T = TypeVar("T")
+
+# Callers pass Flask-SQLAlchemy's db.session (a scoped_session) or a plain Session.
+DbSession = Session | scoped_session
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def keyset_page(
-    session: Session, query: Select, time_col, id_col, cursor: str | None, limit: int
+    session: DbSession, query: Select, time_col, id_col, cursor: str | None, limit: int
 ) -> Page:
     """Run `query` ordered by (time, id) descending, after `cursor`, returning `limit` rows."""
     if cursor:

@@ -47,10 +47,17 @@ from ..media.sources import media_source_for
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.metrics import PublishReport
 from . import service
-from .outcome import PlatformOutcome, Publisher, PublishJob
+from .outcome import ErrorKind, PlatformOutcome, Publisher, PublishJob
 from .project_quota import count_youtube_upload, youtube_project_quota
 from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
-from .providers.base import FIRST_STEP, LiveClient, LiveJob, ProviderError, StepResult
+from .providers.base import (
+    FIRST_STEP,
+    LiveClient,
+    LiveErrorKind,
+    LiveJob,
+    ProviderError,
+    StepResult,
+)
 from .reconcile import RECONCILE_STEP, settle
 from .rules import compose_caption
 from .simulator import PlatformSimulator, SimulatorSettings
@@ -122,12 +129,11 @@ class Attempt:
     """What `run()` needs to carry an attempt across the caller's commit (plain values only)."""
 
     log_id: uuid.UUID
-    publisher: Publisher | None = None
-    job: PublishJob | None = field(default=None, repr=False)
+    call: tuple[Publisher, PublishJob] | None = field(default=None, repr=False)  # not live: one call
 
     @property
     def live(self) -> bool:
-        return self.publisher is None
+        return self.call is None
 
 
 def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> Attempt:
@@ -146,12 +152,12 @@ def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) ->
         metadata["reason"] = choice.reason
     metadata["publish_log_id"] = log_row.id
     record_event(db.session, choice.event_type, "clip", log_row.clip_id, metadata)
-    if choice.live is None:
+    if choice.publisher is not None:  # one-shot, not live
         if log_row.step is not None:
             # A live attempt being retried without its live client (credentials removed, mode
             # switched): publishing it another way could post it twice.
             return Attempt(log_row.id)
-        return Attempt(log_row.id, choice.publisher, service.job_for(log_row, clip, account))
+        return Attempt(log_row.id, (choice.publisher, service.job_for(log_row, clip, account)))
     if log_row.step is None:
         log_row.step = FIRST_STEP
         log_row.platform_state = {}
@@ -166,8 +172,8 @@ def run(db, attempt: Attempt, *, may_retry: bool, sync_wait: float | None = None
     `sync_wait` (seconds, page and API) lets the caller run steps and sleep between polls that
     long before handing the rest to the queue; None (the worker) never sleeps.
     """
-    if not attempt.live:
-        outcome = service.call_platform(attempt.publisher, attempt.job)
+    if attempt.call is not None:
+        outcome = service.call_platform(*attempt.call)
         finish(db, attempt.log_id, outcome, may_retry=may_retry)
         return
     deadline = None if sync_wait is None else time.monotonic() + sync_wait
@@ -241,8 +247,7 @@ class StepRunner:
         self.may_retry = may_retry
         self.deadline = deadline
         self.config = current_app.config
-        self._client: LiveClient | None = None
-        self._job: LiveJob | None = None
+        self._live: tuple[LiveClient, LiveJob] | None = None
         self._http: httpx.Client | None = None
 
     # The loop ---------------------------------------------------------------------------------
@@ -295,7 +300,7 @@ class StepRunner:
             client, job = self.live_client()
         except LiveUnavailable as exc:
             after_publish = (IRREVERSIBLE_STEP, "confirm", RECONCILE_STEP)
-            kind = "unknown" if claim.step in after_publish else "permanent"
+            kind: ErrorKind = "unknown" if claim.step in after_publish else "permanent"
             finish(self.db, self.log_id, PlatformOutcome(False, error_message=str(exc), error_kind=kind),
                    may_retry=False, token=claim.token)
             return False
@@ -321,11 +326,11 @@ class StepRunner:
             raise
         except Exception as exc:  # a client bug or an unclassified network error
             log.warning("live step %s of %s raised %s", claim.step, self.log_id, type(exc).__name__)
-            kind = "unknown" if claim.step in ("upload", IRREVERSIBLE_STEP) else "permanent"
+            live_kind: LiveErrorKind = "unknown" if claim.step in ("upload", IRREVERSIBLE_STEP) else "permanent"
             message = (f"network error during {claim.step}" if isinstance(exc, httpx.HTTPError)
                        else str(exc) or type(exc).__name__)
             return self.failed(Claim(claim.step, state, token), client, job,
-                               ProviderError(message, kind=kind))
+                               ProviderError(message, kind=live_kind))
         return self.done(claim.step, token, result)
 
     # Writes -----------------------------------------------------------------------------------
@@ -474,8 +479,8 @@ class StepRunner:
     def live_client(self) -> tuple[LiveClient, LiveJob]:
         """The attempt's live client and job, built once per run from the log (a short read;
         the credentials are decrypted here and given to the client only)."""
-        if self._client is not None:
-            return self._client, self._job
+        if self._live is not None:
+            return self._live
         session = self.db.session
         # A linked token within its refresh-ahead window is refreshed first (YouTube's last an
         # hour): its own short transactions, before this read; the step claim is committed.
@@ -515,9 +520,8 @@ class StepRunner:
             session.commit()
         job = LiveJob(**values, media=media_source_for(clip), credentials=credentials)
         self._http = httpx.Client(timeout=self.config["PROVIDER_HTTP_TIMEOUT"])
-        self._client = client_class(credentials, client_settings(), self._http)
-        self._job = job
-        return self._client, self._job
+        self._live = (client_class(credentials, client_settings(), self._http), job)
+        return self._live
 
 
 def sweep_live(db) -> dict[str, int]:

@@ -186,6 +186,7 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
     if account is not None:
         quota = quota_state(session, account, now)
         if quota.exhausted:
+            assert quota.next_slot is not None  # quota_state() sets it whenever the quota is used up
             raise QuotaExceeded(
                 f"@{account.handle} has made {quota.used} of its {quota.limit} posts in the last "
                 f"24 hours; the next post is possible at {quota.next_slot:%Y-%m-%d %H:%M} UTC. "
@@ -222,9 +223,9 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
                  sync_wait=current_app.config["PUBLISH_SYNC_WAIT"])
 
     log_row = session.get(PublishLog, log_id, populate_existing=True)
-    attempt = PublishAttempt(log_id, log_row.status, result_of(log_row))
+    published = PublishAttempt(log_id, log_row.status, result_of(log_row))
     session.commit()
-    return attempt
+    return published
 
 
 def next_retry_at(attempts_made: int) -> datetime | None:

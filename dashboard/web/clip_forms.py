@@ -40,7 +40,7 @@ from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
-from ..models import PLATFORMS, PublishStatus
+from ..models import PLATFORMS, PublishStatus, SocialAccount
 from .filters import local_day_end, local_day_start, user_zone
 
 PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
@@ -242,7 +242,7 @@ def account_choices(db, platform: str | None) -> list[SelectChoice]:
     mains = [a for a in accounts if a.is_main]
     by_parent: dict[uuid.UUID, list] = {}
     for account in accounts:
-        if not account.is_main:
+        if account.parent_account_id is not None:  # a satellite
             by_parent.setdefault(account.parent_account_id, []).append(account)
     for main in mains:
         choices.append(SelectChoice(str(main.id), _account_label(main)))
@@ -409,8 +409,8 @@ class CrossPostFormBase(FlaskForm):
 class AccountTree:
     """One main account (or an orphan satellite) and its active satellites, for the panel."""
 
-    main: object
-    satellites: list
+    main: SocialAccount
+    satellites: list[SocialAccount]
     orphan: bool = False  # a satellite whose main account is inactive
 
 
@@ -420,7 +420,7 @@ def crosspost_accounts(db) -> dict[str, list[AccountTree]]:
     accounts = [a for a in list_accounts(db) if a.active]
     by_parent: dict[uuid.UUID, list] = {}
     for account in accounts:
-        if not account.is_main:
+        if account.parent_account_id is not None:  # a satellite
             by_parent.setdefault(account.parent_account_id, []).append(account)
     for account in accounts:
         if account.is_main:

@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
+from htmx_flask import request  # flask's request, typed with its .htmx
 from pydantic import ValidationError
 
 from .. import clips as clip_service
@@ -296,6 +297,7 @@ class PanelOutcome:
             return {"scheduled_log_id": str(self.scheduled.id)}
         if self.processing is not None:
             return {"processing_log_id": str(self.processing.id)}
+        assert self.result is not None  # an outcome is one of the three
         return self.result.model_dump(mode="json")
 
     @classmethod

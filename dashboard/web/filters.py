@@ -78,7 +78,9 @@ def local(moment: datetime | None, zone: ZoneInfo | None = None) -> datetime | N
 
 def utc_offset(shown: datetime) -> str:
     """The offset of an aware moment as `UTC+05:30` (`UTC` itself for zero)."""
-    minutes = round(shown.utcoffset().total_seconds() / 60)
+    offset = shown.utcoffset()
+    assert offset is not None, "utc_offset() needs an aware datetime"
+    minutes = round(offset.total_seconds() / 60)
     if minutes == 0:
         return "UTC"
     sign = "+" if minutes > 0 else "-"

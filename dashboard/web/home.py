@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from htmx_flask import request  # flask's request, typed with its .htmx
 from pydantic import ValidationError
 
 from .. import stats

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -71,6 +72,7 @@ def week_view(monday: date) -> Week:
     posts = background.upcoming(db, start, end)
     _load_clips_and_accounts(posts)
     for post in posts:
+        assert post.next_attempt_at is not None  # upcoming() selects by it
         index = (post.next_attempt_at.astimezone(zone).date() - monday).days
         if 0 <= index < 7:
             days[index].posts.append(post)
@@ -93,7 +95,7 @@ def _week_from(value: date | None) -> date:
 
 def _render(week_form: ScheduleWeekForm, monday: date, **extra):
     week = week_view(monday)
-    context = {"week": week, "week_form": week_form, "now": utcnow(),
+    context: dict[str, Any] = {"week": week, "week_form": week_form, "now": utcnow(),
                "post_errors": {}, "reschedule_values": {}, "moved": None} | extra
     # An error about a post this week does not show (it started meanwhile, say) goes on top.
     shown = {post.id for day in week.days for post in day.posts}
@@ -145,8 +147,9 @@ def reschedule(log_id: uuid.UUID):
             error = "; ".join(e.message for e in exc.errors) or exc.detail
     else:
         error = " ".join(form.scheduled_at.errors) or FORM_EXPIRED
-    if error is None and not wants_fragment():
+    if moved is not None and not wants_fragment():
         flash("Rescheduled.", "success")
+        assert moved.next_attempt_at is not None  # a scheduled post's time
         return redirect(url_for("schedule.index", week=moved.next_attempt_at.astimezone(user_zone()).date()))
     return _render(week_form, monday, moved=moved,
                    post_errors={log_id: error} if error else {},

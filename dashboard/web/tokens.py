@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from htmx_flask import request  # flask's request, typed with its .htmx
 
 from ..errors import DomainError
 from ..extensions import db

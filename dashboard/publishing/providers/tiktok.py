@@ -53,7 +53,7 @@ from typing import Any
 
 import httpx
 
-from ..outcome import PlatformOutcome
+from ..outcome import ErrorKind, PlatformOutcome
 from .base import Checkpoint, ErrorRule, LiveClient, LiveJob, ProviderError, StepResult
 from .stub import PostRef, ProviderClient, _digits
 
@@ -475,20 +475,20 @@ class TikTokLiveClient(LiveClient):
         except httpx.TransportError as exc:
             raise self._transport_error(exc, posts=posts) from None
         payload = _json(response)
-        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        error = _error_object(payload)
         if response.status_code < 300 and error.get("code", "ok") == "ok":
             return payload.get("data") or {}, error.get("log_id")
-        exc = self._answer_error(response, posts=posts, payload=payload)
-        if after_effect and exc.kind == "permanent":
-            exc.kind = "unknown"
-        raise exc
+        refusal = self._answer_error(response, posts=posts, payload=payload)
+        if after_effect and refusal.kind == "permanent":
+            refusal.kind = "unknown"
+        raise refusal
 
     # ---- errors ------------------------------------------------------------------------------
 
     def _answer_error(self, response: httpx.Response, *, posts: bool,
                       payload: dict | None = None) -> ProviderError:
         payload = _json(response) if payload is None else payload
-        error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+        error = _error_object(payload)
         code = error.get("code") if error.get("code") not in (None, "", "ok") else None
         status = response.status_code
         if code is not None:
@@ -567,7 +567,7 @@ class TikTokLiveClient(LiveClient):
     def _failed(state: dict, status: dict, trace_id: str | None) -> StepResult:
         reason = str(status.get("fail_reason") or "")
         rule = ERROR_TABLE.get(reason)
-        kind = "transient" if rule is not None and rule.kind == "transient" else "permanent"
+        kind: ErrorKind = "transient" if rule is not None and rule.kind == "transient" else "permanent"
         words = FAIL_REASONS.get(reason) or (rule.meaning if rule else None) \
             or "TikTok could not post the video"
         message = f"{words} ({reason})" if reason else words
@@ -594,6 +594,12 @@ def _json(response: httpx.Response) -> dict:
     except ValueError:
         return {}
     return payload if isinstance(payload, dict) else {}
+
+
+def _error_object(payload: dict) -> dict:
+    """The answer's `error` object ({} when it has none or it is not an object)."""
+    error = payload.get("error")
+    return error if isinstance(error, dict) else {}
 
 
 def _retry_after(response: httpx.Response) -> float | None:

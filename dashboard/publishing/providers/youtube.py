@@ -43,7 +43,15 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from ..outcome import PlatformOutcome
-from .base import Checkpoint, ErrorRule, LiveClient, LiveJob, ProviderError, StepResult
+from .base import (
+    Checkpoint,
+    ErrorRule,
+    LiveClient,
+    LiveErrorKind,
+    LiveJob,
+    ProviderError,
+    StepResult,
+)
 from .stub import PostRef, ProviderClient
 
 # httpx logs every request line at INFO; keep request details out of the application's logs.
@@ -363,7 +371,7 @@ class YouTubeLiveClient(LiveClient):
             no_progress = 0 if acknowledged > offset else no_progress + 1
             if no_progress > int(self.settings["YOUTUBE_UPLOAD_RETRIES"]):
                 # Once the final chunk went out, only the session can say whether it completed.
-                kind = "unknown" if state.get("final_chunk_sent") else "transient"
+                kind: LiveErrorKind = "unknown" if state.get("final_chunk_sent") else "transient"
                 raise ProviderError("YouTube's upload makes no progress", kind=kind,
                                     trace_id=response.headers.get(TRACE_HEADER))
             offset = acknowledged
