@@ -129,6 +129,7 @@ def problem(status: int, title: str, detail: str | None = None, errors=None, **h
 
 def _register_error_handlers(app: Flask) -> None:
     from .extensions import db
+    from .ops.error_tracking import report_exception
 
     def page(status: int, title: str, detail: str | None):
         return render_template("errors/error.html", status=status, title=title, detail=detail), status
@@ -164,5 +165,6 @@ def _register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             return http_error(exc)
         db.session.rollback()
+        report_exception(exc)  # the handler answers, so the Flask integration does not see it
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return http_error(InternalServerError())

@@ -188,6 +188,14 @@ def _int(env, name: str, default: int | None) -> int | None:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _sample_rate(env, name: str) -> float:
+    """A fraction of events to sample, 0 (the default: none) to 1 (all)."""
+    value = _float(env, name, 0.0)
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value:g}")
+    return value
+
+
 def _list(env, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = env.get(name)
     if raw in (None, ""):
@@ -468,6 +476,11 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "WORKER_HEARTBEAT_SECONDS": _float(env, "WORKER_HEARTBEAT_SECONDS", 5.0),
         # No heartbeat for this long: the worker is gone (the home page warns when posts are due).
         "WORKER_STALE_SECONDS": _float(env, "WORKER_STALE_SECONDS", 60.0),
+        # Optional error tracking (dashboard/ops/error_tracking.py): off unless SENTRY_DSN is set.
+        "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+        "SENTRY_ENVIRONMENT": env.get("SENTRY_ENVIRONMENT")
+        or ("production" if production else "development"),
+        "SENTRY_TRACES_SAMPLE_RATE": _sample_rate(env, "SENTRY_TRACES_SAMPLE_RATE"),
         # Old secret keys, newest first, still accepted for sessions and CSRF tokens while they
         # expire after a SECRET_KEY rotation (Flask signs with SECRET_KEY only).
         "SECRET_KEY_FALLBACKS": [key.strip() for key in env.get("SECRET_KEY_FALLBACKS", "").split(",")

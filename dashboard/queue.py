@@ -22,6 +22,12 @@ QUEUE_NAME = "dashboard"
 
 def make_huey(url: str) -> Huey:
     """A Huey instance for the storage `url` names."""
+    huey = _huey_for(url)
+    huey.pre_execute(name="drop_trace_headers")(_drop_trace_headers)
+    return huey
+
+
+def _huey_for(url: str) -> Huey:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(QUEUE_NAME, url=url)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
@@ -32,6 +38,13 @@ def make_huey(url: str) -> Huey:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(QUEUE_NAME, filename=str(path))
     raise ConfigError(f"QUEUE_URL must start with sqlite:///, redis:// or postgresql://, got {url.split(':', 1)[0]}:")
+
+
+def _drop_trace_headers(task) -> None:
+    """A task queued by a process with Sentry on carries its trace headers as a keyword; a worker
+    with Sentry on takes them off before the call, one without it drops them here (so that
+    turning SENTRY_DSN on in one process first never breaks the tasks another one runs)."""
+    task.kwargs.pop("sentry_headers", None)
 
 
 def init_app(app: Flask) -> None:

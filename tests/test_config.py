@@ -106,6 +106,7 @@ def test_defaults_follow_platforms_md(tmp_path):
 
 @pytest.mark.parametrize(("name", "value"), [
     ("SIMULATOR_FAILURE_RATE", "often"), ("SIMULATOR_SEED", "1.5"), ("INSTAGRAM_HASHTAGS_MAX", "many"),
+    ("SENTRY_TRACES_SAMPLE_RATE", "1.5"), ("SENTRY_TRACES_SAMPLE_RATE", "-0.1"),
 ])
 def test_malformed_numbers_name_the_variable(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):

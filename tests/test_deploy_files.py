@@ -24,11 +24,22 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 APP_SERVICES = ("migrate", "web", "worker")
 
 
+# ${NAME:-default} and ${NAME:?message}, as compose interpolates them from .env.
+_VARIABLE = re.compile(r"\$\{\w+(?::([-?])([^}]*))?\}")
+
+
+def interpolated(value) -> str:
+    """A compose value as an empty .env leaves it: a default when it has one, else "" (the
+    required values are set by container_env)."""
+    return _VARIABLE.sub(lambda m: m.group(2) if m.group(1) == "-" else "", str(value))
+
+
 def container_env(tmp_path: Path, service: str) -> dict[str, str]:
     """The service's environment from compose.yaml, pointed at scratch SQLite files."""
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("QUEUE_", "DATABASE_", "PROMETHEUS_", "SIMULATOR_"))}
-    env.update({key: str(value) for key, value in COMPOSE["services"][service]["environment"].items()})
+           if not key.startswith(("QUEUE_", "DATABASE_", "PROMETHEUS_", "SIMULATOR_", "SENTRY_"))}
+    env.update({key: interpolated(value)
+                for key, value in COMPOSE["services"][service]["environment"].items()})
     env.update({
         "FLASK_APP": "wsgi",  # the image's ENV
         "DATABASE_URL": f"sqlite:///{tmp_path / 'compose.sqlite3'}",

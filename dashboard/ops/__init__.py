@@ -1,4 +1,5 @@
-"""What an operator needs: logs with request ids, /metrics, /readyz, worker heartbeats, CLI."""
+"""What an operator needs: logs with request ids, /metrics, /readyz, worker heartbeats, CLI,
+and optional error tracking (Sentry)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import time
 
 from flask import Flask, g, request
 
+from . import error_tracking
 from .logs import RequestIdMiddleware, configure_logging
 
 
 def init_app(app: Flask) -> None:
-    """Logging, request ids, request metrics, the ops endpoints and the `flask queue` commands."""
+    """Logging, error tracking, request ids, request metrics, the ops endpoints and the
+    `flask queue` commands."""
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    error_tracking.init_app(app)
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 
     from .metrics import observe_request
