@@ -580,6 +580,7 @@ with app.app_context():
 """
 
 
+@pytest.mark.slow  # two `flask worker` processes
 def test_two_worker_processes_refresh_once_and_lose_nothing(app, client, db, admin, platforms):
     import json
     import subprocess

@@ -622,6 +622,7 @@ def test_reconcile_when_the_server_is_gone_cannot_tell(tmp_path, job):
 
 # -- memory ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a 1 GiB upload through the fake
 def test_a_large_file_uploads_with_flat_memory(make_settings, fake, tmp_path):
     size = 1024 * 1024 * 1024
     path = tmp_path / "large.mp4"

@@ -326,7 +326,8 @@ class StepRunner:
             raise
         except Exception as exc:  # a client bug or an unclassified network error
             log.warning("live step %s of %s raised %s", claim.step, self.log_id, type(exc).__name__)
-            live_kind: LiveErrorKind = "unknown" if claim.step in ("upload", IRREVERSIBLE_STEP) else "permanent"
+            live_kind: LiveErrorKind = ("unknown" if claim.step in ("upload", IRREVERSIBLE_STEP)
+                                        else "permanent")
             message = (f"network error during {claim.step}" if isinstance(exc, httpx.HTTPError)
                        else str(exc) or type(exc).__name__)
             return self.failed(Claim(claim.step, state, token), client, job,

@@ -96,7 +96,7 @@ def _week_from(value: date | None) -> date:
 def _render(week_form: ScheduleWeekForm, monday: date, **extra):
     week = week_view(monday)
     context: dict[str, Any] = {"week": week, "week_form": week_form, "now": utcnow(),
-               "post_errors": {}, "reschedule_values": {}, "moved": None} | extra
+                               "post_errors": {}, "reschedule_values": {}, "moved": None} | extra
     # An error about a post this week does not show (it started meanwhile, say) goes on top.
     shown = {post.id for day in week.days for post in day.posts}
     context["week_errors"] = [message for log_id, message in context["post_errors"].items()

@@ -47,6 +47,7 @@ def older_than(log_id, seconds: float) -> bool:
     return utcnow() - started > timedelta(seconds=seconds)
 
 
+@pytest.mark.slow  # `flask worker` processes killed with SIGKILL
 def test_killed_worker_leaves_an_unconfirmed_log_that_is_not_retried(app, api, worker_process,
                                                                      make_clip):
     first = worker_process(2, SIMULATOR_MIN_DELAY=3, SIMULATOR_MAX_DELAY=3)
@@ -77,6 +78,7 @@ def test_killed_worker_leaves_an_unconfirmed_log_that_is_not_retried(app, api, w
     assert "publish_successful" not in types and "publish_retry_scheduled" not in types
 
 
+@pytest.mark.slow  # `flask worker` processes killed with SIGKILL
 def test_after_a_crash_every_log_ends_in_one_final_state(app, api, worker_process, make_clip):
     clip = make_clip()
     first = worker_process(3, SIMULATOR_MIN_DELAY=1, SIMULATOR_MAX_DELAY=1.5)
