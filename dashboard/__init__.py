@@ -38,7 +38,8 @@ def create_app(config: dict | None = None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented wrapping
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from .extensions import csrf, db, htmx, login_manager, migrate
 

@@ -11,8 +11,6 @@ import re
 
 import pytest
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
-
 
 def cursor_of(value) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")

@@ -13,7 +13,6 @@ from dashboard.errors import InvalidInput
 from dashboard.models import LedgerEvent
 from dashboard.users import check_password, create_user
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
 
 NEW = "a brand new passphrase"

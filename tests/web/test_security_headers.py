@@ -8,8 +8,6 @@ import re
 
 import pytest
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
-
 PAGES = ["/", "/clips", "/history", "/ledger", "/accounts/", "/schedule", "/tokens/", "/profile",
          "/users/"]
 

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from dashboard.models import UserSession, utcnow
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from conftest import PASSWORD
 
 
