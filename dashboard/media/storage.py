@@ -21,6 +21,8 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
@@ -43,8 +45,16 @@ def _checked_key(key: str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """A key in the storage and when its object was written (timezone-aware UTC)."""
+
+    key: str
+    written_at: datetime
+
+
 class Storage(ABC):
-    """Put, read (whole or a byte range), measure and delete objects by key."""
+    """Put, read (whole or a byte range), measure, list and delete objects by key."""
 
     @abstractmethod
     def put_file(self, key: str, path: str | os.PathLike, *, move: bool = False) -> int:
@@ -75,6 +85,11 @@ class Storage(ABC):
     def local_path(self, key: str) -> str:
         """A path on this machine holding the object's bytes (the file itself, or a cached copy)."""
 
+    @abstractmethod
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with `prefix` (e.g. "clips/"), with when it was
+        written; in no particular order."""
+
     def exists(self, key: str) -> bool:
         """True when the object is there."""
         try:
@@ -102,6 +117,7 @@ class LocalStorage(Storage):
         if move:
             try:
                 os.replace(path, target)  # same file system: a rename, no copy
+                os.utime(target)  # a rename keeps the old date; the orphan sweep needs this one
                 return target.stat().st_size
             except OSError:
                 pass
@@ -161,9 +177,27 @@ class LocalStorage(Storage):
             raise MediaMissing(key)
         return str(path)
 
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        """The files under the folder, dated by their modification time (a `.partial` file left
+        by a crashed write is listed too, so that the sweep can remove it)."""
+        start = self.root / prefix.rpartition("/")[0]
+        for folder, _, names in os.walk(start):
+            for name in names:
+                path = Path(folder, name)
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:  # deleted while we walk
+                    continue
+                yield StoredObject(key, datetime.fromtimestamp(mtime, UTC))
+
 
 class S3Storage(Storage):
     """Objects in an S3-compatible bucket under `prefix`; local copies cached in `cache_dir`."""
+
+    list_page_size = 1000  # keys per ListObjectsV2 request (S3's largest page)
 
     def __init__(self, bucket: str, prefix: str, client, cache_dir: str | os.PathLike):
         self.bucket = bucket
@@ -255,6 +289,15 @@ class S3Storage(Storage):
             if os.path.exists(partial):
                 os.unlink(partial)
         return str(target)
+
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        """The bucket's objects under the storage's prefix, page by page, dated by LastModified."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start + prefix, PaginationConfig={"PageSize": self.list_page_size})
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield StoredObject(item["Key"][len(start):], item["LastModified"])
 
 
 def make_storage(config) -> Storage:
