@@ -192,7 +192,8 @@ def media_cli():
 
 @media_cli.command("sweep")
 def media_sweep_command():
-    """Delete stale unfinished uploads and files no upload owns (the worker does it every 15 min)."""
+    """Delete stale unfinished uploads, files no upload owns and old storage objects no clip
+    points at (the worker does it every 15 min)."""
     from .extensions import db
     from .media.uploads import sweep_uploads
 

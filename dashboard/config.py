@@ -107,6 +107,7 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "MEDIA_MAX_UPLOAD_BYTES": (1, 1024 ** 4),
     "MEDIA_UPLOAD_CHUNK_BYTES": (1024, 1024 ** 3),
     "MEDIA_UPLOAD_EXPIRY_SECONDS": (60, 365 * 24 * 3600),
+    "MEDIA_ORPHAN_GRACE_SECONDS": (3600, 365 * 24 * 3600),
     "MEDIA_URL_TTL_SECONDS": (60, 7 * 24 * 3600),
     "MEDIA_THUMBNAIL_MAX_SIDE": (16, 4096),
 }
@@ -509,6 +510,10 @@ def _media_settings(env, instance_path: Path) -> dict:
         "MEDIA_MAX_UPLOAD_BYTES": _int(env, "MEDIA_MAX_UPLOAD_BYTES", 8 * GB),
         # An unfinished resumable upload untouched this long is deleted by the sweep.
         "MEDIA_UPLOAD_EXPIRY_SECONDS": _float(env, "MEDIA_UPLOAD_EXPIRY_SECONDS", 24 * 3600.0),
+        # A storage object no clip points at is deleted by the sweep once this old: it must be
+        # longer than a request takes from writing a video into the storage to its commit (an
+        # 8 GiB upload to a slow bucket), or the sweep would take an object being written.
+        "MEDIA_ORPHAN_GRACE_SECONDS": _float(env, "MEDIA_ORPHAN_GRACE_SECONDS", 24 * 3600.0),
         # The dashboard's public base URL (https://dash.example.com): platforms that pull by URL
         # get a signed link to the video under it, valid MEDIA_URL_TTL_SECONDS.
         "MEDIA_PUBLIC_URL": (env.get("MEDIA_PUBLIC_URL") or "").rstrip("/") or None,

@@ -384,7 +384,7 @@ def test_sweep_removes_stale_unfinished_uploads(client, db, app, editor):
     os.utime(orphan, (old, old))
     os.utime(staged_path(upload_id), (old, old))
     result = sweep_uploads(db, later)
-    assert result == {"expired_uploads": 1, "forgotten_uploads": 0, "orphan_files": 1}
+    assert result == {"expired_uploads": 1, "forgotten_uploads": 0, "orphan_files": 1, "orphan_objects": 0}
     assert not staged_path(upload_id).exists() and not orphan.exists()
     assert count(db, MediaUpload) == 0
 

@@ -129,7 +129,7 @@ def test_an_unknown_dashboard_env_refuses_to_start(tmp_path):
     ("WORKER_THREADS", "0"), ("SIMULATOR_FAILURE_RATE", "10"), ("PUBLISH_TIMEOUT_SECONDS", "-1"),
     ("RETRY_BASE_DELAY", "nan"), ("LOGIN_THROTTLE_MAX_FAILURES", "0"), ("TRUSTED_PROXIES", "-1"),
     ("SESSION_IDLE_TIMEOUT_SECONDS", "1"), ("INSTAGRAM_CAPTION_MAX_CHARS", "-5"),
-    ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"),
+    ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"), ("MEDIA_ORPHAN_GRACE_SECONDS", "60"),
 ])
 def test_out_of_range_numbers_refuse_to_start_naming_the_setting(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import socket
 import uuid
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -13,7 +14,8 @@ from moto.server import ThreadedMotoServer
 
 from dashboard.media.sources import media_source_for
 from dashboard.media.storage import MediaMissing, S3Storage, get_storage, make_storage
-from dashboard.models import Clip
+from dashboard.media.uploads import sweep_uploads
+from dashboard.models import Clip, utcnow
 
 from api_support import assert_problem
 from media_support import LANDSCAPE, VERTICAL
@@ -141,3 +143,36 @@ def test_storage_url_must_name_a_bucket(app):
         make_storage({**app.config, "MEDIA_STORAGE_URL": "s3:///prefix"})
     with pytest.raises(ConfigError, match="file:// or s3://"):
         make_storage({**app.config, "MEDIA_STORAGE_URL": "ftp://host/x"})
+
+
+def test_sweep_deletes_old_orphan_objects_from_the_bucket(client, db, app, bucket, editor, videos):
+    storage = get_storage()
+    storage.list_page_size = 2  # several ListObjectsV2 pages for a few objects
+    data = videos.video(LANDSCAPE).read_bytes()
+    response = client.post("/api/clips", headers=editor, content_type="multipart/form-data",
+                           data={"title": "On S3", "file": (io.BytesIO(data), "s3.mp4")})
+    assert response.status_code == 201, response.json
+    clip = db.session.get(Clip, uuid.UUID(response.json["id"]))
+    referenced = {f"dashboard/{clip.media_key}", f"dashboard/{clip.thumbnail_key}"}
+    # What a process that died between its storage writes and its commit left.
+    dead = f"clips/{uuid.uuid4().hex}/{uuid.uuid4().hex}"
+    for key in (f"{dead}.mp4", f"{dead}-thumb.jpg", f"clips/{clip.id.hex}/{uuid.uuid4().hex}-thumb.jpg"):
+        storage.put_bytes(key, b"orphan", "application/octet-stream")
+    name, s3 = bucket
+    s3.put_object(Bucket=name, Key="elsewhere/clips/report.csv", Body=b"not ours")
+    s3.put_object(Bucket=name, Key="dashboard/backups/notes.txt", Body=b"not a clip key")
+
+    listed = list(storage.list_objects("clips/"))
+    assert len(listed) == 5 and all(item.written_at.tzinfo is not None for item in listed)
+    assert {f"dashboard/{item.key}" for item in listed} == set(objects(bucket)) - {
+        "elsewhere/clips/report.csv", "dashboard/backups/notes.txt"}
+
+    # Just written (a request that has not committed yet would look the same): kept.
+    assert sweep_uploads(db)["orphan_objects"] == 0
+    assert len(objects(bucket)) == 7
+
+    later = utcnow() + timedelta(seconds=app.config["MEDIA_ORPHAN_GRACE_SECONDS"] + 60)
+    assert sweep_uploads(db, later)["orphan_objects"] == 3
+    assert set(objects(bucket)) == referenced | {"elsewhere/clips/report.csv", "dashboard/backups/notes.txt"}
+    played = client.get(response.json["media"]["url"], headers=editor)
+    assert played.status_code == 200 and played.data == data

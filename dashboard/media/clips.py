@@ -3,7 +3,8 @@
 Every file is probed before anything is stored or written: a file that is not a whole video is
 refused (`InvalidInput` on `file`) and leaves nothing behind. Storage objects are written before
 the commit that points the clip at them and the old ones deleted after it, so a reader never
-sees a clip whose video is gone; a failed commit deletes the new objects again.
+sees a clip whose video is gone; a failed commit deletes the new objects again. What a crash
+or a failed delete leaves behind anyway, the media sweep removes (`delete_orphan_objects`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import select
 
 from ..errors import FieldError, InvalidInput, NotFound
 from ..ledger import record_event
@@ -26,6 +29,17 @@ from .thumbnail import default_cover_ms, make_thumbnail
 log = logging.getLogger(__name__)
 
 EXTENSIONS = {"mp4": "mp4", "mov": "mov", "webm": "webm", "mkv": "mkv"}
+
+# Every storage key the dashboard makes starts with this; the orphan sweep looks nowhere else
+# (a bucket prefix shared with other data stays untouched).
+KEY_PREFIX = "clips/"
+# Every Clip column that holds a storage key: what a clip owns, and what the sweep keeps.
+KEY_COLUMNS = ("media_key", "thumbnail_key")
+
+
+def clip_folder(clip: Clip) -> str:
+    """The key prefix of a clip's objects."""
+    return f"{KEY_PREFIX}{clip.id.hex}/"
 
 
 def media_facts(clip: Clip) -> MediaFacts | None:
@@ -96,7 +110,7 @@ def attach_video(clip: Clip, path: str | Path, filename: str, facts: MediaFacts,
     """Store the probed file at `path` (moved into storage) as the clip's video, with a fresh
     thumbnail; set the clip's facts. Does not commit. Returns the keys it replaced."""
     storage = get_storage()
-    base = f"clips/{clip.id.hex}/{uuid.uuid4().hex}"
+    base = f"{clip_folder(clip)}{uuid.uuid4().hex}"
     video_key = f"{base}.{EXTENSIONS.get(facts.container, 'bin')}"
     thumb_key = f"{base}-thumb.jpg"
     cover_ms = default_cover_ms(facts.duration_seconds)
@@ -105,7 +119,7 @@ def attach_video(clip: Clip, path: str | Path, filename: str, facts: MediaFacts,
     written.keys.append(thumb_key)
     storage.put_file(video_key, path, move=True)
     written.keys.append(video_key)
-    replaced = [key for key in (clip.media_key, clip.thumbnail_key) if key]
+    replaced = media_keys(clip)
     clip.media = (filename or Path(video_key).name)[:2000]
     clip.media_key, clip.thumbnail_key = video_key, thumb_key
     clip.media_content_type = facts.content_type
@@ -204,7 +218,7 @@ def set_cover(db, clip_id: uuid.UUID, offset_ms: int) -> Clip:
     storage = get_storage()
     thumbnail = _thumbnail(storage.local_path(clip.media_key), offset_ms)
     written = StoredObjects()
-    thumb_key = f"clips/{clip.id.hex}/{uuid.uuid4().hex}-thumb.jpg"
+    thumb_key = f"{clip_folder(clip)}{uuid.uuid4().hex}-thumb.jpg"
     storage.put_bytes(thumb_key, thumbnail, "image/jpeg")
     written.keys.append(thumb_key)
     replaced = [clip.thumbnail_key] if clip.thumbnail_key else []
@@ -216,7 +230,43 @@ def set_cover(db, clip_id: uuid.UUID, offset_ms: int) -> Clip:
 
 def media_keys(clip: Clip) -> list[str]:
     """The storage objects a clip owns."""
-    return [key for key in (clip.media_key, clip.thumbnail_key) if key]
+    return [key for key in (getattr(clip, column) for column in KEY_COLUMNS) if key]
+
+
+def referenced_keys(db) -> set[str]:
+    """Every storage key some clip points at."""
+    columns = [getattr(Clip, column) for column in KEY_COLUMNS]
+    return {key for row in db.session.execute(select(*columns)) for key in row if key}
+
+
+def delete_orphan_objects(db, written_before: datetime) -> int:
+    """Delete the storage objects no clip points at that were written before `written_before`
+    (what a process that died between its storage write and its commit, or a failed delete,
+    left behind); the number deleted. Only reads the database (and ends its transaction).
+
+    Objects are written before the commit that points a clip at them, so a request in progress
+    holds objects nothing references yet: only their age protects them. `written_before` must
+    lie further back than the longest such request (the slowest write of the largest video
+    into the storage, then the commit): MEDIA_ORPHAN_GRACE_SECONDS. The storage is listed
+    before the clips are read, so an object whose clip was committed in between is kept.
+    """
+    storage = get_storage()
+    old = [item.key for item in storage.list_objects(KEY_PREFIX) if item.written_at < written_before]
+    if not old:
+        return 0
+    referenced = referenced_keys(db)
+    db.session.rollback()  # no transaction held while the storage deletes
+    deleted = 0
+    for key in old:
+        if key in referenced:
+            continue
+        try:
+            storage.delete(key)
+        except Exception:  # the next sweep tries again
+            log.exception("could not delete the orphan storage object %s", key)
+            continue
+        deleted += 1
+    return deleted
 
 
 @dataclass(frozen=True)

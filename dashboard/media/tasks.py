@@ -1,4 +1,5 @@
-"""The queue's media task: sweep what stale uploads left behind, every 15 minutes."""
+"""The queue's media task: sweep what stale uploads and orphan storage objects left behind,
+every 15 minutes."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def register_media_tasks(huey, app: Flask):
-    """Register the periodic upload sweep on `huey`; it runs inside `app`'s context."""
+    """Register the periodic media sweep on `huey`; it runs inside `app`'s context."""
 
     @huey.periodic_task(crontab(minute="*/15"), name="sweep_media_uploads")
     def sweep_media_task():
         with app.app_context():
             try:
                 removed = sweep_uploads(db)
-                if any(removed.values()):
+                if any(removed.values()):  # counts only: no key, no setting
                     log.info("media sweep: %s", removed)
             finally:
                 db.session.remove()

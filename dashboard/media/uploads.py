@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from ..errors import Conflict, DomainError, InvalidInput, NotFound
 from ..models import Clip, MediaUpload, utcnow
-from .clips import create_clip_with_video, probe_upload, replace_video
+from .clips import create_clip_with_video, delete_orphan_objects, probe_upload, replace_video
 from .storage import BLOCK
 
 log = logging.getLogger(__name__)
@@ -206,9 +206,10 @@ def forget_uploads_of_clip(db, clip_id: uuid.UUID) -> list[uuid.UUID]:
 
 
 def sweep_uploads(db, now=None) -> dict[str, int]:
-    """Delete what uploads left behind: unfinished uploads untouched for
+    """The media sweep. Delete what uploads left behind: unfinished uploads untouched for
     MEDIA_UPLOAD_EXPIRY_SECONDS with their bytes, the records of finished ones as old, staged
-    files no upload owns, and cached copies of S3 objects unused for as long."""
+    files no upload owns, and cached copies of S3 objects unused for as long; and storage
+    objects no clip points at, written more than MEDIA_ORPHAN_GRACE_SECONDS ago."""
     now = now or utcnow()
     expiry = current_app.config["MEDIA_UPLOAD_EXPIRY_SECONDS"]
     cutoff = now - timedelta(seconds=expiry)
@@ -235,5 +236,7 @@ def sweep_uploads(db, now=None) -> dict[str, int]:
                     orphans += 1
             except FileNotFoundError:
                 pass
+    grace = timedelta(seconds=current_app.config["MEDIA_ORPHAN_GRACE_SECONDS"])
+    orphan_objects = delete_orphan_objects(db, now - grace)
     return {"expired_uploads": len(unfinished), "forgotten_uploads": len(stale) - len(unfinished),
-            "orphan_files": orphans}
+            "orphan_files": orphans, "orphan_objects": orphan_objects}
