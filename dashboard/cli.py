@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import signal
 import sys
 
 import click
@@ -175,9 +176,16 @@ def worker(threads: int | None):
         "worker: %d threads on %s queue; start-up sweep requeued %d, interrupted %d, resumed %d "
         "live steps", threads, app.config["QUEUE_URL"].split("://")[0], report["requeued"],
         report["interrupted"], report["resumed"])
+    # SIGTERM (make run's trap, `docker stop`, systemd) is a graceful stop: publishes in flight
+    # finish and are recorded, for at most WORKER_SHUTDOWN_TIMEOUT. Huey's default treats
+    # SIGTERM as "stop now", which would leave them in `publishing` for the sweep.
     consumer = huey.create_consumer(workers=threads, worker_type="thread", periodic=True,
                                     initial_delay=0.05, max_delay=1.0, scheduler_interval=1,
-                                    check_worker_health=True)
+                                    check_worker_health=True, graceful_signal="TERM",
+                                    shutdown_timeout=app.config["WORKER_SHUTDOWN_TIMEOUT"])
+    # Ctrl-C stays graceful too (Huey would make it "stop now" once SIGTERM is the graceful
+    # one); a second Ctrl-C still interrupts the wait.
+    consumer._signal_actions[signal.SIGINT] = (False, True)
     heartbeat = start_heartbeat(app, huey, threads)
     try:
         consumer.run()

@@ -163,7 +163,8 @@ class InProcessWorker:
 # Settings a `flask worker` subprocess needs to act like the test's app.
 _FORWARDED = ("SIMULATOR_MIN_DELAY", "SIMULATOR_MAX_DELAY", "SIMULATOR_FAILURE_RATE",
               "PUBLISH_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY",
-              "PUBLISH_TIMEOUT_SECONDS", "REQUEUE_GRACE_SECONDS")
+              "PUBLISH_TIMEOUT_SECONDS", "REQUEUE_GRACE_SECONDS",
+              "WORKER_SHUTDOWN_TIMEOUT")
 
 
 class WorkerProcess:
@@ -172,7 +173,8 @@ class WorkerProcess:
     def __init__(self, app, database_url: str, threads: int = 4, log_path: Path | None = None,
                  **overrides):
         env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "REQUEUE_", "QUEUE_"))}
+               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "REQUEUE_", "QUEUE_",
+                                      "WORKER_"))}
         env.update({
             "FLASK_APP": "wsgi",
             "DATABASE_URL": database_url,
@@ -197,6 +199,11 @@ class WorkerProcess:
         """SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, as `make run`'s trap, Docker and systemd send; the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:
