@@ -452,6 +452,8 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "RECONCILE_INTERVAL_SECONDS": _float(env, "RECONCILE_INTERVAL_SECONDS", 300.0),
         "RECONCILE_MAX_CHECKS": _int(env, "RECONCILE_MAX_CHECKS", 5),
         "API_PAGE_SIZE_MAX": 200,
+        # How long an Idempotency-Key is remembered; a repeat after that is a new request.
+        "IDEMPOTENCY_KEY_TTL_SECONDS": _float(env, "IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600.0),
         # Failed sign-ins per email and client IP within the window before sign-in is refused.
         "LOGIN_THROTTLE_MAX_FAILURES": _int(env, "LOGIN_THROTTLE_MAX_FAILURES", 5),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _float(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60),

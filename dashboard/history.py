@@ -1,4 +1,4 @@
-"""Publish history: every publish attempt, filtered and paged newest first, and retries.
+"""Publish history: every publish attempt, filtered and paged newest first.
 
 The filters map onto the publish_logs indexes (status, platform, account or clip, each with
 requested_at; requested_at alone otherwise), so a page costs the same at a million logs as at a
@@ -14,11 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .errors import Conflict, NotFound
-from .models import PublishLog, PublishStatus
+from .errors import NotFound
+from .models import PublishLog
 from .pagination import Page, keyset_page
-from .publishing.models import PublishMetadata, PublishRequest, PublishResult
-from .publishing.service import publish_clip
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,8 @@ def list_publish_logs(
         query = query.where(PublishLog.requested_at >= filters.since)
     if filters.until:
         query = query.where(PublishLog.requested_at < filters.until)
-    query = query.options(selectinload(PublishLog.clip), selectinload(PublishLog.social_account))
+    query = query.options(selectinload(PublishLog.clip), selectinload(PublishLog.social_account),
+                          selectinload(PublishLog.retried_by))
     return keyset_page(db.session, query, PublishLog.requested_at, PublishLog.id, cursor, limit)
 
 
@@ -75,24 +74,3 @@ def get_publish_log(db, log_id: uuid.UUID) -> PublishLog:
     if log_row is None:
         raise NotFound(f"publish log {log_id} does not exist")
     return log_row
-
-
-def retry_publish(db, log_id: uuid.UUID) -> PublishResult:
-    """Publish a failed attempt again: same clip, platform, account, caption and hashtags.
-
-    The new attempt gets its own log and ledger events (publish_clip commits them); the failed
-    log stays as it was. Raises NotFound for an unknown log, Conflict when the log did not fail,
-    and whatever publish_clip raises (the account may have been deactivated since).
-    """
-    log_row = get_publish_log(db, log_id)
-    if log_row.status != PublishStatus.FAILED.value:
-        raise Conflict(
-            f"publish log {log_id} is {log_row.status}; only failed publishes are retried")
-    request = PublishRequest(
-        clip_id=log_row.clip_id,
-        platform=log_row.platform,
-        social_account_id=log_row.social_account_id,
-        metadata=PublishMetadata(caption=log_row.caption or "",
-                                 hashtags=list(log_row.hashtags or [])),
-    )
-    return publish_clip(db, request)

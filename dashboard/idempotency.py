@@ -1,9 +1,20 @@
-"""Idempotency keys: a repeated request with the same key and body gets the first answer.
+"""Idempotency keys: a repeated request with the same key and body gets the first answer, and
+never does the work twice.
 
 The key is reserved (a row with no response yet) in its own transaction before the work runs, so
 two concurrent repeats cannot both do the work: the unique index lets one in and the other is told
-the first is still running (409). A request that ends in an error releases its key, so the client
-can send it again after fixing it.
+the first is still running (409). The reservation is linked to the publish log or batch the
+request creates *in the same transaction* as that log (see `_link_created_work`), so:
+
+- a repeat of a request that created its log but never answered (its process was killed, say)
+  is answered from that log's state (`InFlight`), never by publishing again;
+- an unanswered reservation with no link created nothing: once ABANDONED_AFTER has passed it may
+  be taken over, and if its first request was only slow, its link (a conditional UPDATE) then
+  fails and its work is rolled back.
+
+A request that ends in an error releases its key (unless it already created work), so the client
+can send it again after fixing it. Keys expire after IDEMPOTENCY_KEY_TTL_SECONDS: a repeat after
+that is a new request, and the sweep deletes expired keys.
 """
 
 from __future__ import annotations
@@ -12,18 +23,22 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .errors import Conflict, InvalidInput
-from .models import IdempotencyRecord, utcnow
+from .models import IdempotencyRecord, PublishBatch, PublishLog, utcnow
 
 MAX_KEY_LENGTH = 200
-# A reservation with no answer after this long belongs to a request whose process died.
+# An unanswered reservation that created nothing after this long belongs to a request whose
+# process died before creating its work: the key may be used again.
 ABANDONED_AFTER = timedelta(minutes=10)
+# session.info key of the reservation the current request holds.
+_ACTIVE = "idempotency_record_id"
 
 
 @dataclass(frozen=True)
@@ -34,56 +49,121 @@ class Replay:
     body: Any
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A repeat of a request that created its work but never stored an answer: the caller
+    answers from the state of what it created."""
+
+    record_id: uuid.UUID
+    publish_log_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+
+
 def request_fingerprint(endpoint: str, body: Any) -> str:
     """A hash of what was asked: the endpoint and the canonical JSON body."""
     canonical = json.dumps({"endpoint": endpoint, "body": body}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str) -> Replay | uuid.UUID:
-    """Reserve `key` for this request (commits): the record id to finish, or the stored Replay.
+def _unlinked(record_id: uuid.UUID):
+    return (IdempotencyRecord.id == record_id, IdempotencyRecord.response_status.is_(None),
+            IdempotencyRecord.publish_log_id.is_(None), IdempotencyRecord.batch_id.is_(None))
+
+
+def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
+            ttl_seconds: float) -> Replay | InFlight | uuid.UUID:
+    """Reserve `key` for this request (commits): the record id to finish, the stored Replay, or
+    InFlight when the first request created its work and never answered.
 
     Raises Conflict when the key was used with another request, or its first request is still
-    running.
+    running and has created nothing yet.
     """
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput.field("Idempotency-Key", f"needs 1 to {MAX_KEY_LENGTH} characters")
     for _ in range(3):
+        now = utcnow()
         existing = db.session.scalar(select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key))
+        if existing is not None and existing.created_at < now - timedelta(seconds=ttl_seconds):
+            # Expired: a repeat this late is a new request.
+            db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
+            db.session.commit()
+            continue
         if existing is not None:
             if existing.request_hash != fingerprint or existing.endpoint != endpoint:
                 raise Conflict("this Idempotency-Key was already used with a different request")
-            if existing.response_status is None:
-                if existing.created_at < utcnow() - ABANDONED_AFTER:
-                    # Its process died between reserving and answering: let this one take over.
-                    db.session.delete(existing)
-                    db.session.commit()
-                    continue
-                raise Conflict("the first request with this Idempotency-Key is still running; "
-                               "repeat it in a moment")
-            return Replay(existing.response_status, existing.response_body)
+            if existing.response_status is not None:
+                return Replay(existing.response_status, existing.response_body)
+            if existing.publish_log_id is not None or existing.batch_id is not None:
+                result = InFlight(existing.id, existing.publish_log_id, existing.batch_id)
+                db.session.rollback()
+                return result
+            if existing.created_at < now - ABANDONED_AFTER:
+                # Its process died before creating anything: let this one take over. Only while
+                # it is still unlinked: a slow first request that links meanwhile keeps it.
+                db.session.execute(delete(IdempotencyRecord).where(*_unlinked(existing.id)))
+                db.session.commit()
+                continue
+            raise Conflict("the first request with this Idempotency-Key is still running; "
+                           "repeat it in a moment")
         record = IdempotencyRecord(user_id=user_id, key=key, endpoint=endpoint, request_hash=fingerprint)
         db.session.add(record)
         try:
             db.session.commit()
-            return record.id
         except IntegrityError:
             db.session.rollback()  # a concurrent twin got in first: read its record
+            continue
+        db.session.info[_ACTIVE] = record.id
+        return record.id
     raise Conflict("the first request with this Idempotency-Key is still running")
+
+
+@event.listens_for(Session, "after_flush")
+def _link_created_work(session, _flush_context):
+    """Link the request's reservation to the first batch or publish log it creates, in the same
+    transaction: the log cannot exist without the link, so a repeat always finds it."""
+    record_id = session.info.get(_ACTIVE)
+    if record_id is None:
+        return
+    batch = next((obj for obj in session.new if isinstance(obj, PublishBatch)), None)
+    log_row = next((obj for obj in session.new if isinstance(obj, PublishLog)), None)
+    if batch is None and log_row is None:
+        return
+    values = {"batch_id": batch.id} if batch is not None else {"publish_log_id": log_row.id}
+    table = IdempotencyRecord.__table__
+    linked = session.connection().execute(
+        update(table).where(table.c.id == record_id, table.c.response_status.is_(None),
+                            table.c.publish_log_id.is_(None), table.c.batch_id.is_(None))
+        .values(**values)
+    ).rowcount
+    session.info.pop(_ACTIVE, None)
+    if linked != 1:
+        raise Conflict("this request's Idempotency-Key was taken over by a later repeat; "
+                       "nothing was done")
 
 
 def finish(db, record_id: uuid.UUID, status: int, body: Any) -> None:
     """Store the answer to replay (commits)."""
-    record = db.session.get(IdempotencyRecord, record_id)
-    record.response_status = status
-    record.response_body = body
+    db.session.info.pop(_ACTIVE, None)
+    db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+                       .values(response_status=status, response_body=body))
     db.session.commit()
 
 
 def release(db, record_id: uuid.UUID) -> None:
-    """Forget a reservation whose request failed, so the key can be used again (commits)."""
+    """Forget a reservation whose request failed, so the key can be used again (commits); one
+    that created work is kept, and repeats answer from that work's state."""
+    db.session.info.pop(_ACTIVE, None)
     db.session.rollback()
-    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+    db.session.execute(delete(IdempotencyRecord).where(*_unlinked(record_id)))
     db.session.commit()
+
+
+def delete_expired(db, ttl_seconds: float, now: datetime | None = None) -> int:
+    """Delete keys older than the TTL (the sweep's job; the caller commits); how many."""
+    cutoff = (now or utcnow()) - timedelta(seconds=ttl_seconds)
+    return db.session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount

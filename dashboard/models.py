@@ -272,6 +272,10 @@ class PublishLog(TimestampMixin, Model):
         Index("ix_publish_logs_account_published", "social_account_id", "published_at"),
         Index("ix_publish_logs_quota_project_counted", "quota_project", "quota_counted_at"),
         Index("ix_publish_logs_account_counts_at", "social_account_id", "counts_at"),
+        # Unique: a log is retried at most once (retry the retry if that fails too), so two
+        # clicks or two managers can never publish it twice. An index, not a table constraint,
+        # so that adding it leaves SQLite's table (and its triggers) in place.
+        Index("uq_publish_logs_retry_of_id", "retry_of_id", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -293,7 +297,8 @@ class PublishLog(TimestampMixin, Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"), index=True)
-    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"), index=True)
+    # The attempt this one retries (unique: see uq_publish_logs_retry_of_id).
+    retry_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"))
     # YouTube's daily upload quota belongs to the Google Cloud project (the app's client id), not
     # the account: a fingerprint of that project and when this attempt was counted against it
     # (publishing/project_quota.py).
@@ -325,6 +330,9 @@ class PublishLog(TimestampMixin, Model):
     clip: Mapped[Clip] = relationship()
     social_account: Mapped[SocialAccount | None] = relationship()
     batch: Mapped[PublishBatch | None] = relationship(back_populates="logs")
+    # The attempt that retries this one, if a person retried it.
+    retried_by: Mapped[PublishLog | None] = relationship(
+        primaryjoin="PublishLog.id == foreign(PublishLog.retry_of_id)", uselist=False, viewonly=True)
 
 
 class PublishDayCount(Model):
@@ -425,7 +433,12 @@ class IdempotencyRecord(Model):
     # NULL until the first request finishes; a repeat meanwhile is told to wait (409).
     response_status: Mapped[int | None] = mapped_column()
     response_body: Mapped[Any | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the first request created, written in the same transaction as it: a repeat whose
+    # first request never answered (its process died) answers from this log's or batch's state
+    # instead of doing the work again.
+    publish_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_logs.id"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("publish_batches.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class LedgerEvent(Model):

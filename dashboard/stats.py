@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from .models import (
     DAY_COUNTED_STATUSES,
@@ -114,10 +114,13 @@ def success_rates(db, days: int = 7, now: datetime | None = None) -> list[Platfo
 
 
 def latest_failures(db, limit: int = 10) -> list[PublishLog]:
-    """The most recent failed publish attempts, with their clip and account loaded."""
+    """The most recent failed publish attempts nobody has retried yet (a retry under way,
+    done or failed in its turn replaces its original), with their clip and account loaded."""
+    retry = aliased(PublishLog)
     return list(db.session.scalars(
         select(PublishLog)
-        .where(PublishLog.status == PublishStatus.FAILED.value)
+        .where(PublishLog.status == PublishStatus.FAILED.value,
+               ~select(retry.id).where(retry.retry_of_id == PublishLog.id).exists())
         .order_by(PublishLog.requested_at.desc(), PublishLog.id.desc())
         .limit(limit)
         .options(joinedload(PublishLog.clip), joinedload(PublishLog.social_account))

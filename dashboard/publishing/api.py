@@ -8,9 +8,10 @@ from ..api.auth import authenticate, require_role
 from ..api.idempotency import idempotent
 from ..api.spec import responses, spec
 from ..api.views import json_of, parse_id
+from .. import idempotency
 from ..errors import InvalidInput
 from ..extensions import db
-from ..models import SocialAccount
+from ..models import FINAL_STATUSES, SocialAccount
 from . import background
 from .models import (
     BatchOut,
@@ -23,7 +24,7 @@ from .models import (
     RescheduleRequest,
     ScheduleRequest,
 )
-from .service import get_publish_logs_for_clip, publish_now
+from .service import get_publish_logs_for_clip, publish_now, result_of
 
 bp = Blueprint("publishing", __name__, url_prefix="/publishing")
 bp.before_request(authenticate)
@@ -31,6 +32,30 @@ bp.before_request(authenticate)
 
 def log_out(log_row) -> PublishLogOut:
     return PublishLogOut.model_validate(log_row, from_attributes=True)
+
+
+def publish_in_flight(reserved: idempotency.InFlight):
+    """A repeat of a publish that never answered (its request was killed, or is still running):
+    the result once its log is final, unconfirmed included (stored, so later repeats replay it);
+    while it is not, 202 with the log to follow, as a live publish past its sync wait answers.
+    Never a second publish."""
+    log_row = background.get_log(db, reserved.publish_log_id)
+    if log_row.status not in FINAL_STATUSES:
+        return (log_out(log_row).model_dump(mode="json"), 202,
+                {"Location": url_for("publishing.attempt", log_id=log_row.id)})
+    body = result_of(log_row).model_dump(mode="json")
+    idempotency.finish(db, reserved.record_id, 200, body)
+    return body, 200
+
+
+def log_in_flight(reserved: idempotency.InFlight):
+    """A repeat of a schedule or retry that never answered: the log it created, as it is now."""
+    return log_out(background.get_log(db, reserved.publish_log_id)).model_dump(mode="json"), 202
+
+
+def batch_in_flight(reserved: idempotency.InFlight):
+    """A repeat of a cross-post that never answered: the batch it created, as it is now."""
+    return batch_out(background.get_batch(db, reserved.batch_id)).model_dump(mode="json"), 202
 
 
 def batch_out(batch) -> BatchOut:
@@ -42,7 +67,7 @@ def batch_out(batch) -> BatchOut:
 
 @bp.post("/publish")
 @require_role("editor")
-@idempotent
+@idempotent(answer_in_flight=publish_in_flight)
 @spec.validate(headers=IdempotencyHeaders, json=PublishRequest,
                resp=responses(200, PublishResult, 400, 404, 409, 429, also={202: PublishLogOut}),
                tags=["publishing"])
@@ -69,7 +94,7 @@ def attempt(log_id: str):
 
 @bp.post("/schedule")
 @require_role("editor")
-@idempotent
+@idempotent(answer_in_flight=log_in_flight)
 @spec.validate(headers=IdempotencyHeaders, json=ScheduleRequest, resp=responses(202, PublishLogOut, 400, 404, 409),
                tags=["publishing"])
 def schedule(json: ScheduleRequest):
@@ -82,7 +107,7 @@ def schedule(json: ScheduleRequest):
 
 @bp.post("/batches")
 @require_role("editor")
-@idempotent
+@idempotent(answer_in_flight=batch_in_flight)
 @spec.validate(headers=IdempotencyHeaders, json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409),
                tags=["publishing"])
 def create_batch(json: BatchRequest):
@@ -135,7 +160,7 @@ def reschedule(log_id: str, json: RescheduleRequest):
 
 @bp.post("/logs/<log_id>/retry")
 @require_role("editor")
-@idempotent
+@idempotent(answer_in_flight=log_in_flight)
 @spec.validate(headers=IdempotencyHeaders, resp=responses(202, PublishLogOut, 400, 404, 409), tags=["publishing"])
 def retry(log_id: str):
     """Retry a failed or unconfirmed post: a new queued attempt."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..ledger import record_event
@@ -233,8 +234,15 @@ def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
 
 
 def retry(db, log_id: uuid.UUID) -> PublishLog:
-    """A person retries a failed or unconfirmed post, once: a new queued log (commits); 409 when
-    it was retried already (retry the new log if that one fails too)."""
+    """A person retries a failed or unconfirmed post, once: a new queued log linked to it
+    (`retry_of_id`) and kept in its batch (commits); 409 when it was retried already (retry the
+    new log if that one fails too).
+
+    Every caller (home, history, batch rows, the API) uses this one function, and every retry
+    goes through the queue: the new attempt and its link are committed before any platform
+    call, so the "once" holds (a unique index backs the check), the batch follows the retry, and
+    a quota that is used up makes the retry wait for its slot instead of refusing it.
+    """
     original = get_log(db, log_id, for_update=True)
     if original.status not in (PublishStatus.FAILED.value, PublishStatus.UNCONFIRMED.value):
         raise Conflict(f"this post is {original.status}; only failed or unconfirmed posts are retried")
@@ -244,8 +252,18 @@ def retry(db, log_id: uuid.UUID) -> PublishLog:
         raise Conflict(f"this post was already retried: see publish log {earlier}")
     target = Target(original.platform, original.social_account_id, original.caption,
                     list(original.hashtags or []))
-    return queue_publish(db, original.clip_id, target, batch_id=original.batch_id,
-                         retry_of_id=original.id)
+    load_target(db, original.clip_id, target.platform, target.social_account_id, target.caption,
+                target.hashtags)
+    log_row = _queue(db, original.clip_id, target, batch_id=original.batch_id,
+                     retry_of_id=original.id)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent retry of the same log committed first (the unique retry_of_id).
+        db.session.rollback()
+        raise Conflict("this post was already retried") from None
+    enqueue(log_row.id)
+    return log_row
 
 
 def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:

@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from huey import crontab
 from sqlalchemy import func, or_, select, update
 
+from .. import idempotency
 from ..extensions import db
 from ..ledger import record_event
 from ..linking import ensure_fresh_token, refresh_due
@@ -229,6 +230,7 @@ def sweep(db) -> dict[str, int]:
                 "platform": log_row.platform, "publish_log_id": log_row.id,
                 "started_at": log_row.started_at, "attempt": log_row.attempts,
             })
+    expired_keys = idempotency.delete_expired(db, current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"], now)
     session.commit()
     due_ids = list(session.scalars(
         select(PublishLog.id).where(
@@ -241,4 +243,4 @@ def sweep(db) -> dict[str, int]:
         enqueue(log_id)
     live = pipeline.sweep_live(db)
     return {"interrupted": interrupted, "requeued": len(due_ids) + live["requeued_live"],
-            "resumed": live["resumed"]}
+            "resumed": live["resumed"], "expired_keys": expired_keys}

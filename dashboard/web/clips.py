@@ -377,6 +377,15 @@ def _already_sent(exc: Conflict) -> str:
     return "This form was already sent with other values: reload the page to publish again."
 
 
+def _in_flight_outcome(reserved: idempotency.InFlight) -> PanelOutcome:
+    """A repeat of a form whose first sending created its post but never answered: that post as
+    it stands (scheduled, still publishing and followed, or its result), never a second publish."""
+    log_row = background.get_log(db, reserved.publish_log_id)
+    if log_row.scheduled_at is not None:
+        return PanelOutcome(scheduled=log_row, replayed=True)
+    return PanelOutcome.of_attempt(log_row, replayed=True)
+
+
 def once(user_id: uuid.UUID, key: str | None, body: dict, run, on_refused):
     """Run `run()` at most once per (user, key, URL): a repeat with the same key gets the stored
     answer (`Replay`) and writes nothing.
@@ -390,12 +399,15 @@ def once(user_id: uuid.UUID, key: str | None, body: dict, run, on_refused):
         return run()
     try:
         reserved = idempotency.reserve(db, user_id, key, request.path,
-                                       idempotency.request_fingerprint(request.path, body))
+                                       idempotency.request_fingerprint(request.path, body),
+                                       current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
     except (Conflict, InvalidInput) as exc:
         on_refused(_already_sent(exc) if isinstance(exc, Conflict) else exc.detail)
         return None, None
     if isinstance(reserved, idempotency.Replay):
         return reserved, None
+    if isinstance(reserved, idempotency.InFlight):
+        return _in_flight_outcome(reserved), None
     try:
         outcome, extra = run()
     except BaseException:

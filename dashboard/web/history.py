@@ -6,15 +6,12 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from pydantic import ValidationError
 
 from ..clips import get_clip
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
-from ..history import HistoryFilter, get_publish_log, list_publish_logs, retry_publish
-from ..models import PublishStatus
+from ..history import HistoryFilter, get_publish_log, list_publish_logs
 from ..publishing import background
-from ..publishing.service import QuotaExceeded
 from .access import role_required
 from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
 from .clips import wants_fragment
@@ -67,52 +64,18 @@ def index():
     return render_template("history/index.html", **context)
 
 
-def _queued_retry(log_row) -> bool:
-    """Whether Retry queues a new attempt for the workers rather than publishing in the request.
-
-    An unconfirmed post is retried through the queue, once (a person decided after checking the
-    platform); so is a failed target of a cross-post, so that its batch follows the retry. Other
-    failed posts are published again at once, their result shown in the row.
-    """
-    return log_row.status == PublishStatus.UNCONFIRMED.value or (
-        log_row.status == PublishStatus.FAILED.value and log_row.batch_id is not None)
-
-
 @bp.post("/<uuid:log_id>/retry")
 @role_required("editor")
 def retry(log_id: uuid.UUID):
-    """Publish a failed or unconfirmed attempt again with the same values; htmx gets the row with
-    the new attempt's result (or, when it was queued, a link to it)."""
-    log_row = get_publish_log(db, log_id)
-    form = EmptyForm()
-    result = queued = error = None
-    if form.validate_on_submit():
-        try:
-            if _queued_retry(log_row):
-                queued = background.retry(db, log_id)
-            else:
-                result = retry_publish(db, log_id)
-        except (InvalidInput, Conflict, QuotaExceeded) as exc:
-            db.session.rollback()
-            error = "; ".join(e.message for e in exc.errors) or exc.detail
-        except ValidationError as exc:
-            error = "; ".join(err["msg"] for err in exc.errors(include_url=False))
-        except NotFound as exc:
-            if "publish log" in exc.detail:
-                raise
-            error = exc.detail
-    else:
-        error = FORM_EXPIRED
+    """Queue a new attempt of a failed or unconfirmed post, once (background.retry); htmx gets
+    the row saying so, with a link to follow the new attempt."""
+    get_publish_log(db, log_id)
+    queued, error = run_button(lambda: background.retry(db, log_id), refused=(InvalidInput, Conflict))
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
-        return render_template("history/_row.html", log=log_row, retry_result=result,
-                               retry_queued=queued, retry_error=error)
+        return render_template("history/_row.html", log=log_row, retry_queued=queued, retry_error=error)
     if queued is not None:
         flash("Retry queued: a worker publishes it in a moment.", "info")
-    elif result is not None and result.success:
-        flash(f"Published again: {result.external_url}", "success")
-    elif result is not None:
-        flash(f"The retry failed too: {result.error_message}", "error")
     else:
         flash(f"Not retried: {error}", "error")
     return redirect(url_for("history.index"))

@@ -11,13 +11,13 @@ from pydantic import ValidationError
 from .. import stats
 from ..errors import DomainError
 from ..extensions import db
-from ..history import retry_publish
 from ..linking import accounts_needing_attention
 from ..models import PublishLog, platform_name
 from ..ops.health import queue_report_or_none
+from ..publishing import background
 from .access import role_required
 from .filters import user_zone
-from .forms import EmptyForm
+from .forms import FORM_EXPIRED, run_button
 
 bp = Blueprint("home", __name__)
 
@@ -61,31 +61,21 @@ def index():
 @bp.post("/failures/<uuid:log_id>/retry")
 @role_required("editor")
 def retry(log_id: uuid.UUID):
-    """Publish a failed attempt's clip again: same platform, account, caption and hashtags.
+    """Queue a new attempt of a failed post, once (background.retry: the same retry as the
+    history, the batch page and the API).
 
-    An htmx request gets the result for the row's result cell; a plain form post is redirected
-    home with the result as a flash message.
+    An htmx request gets the outcome for the row's result cell; a plain form post is redirected
+    home with it as a flash message.
     """
     if db.session.get(PublishLog, log_id) is None:
         abort(404, "That publish attempt no longer exists.")
-    if not EmptyForm().validate_on_submit():
+    queued, error = run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
+    if error == FORM_EXPIRED:
         abort(400, "The form has expired; reload the page and try again.")
-    result = error = None
-    try:
-        result = retry_publish(db, log_id)
-    except DomainError as exc:
-        # The account may have been deactivated, used up its quota, or the caption may break a
-        # changed limit since.
-        db.session.rollback()
-        error = exc.detail
-    except ValidationError as exc:
-        error = "; ".join(e["msg"] for e in exc.errors())
     if request.htmx:
-        return render_template("home/_retry_result.html", log_id=log_id, result=result, error=error)
-    if result is not None and result.success:
-        flash(f"Published again on {platform_name(result.platform)}: {result.external_url}", "success")
-    elif result is not None:
-        flash(f"The retry failed too: {result.error_message}", "error")
+        return render_template("home/_retry_result.html", log_id=log_id, queued=queued, error=error)
+    if queued is not None:
+        flash("Retry queued: a worker publishes it in a moment.", "info")
     else:
         flash(f"Could not retry: {error}", "error")
     return redirect(url_for("home.index"))
