@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from .config import load_config
-from .errors import DomainError
+from .errors import DomainError, database_error_cause
 
 
 class ContractOrderJSON(DefaultJSONProvider):
@@ -114,13 +114,15 @@ def wants_json() -> bool:
     return request.path.startswith(API_PREFIXES)
 
 
-def problem(status: int, title: str, detail: str | None = None, errors=None, **headers):
-    """An RFC 9457 problem+json response."""
+def problem(status: int, title: str, detail: str | None = None, errors=None, extra=None, **headers):
+    """An RFC 9457 problem+json response (`extra`: extension members)."""
     body = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = errors
+    if extra:
+        body.update(extra)
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"
@@ -133,6 +135,12 @@ def _register_error_handlers(app: Flask) -> None:
     from .ops.error_tracking import report_exception
 
     def page(status: int, title: str, detail: str | None):
+        if status == 503:
+            # The database is away: its page must not need it. Rendered without the context
+            # processors (Flask-Login's would load the signed-in user from the database).
+            html = app.jinja_env.get_template("errors/unavailable.html").render(
+                status=status, title=title, detail=detail)
+            return html, status
         return render_template("errors/error.html", status=status, title=title, detail=detail), status
 
     @app.errorhandler(DomainError)
@@ -140,7 +148,7 @@ def _register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         if wants_json():
             return problem(exc.status, exc.title, exc.detail, [e.as_dict() for e in exc.errors],
-                           **exc.headers)
+                           exc.extra, **exc.headers)
         return page(exc.status, exc.title, exc.detail)
 
     @app.errorhandler(HTTPException)
@@ -156,10 +164,17 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_down(exc: OperationalError):
-        db.session.rollback()
-        app.logger.error("database unreachable: %s", type(exc).__name__)
-        unavailable = ServiceUnavailable("the database is unreachable; try again shortly")
-        return http_error(unavailable)
+        try:
+            db.session.rollback()
+        except OperationalError:
+            pass
+        cause = database_error_cause(exc)
+        app.logger.error("%s on %s %s: %s", cause, request.method, request.path, type(exc).__name__)
+        if cause == "database is locked":
+            detail = "the database is busy (locked by another writer); try again shortly"
+        else:
+            detail = "the database is unreachable; try again shortly"
+        return http_error(ServiceUnavailable(detail))
 
     @app.errorhandler(Exception)
     def bug(exc: Exception):

@@ -351,6 +351,8 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # share one queue between workers on several machines.
         "QUEUE_URL": env.get("QUEUE_URL") or f"sqlite:///{instance_path / 'queue.sqlite3'}",
         "WORKER_THREADS": _int(env, "WORKER_THREADS", 8),
+        # Platform answers the database could not take yet (publishing/journal.py).
+        "OUTCOME_JOURNAL_DIR": env.get("OUTCOME_JOURNAL_DIR") or str(instance_path / "unrecorded-outcomes"),
         # Seconds a stopping worker (SIGTERM or SIGINT) waits for its publishes in flight.
         "WORKER_SHUTDOWN_TIMEOUT": _float(env, "WORKER_SHUTDOWN_TIMEOUT", 60.0),
         "PUBLISH_MAX_ATTEMPTS": _int(env, "PUBLISH_MAX_ATTEMPTS", 5),

@@ -32,6 +32,11 @@ class DomainError(Exception):
         """Extra response headers (Retry-After, say)."""
         return {}
 
+    @property
+    def extra(self) -> dict:
+        """Extra members of the problem+json body (the publish log id of an unknown outcome)."""
+        return {}
+
 
 class InvalidInput(DomainError):
     status = 400
@@ -66,3 +71,12 @@ class Conflict(DomainError):
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
+
+
+def database_error_cause(exc: Exception) -> str:
+    """What went wrong with the database, for messages and log lines: "database is locked"
+    (SQLite's lock held by another writer past the busy timeout) or "database unreachable"."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return "database is locked"
+    return "database unreachable"

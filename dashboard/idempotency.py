@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .errors import Conflict, InvalidInput
@@ -155,9 +155,14 @@ def release(db, record_id: uuid.UUID) -> None:
     """Forget a reservation whose request failed, so the key can be used again (commits); one
     that created work is kept, and repeats answer from that work's state."""
     db.session.info.pop(_ACTIVE, None)
-    db.session.rollback()
-    db.session.execute(delete(IdempotencyRecord).where(*_unlinked(record_id)))
-    db.session.commit()
+    try:
+        db.session.rollback()
+        db.session.execute(delete(IdempotencyRecord).where(*_unlinked(record_id)))
+        db.session.commit()
+    except SQLAlchemyError:
+        # The database is gone (the request's own error says so). A key left reserved answers
+        # repeats from the log it created, or frees itself after ABANDONED_AFTER.
+        db.session.rollback()
 
 
 def delete_expired(db, ttl_seconds: float, now: datetime | None = None) -> int:

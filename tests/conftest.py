@@ -134,10 +134,11 @@ def _empty_folder(folder) -> None:
 
 
 @pytest.fixture
-def app(app_config, queue_url, media_root):
+def app(app_config, queue_url, media_root, tmp_path):
     from dashboard.config import normalise_database_url
 
     app_config = dict(app_config)
+    app_config.setdefault("OUTCOME_JOURNAL_DIR", str(tmp_path / "unrecorded-outcomes"))
     app_config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app_config["SQLALCHEMY_DATABASE_URI"])
     app_config.setdefault("QUEUE_URL", queue_url)
     for name, value in media_config(media_root).items():

@@ -46,7 +46,7 @@ from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.metrics import PublishReport
-from . import service
+from . import journal, service
 from .outcome import ErrorKind, PlatformOutcome, Publisher, PublishJob
 from .project_quota import count_youtube_upload, youtube_project_quota
 from .providers import LIVE_CLIENTS, PROVIDER_CLIENTS
@@ -190,16 +190,19 @@ def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
            token: datetime | None = None) -> bool:
     """Record an attempt's outcome (commits) and hand a retry to the queue.
 
-    With `token`, only while the runner still holds its step claim; False when it lost it.
+    With `token`, only while the runner still holds its step claim; False when it lost it. When
+    the database cannot take it, the outcome is journalled and OutcomeNotRecorded raised
+    (journal.py).
     """
     session = db.session
-    log_row = session.get(PublishLog, log_id, with_for_update=True, populate_existing=True)
-    if token is not None and log_row.step_started_at != token:
-        session.rollback()
-        return False
-    log_row.step_started_at = None
-    service.record_outcome(db, log_row, outcome, may_retry=may_retry)
-    retry_at = commit_outcome(session, log_row)
+    with journal.written_or_kept(db, log_id, outcome, may_retry=may_retry):
+        log_row = session.get(PublishLog, log_id, with_for_update=True, populate_existing=True)
+        if token is not None and log_row.step_started_at != token:
+            session.rollback()
+            return False
+        log_row.step_started_at = None
+        service.record_outcome(db, log_row, outcome, may_retry=may_retry)
+        retry_at = commit_outcome(session, log_row)
     if retry_at is not None:
         from .worker import enqueue
 
@@ -362,7 +365,17 @@ class StepRunner:
         return log_row
 
     def done(self, step: str, token: datetime, result: StepResult) -> bool:
-        """Write a finished step (state, next step, trace id, its ledger event)."""
+        """Write a finished step (state, next step, trace id, its ledger event); the last step's
+        outcome is journalled if the database cannot take it."""
+        if result.next_step is not None:
+            return self._write_done(step, token, result, None)
+        outcome = result.outcome or PlatformOutcome(True)
+        with journal.written_or_kept(self.db, self.log_id, outcome, may_retry=self.may_retry,
+                                     trace_id=result.trace_id):
+            return self._write_done(step, token, result, outcome)
+
+    def _write_done(self, step: str, token: datetime, result: StepResult,
+                    outcome: PlatformOutcome | None) -> bool:
         session = self.db.session
         log_row = self.owned_log(token)
         log_row.platform_state = dict(result.state)
@@ -375,9 +388,8 @@ class StepRunner:
         if result.wait_seconds:
             metadata["wait_seconds"] = result.wait_seconds
         record_event(session, "publish_step", "clip", log_row.clip_id, metadata)
-        if result.next_step is None:
+        if outcome is not None:
             log_row.step_started_at = None
-            outcome = result.outcome or PlatformOutcome(True)
             service.record_outcome(self.db, log_row, outcome, may_retry=self.may_retry)
             retry_at = commit_outcome(session, log_row)
             if retry_at is not None:

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DomainError, InvalidInput, NotFound
+from ..errors import DomainError, InvalidInput, NotFound, database_error_cause
 from ..extensions import take_write_lock
 from ..ledger import record_event
 from ..linking import ensure_fresh_token
@@ -31,6 +32,8 @@ from ..models import (
     platform_name,
     utcnow,
 )
+from . import journal
+from .journal import OutcomeNotRecorded
 from .models import PublishRequest, PublishResult
 from .outcome import PlatformOutcome, Publisher, PublishJob
 from .quotas import quota_state
@@ -219,12 +222,19 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
     # step in its own short transaction.
     session.commit()
 
-    pipeline.run(db, attempt, may_retry=False,
-                 sync_wait=current_app.config["PUBLISH_SYNC_WAIT"])
-
-    log_row = session.get(PublishLog, log_id, populate_existing=True)
-    published = PublishAttempt(log_id, log_row.status, result_of(log_row))
-    session.commit()
+    try:
+        pipeline.run(db, attempt, may_retry=False,
+                     sync_wait=current_app.config["PUBLISH_SYNC_WAIT"])
+        log_row = session.get(PublishLog, log_id, populate_existing=True)
+        published = PublishAttempt(log_id, log_row.status, result_of(log_row))
+        session.commit()
+    except SQLAlchemyError as exc:
+        # The platform may have been called: a bare "database unreachable" would hide a post
+        # that went out. The log is settled once the database is back (journal.py).
+        journal.rollback(db)
+        log.error("publish log %s: the database failed after the attempt started (%s)", log_id,
+                  database_error_cause(exc))
+        raise OutcomeNotRecorded(log_id) from exc
     return published
 
 

@@ -23,7 +23,7 @@ from ..linking import ensure_fresh_token, refresh_due
 from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
 from ..ops.logs import current_request_id, request_id_context
 from ..ops.metrics import PublishReport
-from . import pipeline
+from . import journal, pipeline
 from .quotas import quota_state
 from .service import lock_account, needs_credentials_message, needs_reconnect_message
 
@@ -203,6 +203,9 @@ def sweep(db) -> dict[str, int]:
       it); claiming makes a repeat harmless.
     """
     session = db.session
+    # First the answers the database could not take earlier: those logs are resolved from what
+    # the platform said, not given up as interrupted.
+    journaled = journal.replay(db)
     now = utcnow()
     timeout = timedelta(seconds=current_app.config["PUBLISH_TIMEOUT_SECONDS"])
     # Re-enqueue only logs overdue by this much: younger ones are most likely still queued.
@@ -243,4 +246,4 @@ def sweep(db) -> dict[str, int]:
         enqueue(log_id)
     live = pipeline.sweep_live(db)
     return {"interrupted": interrupted, "requeued": len(due_ids) + live["requeued_live"],
-            "resumed": live["resumed"], "expired_keys": expired_keys}
+            "resumed": live["resumed"], "expired_keys": expired_keys, "journaled": journaled}

@@ -10,19 +10,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from api_support import fast_password_hashing  # noqa: F401  (autouse: cheap password hashes)
 from dashboard.models import PublishBatch, PublishLog, utcnow
-from queue_support import (  # noqa: F401  (fixtures)
-    all_logs,
-    api,
-    fire_together,
-    get_log,
-    make_clip,
-    released,
-    start_worker,
-    wait_for_status,
-    worker,
-)
+
+from queue_support import all_logs, fire_together, get_log, released, wait_for_status
 
 HTMX = {"HX-Request": "true"}
 

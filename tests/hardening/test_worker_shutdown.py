@@ -6,17 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import base_config
 from dashboard.models import utcnow
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
-    event_types,
-    get_log,
-    iso,
-    make_clip,
-    wait_for_status,
-    worker_process,
-)
+
+from conftest import base_config
+from queue_support import event_types, get_log, iso, wait_for_status
 
 
 @pytest.fixture
