@@ -71,3 +71,12 @@ if os.path.isdir("/dev/shm"):
 # has no writable home. Opt in by naming a path.
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
+
+
+def post_worker_init(worker):
+    """Each web worker sweeps too (publishing/web_sweep.py): a log left `pending` by a killed
+    worker becomes `unconfirmed` on time, and journaled outcomes are recorded, with no queue
+    worker running."""
+    from dashboard.publishing import web_sweep
+
+    web_sweep.start(worker.wsgi)

@@ -360,6 +360,8 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "RETRY_MAX_DELAY": _float(env, "RETRY_MAX_DELAY", 3600.0),
         # A log left in `publishing` longer than this was interrupted (worker killed).
         "PUBLISH_TIMEOUT_SECONDS": _float(env, "PUBLISH_TIMEOUT_SECONDS", 600.0),
+        # Seconds between sweeps inside each web process (0: only workers sweep).
+        "WEB_SWEEP_INTERVAL_SECONDS": _float(env, "WEB_SWEEP_INTERVAL_SECONDS", 30.0),
         # The sweep re-enqueues a due post this long overdue (its message was lost).
         "REQUEUE_GRACE_SECONDS": _float(env, "REQUEUE_GRACE_SECONDS", 60.0),
         # stub: the seed's pretend provider calls; live: the platforms' protocols over HTTP.

@@ -20,6 +20,7 @@ from queue_support import (  # noqa: F401  (fixtures)
     worker,
     worker_process,
 )
+from server_support import gunicorn  # noqa: F401  (fixture)
 
 VIDEO_BYTES = 200 * 1024  # four chunks of the counting client's 64 KiB
 
