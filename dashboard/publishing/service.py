@@ -84,7 +84,15 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
             raise InvalidInput.field("social_account_id", needs_credentials_message(account))
         if account.needs_reconnect:
             raise InvalidInput.field("social_account_id", needs_reconnect_message(account))
-    errors = check_publish(
+    errors = rule_errors(platform, clip, caption, hashtags)
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+    return clip, account
+
+
+def rule_errors(platform: str, clip: Clip, caption: str, hashtags: list[str]) -> list:
+    """The platform rules (rules.py, with today's PLATFORM_LIMITS) a post of `clip` breaks."""
+    return check_publish(
         platform,
         current_app.config["PLATFORM_LIMITS"].get(platform, {}),
         caption=caption,
@@ -93,9 +101,18 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
         duration_seconds=clip.duration_seconds,
         media=media_facts(clip),
     )
-    if errors:
-        raise InvalidInput("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-    return clip, account
+
+
+def rules_broken_now(log_row: PublishLog, clip: Clip) -> str | None:
+    """The platform rules a post breaks as it goes out, in words; None when it may be sent.
+
+    A scheduled or queued post was checked when it was made, but its clip may have been edited
+    since, or the platform's limit setting changed: it is checked again before the call.
+    """
+    errors = rule_errors(log_row.platform, clip, log_row.caption or "", list(log_row.hashtags or []))
+    if not errors:
+        return None
+    return "refused at send time: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
 def needs_credentials_message(account: SocialAccount) -> str:

@@ -25,7 +25,12 @@ from ..ops.logs import current_request_id, request_id_context
 from ..ops.metrics import PublishReport
 from . import journal, pipeline
 from .quotas import quota_state
-from .service import lock_account, needs_credentials_message, needs_reconnect_message
+from .service import (
+    lock_account,
+    needs_credentials_message,
+    needs_reconnect_message,
+    rules_broken_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +159,9 @@ def run_publish(db, log_id: uuid.UUID) -> None:
             message = needs_reconnect_message(account)
         else:
             message = f"@{account.handle} is inactive"
+    else:
+        message = rules_broken_now(log_row, clip)
+    if message is not None:
         log_row.status = PublishStatus.FAILED.value
         log_row.error_message = message
         record_event(session, "publish_failed", "clip", clip.id, {
