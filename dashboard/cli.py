@@ -163,6 +163,7 @@ def worker(threads: int | None):
 
     from .extensions import db
     from .ops.health import start_heartbeat
+    from .publishing import queue_watch
     from .publishing.worker import sweep
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's own method
@@ -186,6 +187,7 @@ def worker(threads: int | None):
     # Ctrl-C stays graceful too (Huey would make it "stop now" once SIGTERM is the graceful
     # one); a second Ctrl-C still interrupts the wait.
     consumer._signal_actions[signal.SIGINT] = (False, True)
+    queue_watch.start(app, huey)
     heartbeat = start_heartbeat(app, huey, threads)
     try:
         consumer.run()

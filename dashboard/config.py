@@ -362,6 +362,9 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "PUBLISH_TIMEOUT_SECONDS": _float(env, "PUBLISH_TIMEOUT_SECONDS", 600.0),
         # Seconds between sweeps inside each web process (0: only workers sweep).
         "WEB_SWEEP_INTERVAL_SECONDS": _float(env, "WEB_SWEEP_INTERVAL_SECONDS", 30.0),
+        # How often a worker checks that its queue answers (and is the same Redis): on its
+        # return every due post is queued again at once (0: off).
+        "QUEUE_WATCH_INTERVAL_SECONDS": _float(env, "QUEUE_WATCH_INTERVAL_SECONDS", 1.0),
         # The sweep re-enqueues a due post this long overdue (its message was lost).
         "REQUEUE_GRACE_SECONDS": _float(env, "REQUEUE_GRACE_SECONDS", 60.0),
         # stub: the seed's pretend provider calls; live: the platforms' protocols over HTTP.

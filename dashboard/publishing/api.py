@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, url_for
 
+from .. import idempotency
 from ..api.auth import authenticate, require_role
 from ..api.idempotency import idempotent
 from ..api.spec import responses, spec
 from ..api.views import json_of, parse_id
-from .. import idempotency
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models import FINAL_STATUSES, SocialAccount

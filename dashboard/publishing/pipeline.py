@@ -537,7 +537,7 @@ class StepRunner:
         return self._live
 
 
-def sweep_live(db) -> dict[str, int]:
+def sweep_live(db, requeue_grace: float | None = None) -> dict[str, int]:
     """Keep live attempts moving after crashes (part of the worker's sweep; never calls a
     platform, only the queue).
 
@@ -545,7 +545,7 @@ def sweep_live(db) -> dict[str, int]:
       or web process): it is released and re-enqueued, to resume from the last written state;
       an interrupted `finalize` is settled by asking the platform instead (`reconcile`);
     - an attempt waiting between steps whose message was lost (overdue by
-      REQUEUE_GRACE_SECONDS), or left between two steps by a dead process (for longer than
+      REQUEUE_GRACE_SECONDS, or `requeue_grace`), or left between two steps by a dead process (for longer than
       PUBLISH_TIMEOUT_SECONDS), is enqueued again; claiming makes a repeat harmless;
     - an unconfirmed live attempt due for another question to the platform is enqueued.
     """
@@ -555,7 +555,7 @@ def sweep_live(db) -> dict[str, int]:
     config = current_app.config
     now = utcnow()
     timeout = timedelta(seconds=config["PUBLISH_TIMEOUT_SECONDS"])
-    grace = timedelta(seconds=config["REQUEUE_GRACE_SECONDS"])
+    grace = timedelta(seconds=config["REQUEUE_GRACE_SECONDS"] if requeue_grace is None else requeue_grace)
     stale = session.execute(
         select(PublishLog.id, PublishLog.clip_id, PublishLog.platform, PublishLog.step,
                PublishLog.step_started_at)

@@ -200,7 +200,7 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     pipeline.run(db, attempt, may_retry=True)
 
 
-def sweep(db) -> dict[str, int]:
+def sweep(db, requeue_grace: float | None = None) -> dict[str, int]:
     """Keep the logs honest after crashes and downtime (runs every minute and at worker start).
 
     - a log stuck in `publishing` past PUBLISH_TIMEOUT_SECONDS was interrupted: it becomes
@@ -217,7 +217,9 @@ def sweep(db) -> dict[str, int]:
     now = utcnow()
     timeout = timedelta(seconds=current_app.config["PUBLISH_TIMEOUT_SECONDS"])
     # Re-enqueue only logs overdue by this much: younger ones are most likely still queued.
-    grace = timedelta(seconds=current_app.config["REQUEUE_GRACE_SECONDS"])
+    # (None: the setting; 0 right after the queue came back, when every due message may be lost.)
+    grace_seconds = current_app.config["REQUEUE_GRACE_SECONDS"] if requeue_grace is None else requeue_grace
+    grace = timedelta(seconds=grace_seconds)
     began = func.coalesce(PublishLog.started_at, PublishLog.requested_at)
     # Live attempts (a `step`) are resumed, not given up: pipeline.sweep_live below.
     stuck = list(session.scalars(
@@ -252,6 +254,6 @@ def sweep(db) -> dict[str, int]:
     session.commit()
     for log_id in due_ids:
         enqueue(log_id)
-    live = pipeline.sweep_live(db)
+    live = pipeline.sweep_live(db, requeue_grace=grace_seconds)
     return {"interrupted": interrupted, "requeued": len(due_ids) + live["requeued_live"],
             "resumed": live["resumed"], "expired_keys": expired_keys, "journaled": journaled}
