@@ -221,6 +221,26 @@ def test_a_repeated_post_of_one_form_publishes_once(client, db, editor_in, make_
     assert len(fresh) == 2 and data["idempotency_key"] not in fresh
 
 
+def test_a_repeat_after_the_first_sending_died_shows_its_result_and_publishes_nothing(client, db, editor_in,
+                                                                                     make_clip):
+    """The first sending created its log but never stored its answer (its process was killed):
+    the repeat answers from that log, however long after, instead of publishing again."""
+    editor_in()
+    clip_id = make_clip().id
+    data = {"platform": "instagram", "social_account_id": "", "caption": "Once", "hashtags": "",
+            "when": "now", "idempotency_key": "k-" + uuid.uuid4().hex}
+    client.post(f"/clips/{clip_id}/publish", data=data, headers=HTMX)
+    record = db.session.scalar(select(IdempotencyRecord))
+    record.response_status, record.response_body = None, None
+    record.created_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+
+    again = client.post(f"/clips/{clip_id}/publish", data=data, headers=HTMX).get_data(as_text=True)
+
+    [log] = logs(db)
+    assert f'<code id="publish-post-id">{log.external_post_id}</code>' in again
+
+
 def test_a_repeated_schedule_schedules_once(client, db, editor_in, make_clip):
     editor_in()
     clip_id = make_clip().id
