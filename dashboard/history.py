@@ -64,7 +64,7 @@ def list_publish_logs(
     if filters.until:
         query = query.where(PublishLog.requested_at < filters.until)
     query = query.options(selectinload(PublishLog.clip), selectinload(PublishLog.social_account),
-                          selectinload(PublishLog.retried_by))
+                          selectinload(PublishLog.retried_by), selectinload(PublishLog.retry_of))
     return keyset_page(db.session, query, PublishLog.requested_at, PublishLog.id, cursor, limit)
 
 

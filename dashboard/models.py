@@ -333,6 +333,19 @@ class PublishLog(TimestampMixin, Model):
     # The attempt that retries this one, if a person retried it.
     retried_by: Mapped[PublishLog | None] = relationship(
         primaryjoin="PublishLog.id == foreign(PublishLog.retry_of_id)", uselist=False, viewonly=True)
+    # The attempt this one retries (retry_of_id's row).
+    retry_of: Mapped[PublishLog | None] = relationship(
+        primaryjoin="foreign(PublishLog.retry_of_id) == remote(PublishLog.id)", viewonly=True)
+
+    @property
+    def chain_attempts(self) -> int:
+        """Attempts made at this post so far: this log's and those of the attempts it retries
+        (a person's Retry makes a new log, whose own count starts again at 1)."""
+        total, row = 0, self
+        while row is not None:
+            total += row.attempts
+            row = row.retry_of
+        return total
 
 
 class PublishDayCount(Model):

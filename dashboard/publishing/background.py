@@ -266,6 +266,25 @@ def retry(db, log_id: uuid.UUID) -> PublishLog:
     return log_row
 
 
+def retry_failed(db, batch_id: uuid.UUID) -> tuple[list[PublishLog], dict[uuid.UUID, str]]:
+    """Retry every target of a batch whose latest attempt failed, each through `retry` (once,
+    linked, in the batch; commits each). Unconfirmed targets are left to a person, who checks
+    the platform first. The retries queued, and the refusals by log id (an account deactivated
+    since, retried meanwhile by someone else).
+    """
+    batch = get_batch(db, batch_id)
+    failed = [row.id for row in current_logs(batch) if row.status == PublishStatus.FAILED.value]
+    queued: list[PublishLog] = []
+    refused: dict[uuid.UUID, str] = {}
+    for log_id in failed:
+        try:
+            queued.append(retry(db, log_id))
+        except (Conflict, InvalidInput, NotFound) as exc:
+            db.session.rollback()
+            refused[log_id] = "; ".join(e.message for e in exc.errors) or exc.detail
+    return queued, refused
+
+
 def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:
     """A person confirms that an unconfirmed post did go out (commits)."""
     log_row = get_log(db, log_id, for_update=True)

@@ -44,13 +44,14 @@ def progress(batch) -> dict:
     }
 
 
-def _render(batch_id: uuid.UUID, row_errors: dict | None = None, mark_forms: dict | None = None):
+def _render(batch_id: uuid.UUID, row_errors: dict | None = None, mark_forms: dict | None = None,
+            batch_errors: list[str] | None = None):
     batch = background.get_batch(db, batch_id)
     context = progress(batch) | {"row_errors": row_errors or {}, "mark_forms": mark_forms or {}}
     # An error about an attempt that is no longer a row (it was retried meanwhile) goes on top.
     shown = {row.id for row in context["rows"]}
-    context["batch_errors"] = [message for log_id, message in context["row_errors"].items()
-                               if log_id not in shown]
+    context["batch_errors"] = list(batch_errors or []) + [
+        message for log_id, message in context["row_errors"].items() if log_id not in shown]
     if wants_fragment():
         return render_template("batches/_progress.html", **context)
     return render_template("batches/detail.html", **context)
@@ -81,6 +82,27 @@ def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
         flash(f"Not retried: {error}" if error else "Retry queued.", "error" if error else "info")
         return redirect(url_for("batches.detail", batch_id=batch_id))
     return _render(batch_id, row_errors={log_id: f"Not retried: {error}"} if error else None)
+
+
+@bp.post("/<uuid:batch_id>/retry-failed")
+@role_required("editor")
+def retry_failed(batch_id: uuid.UUID):
+    """"Retry all failed": queue a new attempt for every failed target (the same retry as a
+    row's); the batch runs (and polls) again, and a target that was refused says why in its row."""
+    background.get_batch(db, batch_id)
+    done, error = run_button(lambda: background.retry_failed(db, batch_id))
+    queued, refused = done if done is not None else ([], {})
+    if not wants_fragment():
+        if error:
+            flash(f"Not retried: {error}", "error")
+        else:
+            flash(f"{len(queued)} retries queued." + (f" {len(refused)} refused." if refused else ""),
+                  "error" if refused else "info")
+        return redirect(url_for("batches.detail", batch_id=batch_id))
+    errors = {log_id: f"Not retried: {message}" for log_id, message in refused.items()}
+    if error:
+        return _render(batch_id, batch_errors=[f"Not retried: {error}"])
+    return _render(batch_id, row_errors=errors)
 
 
 @bp.post("/<uuid:batch_id>/logs/<uuid:log_id>/mark-published")

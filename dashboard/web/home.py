@@ -12,7 +12,7 @@ from .. import stats
 from ..errors import DomainError
 from ..extensions import db
 from ..linking import accounts_needing_attention
-from ..models import PublishLog, platform_name
+from ..models import FINAL_STATUSES, PublishLog
 from ..ops.health import queue_report_or_none
 from ..publishing import background
 from .access import role_required
@@ -73,9 +73,20 @@ def retry(log_id: uuid.UUID):
     if error == FORM_EXPIRED:
         abort(400, "The form has expired; reload the page and try again.")
     if request.htmx:
-        return render_template("home/_retry_result.html", log_id=log_id, queued=queued, error=error)
+        return render_template("home/_retry_result.html", log_id=log_id, queued=queued, error=error,
+                               first=True, final_statuses=FINAL_STATUSES)
     if queued is not None:
         flash("Retry queued: a worker publishes it in a moment.", "info")
     else:
         flash(f"Could not retry: {error}", "error")
     return redirect(url_for("home.index"))
+
+
+@bp.get("/retries/<uuid:retry_id>")
+@role_required("viewer")
+def retry_state(retry_id: uuid.UUID):
+    """Where a retry started from home stands (polled by its result cell until it is final)."""
+    queued = background.get_log(db, retry_id)
+    if not request.htmx:
+        return redirect(url_for("history.index", clip=queued.clip_id, _anchor=f"log-{queued.id}"))
+    return render_template("home/_retry_state.html", queued=queued, final_statuses=FINAL_STATUSES)

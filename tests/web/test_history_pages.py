@@ -433,6 +433,6 @@ def test_a_failed_target_of_a_batch_is_retried_through_the_queue(client, db, log
     html = client.get("/history").get_data(as_text=True)
     assert f'<a class="batch-link" href="/batches/{batch.id}">cross-post</a>' in html
     retried = client.post(f"/history/{log.id}/retry", headers=HTMX).get_data(as_text=True)
-    assert f'(<a href="/batches/{batch.id}">follow it on the batch page</a>)' in retried
+    assert f'<a href="/batches/{batch.id}">follow it on the batch page</a>' in retried
     db.session.expire_all()
     assert {row.status for row in db.session.get(type(batch), batch.id).logs} == {"failed", "queued"}

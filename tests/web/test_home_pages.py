@@ -180,7 +180,7 @@ def test_retry_through_htmx_queues_one_linked_attempt_and_answers_a_fragment(cli
     html = response.get_data(as_text=True)
     assert "<html" not in html
     assert '<span class="badge badge-queued">Retry queued</span>' in html
-    assert f'href="/history?clip={clip_id}"' in html
+    assert f'href="/history?clip={clip_id}#log-' in html
     # the Retry button goes away once the retry is queued (an out-of-band swap)
     assert f'<span id="retry-action-{failed_id}" hx-swap-oob="true"></span>' in html
     db.session.expire_all()

@@ -171,7 +171,7 @@ def test_targets_that_end_differently_make_a_partial_batch_with_retry(pages, wor
     assert failed_id not in rows(again)  # the target's row is now its new attempt
     finished = wait_done(editor, batch_id)
     assert status_of(finished) == "succeeded" and summary(finished) == "3 succeeded, 0 failed, 0 waiting"
-    assert "(retried)" in finished
+    assert f'#log-{failed_id}">an earlier attempt</a>' in finished  # the retry links to what it retried
 
     # A second Retry of the same failed attempt is refused in the row, and nothing is queued.
     refused = editor.post(retry.group(1), headers=HTMX).get_data(as_text=True)
