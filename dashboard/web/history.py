@@ -15,7 +15,7 @@ from ..publishing import background
 from .access import role_required
 from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
 from .clips import wants_fragment
-from .forms import FORM_EXPIRED, EmptyForm, run_button
+from .forms import FORM_EXPIRED, run_button
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 

@@ -5,9 +5,8 @@ Revises: c3a9d5e1f7b2
 Create Date: 2026-12-01 11:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b7e3c1d9a4f2'
