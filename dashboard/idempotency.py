@@ -58,6 +58,20 @@ class InFlight:
     publish_log_id: uuid.UUID | None
     batch_id: uuid.UUID | None
 
+    @property
+    def log_id(self) -> uuid.UUID:
+        """The publish log the first request created (its endpoint creates logs, not batches)."""
+        if self.publish_log_id is None:
+            raise Conflict("this Idempotency-Key was already used with a different request")
+        return self.publish_log_id
+
+    @property
+    def created_batch_id(self) -> uuid.UUID:
+        """The batch the first request created (its endpoint creates batches)."""
+        if self.batch_id is None:
+            raise Conflict("this Idempotency-Key was already used with a different request")
+        return self.batch_id
+
 
 def request_fingerprint(endpoint: str, body: Any) -> str:
     """A hash of what was asked: the endpoint and the canonical JSON body."""

@@ -341,7 +341,8 @@ class PublishLog(TimestampMixin, Model):
     def chain_attempts(self) -> int:
         """Attempts made at this post so far: this log's and those of the attempts it retries
         (a person's Retry makes a new log, whose own count starts again at 1)."""
-        total, row = 0, self
+        total = 0
+        row: PublishLog | None = self
         while row is not None:
             total += row.attempts
             row = row.retry_of

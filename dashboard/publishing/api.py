@@ -39,7 +39,7 @@ def publish_in_flight(reserved: idempotency.InFlight):
     the result once its log is final, unconfirmed included (stored, so later repeats replay it);
     while it is not, 202 with the log to follow, as a live publish past its sync wait answers.
     Never a second publish."""
-    log_row = background.get_log(db, reserved.publish_log_id)
+    log_row = background.get_log(db, reserved.log_id)
     if log_row.status not in FINAL_STATUSES:
         return (log_out(log_row).model_dump(mode="json"), 202,
                 {"Location": url_for("publishing.attempt", log_id=log_row.id)})
@@ -50,12 +50,12 @@ def publish_in_flight(reserved: idempotency.InFlight):
 
 def log_in_flight(reserved: idempotency.InFlight):
     """A repeat of a schedule or retry that never answered: the log it created, as it is now."""
-    return log_out(background.get_log(db, reserved.publish_log_id)).model_dump(mode="json"), 202
+    return log_out(background.get_log(db, reserved.log_id)).model_dump(mode="json"), 202
 
 
 def batch_in_flight(reserved: idempotency.InFlight):
     """A repeat of a cross-post that never answered: the batch it created, as it is now."""
-    return batch_out(background.get_batch(db, reserved.batch_id)).model_dump(mode="json"), 202
+    return batch_out(background.get_batch(db, reserved.created_batch_id)).model_dump(mode="json"), 202
 
 
 def batch_out(batch) -> BatchOut:

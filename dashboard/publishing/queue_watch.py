@@ -57,7 +57,6 @@ def start(app: Flask, huey) -> threading.Thread | None:
             last = now
 
     thread = threading.Thread(target=loop, name="queue-watch", daemon=True)
-    thread.stopping = stopping
     thread.start()
     return thread
 

@@ -44,6 +44,5 @@ def start(app: Flask) -> threading.Thread | None:
 
     stopping = threading.Event()
     thread = threading.Thread(target=loop, name="web-sweep", daemon=True)
-    thread.stopping = stopping
     thread.start()
     return thread

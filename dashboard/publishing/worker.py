@@ -151,6 +151,7 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     account = session.get(SocialAccount, account_id) if account_id else None
     now = log_row.started_at
 
+    message: str | None
     if account is not None and (not account.active or account.needs_credentials
                                 or account.needs_reconnect):
         if account.needs_credentials:

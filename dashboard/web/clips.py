@@ -380,7 +380,7 @@ def _already_sent(exc: Conflict) -> str:
 def _in_flight_outcome(reserved: idempotency.InFlight) -> PanelOutcome:
     """A repeat of a form whose first sending created its post but never answered: that post as
     it stands (scheduled, still publishing and followed, or its result), never a second publish."""
-    log_row = background.get_log(db, reserved.publish_log_id)
+    log_row = background.get_log(db, reserved.log_id)
     if log_row.scheduled_at is not None:
         return PanelOutcome(scheduled=log_row, replayed=True)
     return PanelOutcome.of_attempt(log_row, replayed=True)

@@ -16,6 +16,7 @@ from ..models import FINAL_STATUSES, PublishLog
 from ..ops.health import queue_report_or_none
 from ..publishing import background
 from .access import role_required
+from .clips import wants_fragment
 from .filters import user_zone
 from .forms import FORM_EXPIRED, run_button
 
@@ -87,6 +88,6 @@ def retry(log_id: uuid.UUID):
 def retry_state(retry_id: uuid.UUID):
     """Where a retry started from home stands (polled by its result cell until it is final)."""
     queued = background.get_log(db, retry_id)
-    if not request.htmx:
+    if not wants_fragment():
         return redirect(url_for("history.index", clip=queued.clip_id, _anchor=f"log-{queued.id}"))
     return render_template("home/_retry_state.html", queued=queued, final_statuses=FINAL_STATUSES)
