@@ -167,7 +167,7 @@ def test_crosspost_to_a_main_account_and_its_satellites_live(admin_page: Page, l
     expect(page.locator("#batch-counts")).to_have_text(re.compile(r"3\s+succeeded,\s+0\s+failed,\s+0\s+waiting"))
     expect(page.locator("#batch-status")).to_have_text("Succeeded")
     expect(page.locator("#batch-rows tr[data-status='success']")).to_have_count(3)
-    expect(page.locator("#batch-rows")).to_contain_text("(retried)")
+    expect(page.locator("#batch-rows .retry-of")).to_contain_text("a retry of an earlier attempt")
     assert len(polls) >= 2  # it polled while the retry ran
     screenshot(page, "batch")
 
@@ -225,3 +225,51 @@ def test_an_exhausted_quota_offers_the_next_slot(admin_page: Page, live, monkeyp
     with live.db() as db:
         statuses = sorted(row.status for row in db.session.scalars(db.select(PublishLog)))
     assert statuses == ["scheduled", "success"]
+
+
+def test_home_retry_follows_the_new_attempt_until_it_is_published(admin_page: Page, live, start_worker):
+    """Issue 12, item 4: a retry from home shows as in progress, then as published, by itself;
+    the dealt-with failure leaves the list on the next visit."""
+    page = admin_page
+    clip_id = live.add_clip("Match recap")
+    account_id = live.add_account("tiktok", "acme.sports")
+    failed = live.publish(clip_id, account_id, platform="tiktok", fail=True)
+    assert not failed.success
+    live.simulator(failure_rate=0.0, SIMULATOR_MIN_DELAY=1.0, SIMULATOR_MAX_DELAY=1.0)
+    start_worker(2)
+
+    page.goto("/")
+    page.locator("#failures-table .retry-button").click()
+    state = page.locator("#failures-table .retry-state")
+    expect(state).to_contain_text(re.compile("Retry queued|Retrying"))
+    expect(page.locator("#failures-table .retry-button")).to_have_count(0)
+    expect(state).to_have_attribute("data-status", "success", timeout=20_000)  # it followed the attempt
+    expect(state.locator(".retry-url")).to_have_attribute("href", re.compile(r"^https://"))
+
+    page.reload()
+    expect(page.locator("#failures-table .retry-button")).to_have_count(0)
+
+
+def test_retry_all_failed_on_the_batch_page(admin_page: Page, live, start_worker):
+    """Issue 12, item 8: one button retries every failed target; the batch runs again to success."""
+    from dashboard.publishing import background
+
+    page = admin_page
+    clip_id = live.add_clip("Match recap")
+    targets = [live.add_account("instagram", handle) for handle in ("acme", "acme.fr", "acme.de")]
+    with live.db() as db:
+        batch = background.create_batch(db, clip_id, [background.Target("instagram", account, "Hi", [])
+                                                      for account in targets])
+        for row in db.session.scalars(db.select(PublishLog).where(PublishLog.batch_id == batch.id)):
+            row.status, row.error_message = "failed", "Simulated outage"
+        db.session.commit()
+        batch_id = batch.id
+    live.simulator(failure_rate=0.0)
+    start_worker(2)
+
+    page.goto(f"/batches/{batch_id}")
+    page.click("#retry-all-failed button")
+    progress = page.locator("#batch-progress")
+    expect(progress).to_have_attribute("data-batch-status", "succeeded", timeout=20_000)
+    expect(page.locator("#batch-rows .retry-of")).to_have_count(3)
+    expect(page.locator("#retry-all-failed")).to_have_count(0)
