@@ -130,6 +130,8 @@ def test_an_unknown_dashboard_env_refuses_to_start(tmp_path):
     ("RETRY_BASE_DELAY", "nan"), ("LOGIN_THROTTLE_MAX_FAILURES", "0"), ("TRUSTED_PROXIES", "-1"),
     ("SESSION_IDLE_TIMEOUT_SECONDS", "1"), ("INSTAGRAM_CAPTION_MAX_CHARS", "-5"),
     ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"), ("MEDIA_ORPHAN_GRACE_SECONDS", "60"),
+    ("WORKER_SHUTDOWN_TIMEOUT", "-1"), ("IDEMPOTENCY_KEY_TTL_SECONDS", "0"),
+    ("WEB_SWEEP_INTERVAL_SECONDS", "-5"), ("QUEUE_WATCH_INTERVAL_SECONDS", "-1"),
 ])
 def test_out_of_range_numbers_refuse_to_start_naming_the_setting(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):

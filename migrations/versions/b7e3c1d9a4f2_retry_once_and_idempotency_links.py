@@ -1,7 +1,7 @@
 """hardening: a log is retried once (unique retry_of_id); an idempotency key names what it created
 
 Revision ID: b7e3c1d9a4f2
-Revises: c3a9d5e1f7b2
+Revises: d4e8a1c7b3f5
 Create Date: 2026-12-01 11:00:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b7e3c1d9a4f2'
-down_revision = 'c3a9d5e1f7b2'
+down_revision = 'd4e8a1c7b3f5'
 branch_labels = None
 depends_on = None
 
