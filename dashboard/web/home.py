@@ -6,7 +6,6 @@ import uuid
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from htmx_flask import request  # flask's request, typed with its .htmx
-from pydantic import ValidationError
 
 from .. import stats
 from ..errors import DomainError
