@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,19 +87,3 @@ class GunicornProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-@pytest.fixture
-def gunicorn(app, database_uri, tmp_path):
-    """gunicorn(**settings) -> a running GunicornProcess; all are stopped after the test."""
-    servers: list[GunicornProcess] = []
-
-    def start(**settings) -> GunicornProcess:
-        server = GunicornProcess(app, database_uri, tmp_path / f"gunicorn-{len(servers) + 1}.log",
-                                 **settings)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()

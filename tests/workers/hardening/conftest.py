@@ -1,5 +1,5 @@
-"""Fixtures of the hardening tests: the queue's (a real worker thread or `flask worker`
-process, the API client) and a live platform served over real HTTP (the counting fake)."""
+"""Fixtures of the hardening tests (the queue's come from tests/workers/conftest.py): a real
+gunicorn, and a live platform served over real HTTP (the counting fake)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,9 @@ import os
 
 import pytest
 
-from api_support import (
-    COMPLETE_CREDENTIALS,
-    fast_password_hashing,  # noqa: F401  (autouse: cheap password hashes)
-)
-from queue_support import (  # noqa: F401  (fixtures)
-    api,
-    make_account,
-    make_clip,
-    released,
-    start_worker,
-    worker,
-    worker_process,
-)
-from server_support import gunicorn  # noqa: F401  (fixture)
+from api_support import COMPLETE_CREDENTIALS
+from queue_support import released
+from server_support import GunicornProcess
 
 VIDEO_BYTES = 200 * 1024  # four chunks of the counting client's 64 KiB
 
@@ -67,3 +56,19 @@ def live_clip(db, tmp_path):
     db.session.add(clip)
     db.session.commit()
     return released(lambda: (db.session.refresh(clip), clip)[1])
+
+
+@pytest.fixture
+def gunicorn(app, database_uri, tmp_path):
+    """gunicorn(**settings) -> a running GunicornProcess; all are stopped after the test."""
+    servers: list[GunicornProcess] = []
+
+    def start(**settings) -> GunicornProcess:
+        server = GunicornProcess(app, database_uri, tmp_path / f"gunicorn-{len(servers) + 1}.log",
+                                 **settings)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
