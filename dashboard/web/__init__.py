@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Flask, request, session
+from flask import Flask, session
 
 from ..extensions import db, login_manager
 from ..models import User
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         filters,
         history,
         home,
+        htmx,
         ledger,
         media,
         profile,
@@ -28,7 +29,6 @@ def init_app(app: Flask) -> None:
         tokens,
         users,
     )
-    from .access import template_helpers
 
     for module in (auth, home, accounts, clips, history, ledger, tokens, users, profile, schedule, batches,
                    media):
@@ -37,15 +37,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see that page."
     login_manager.login_message_category = "info"
-    app.context_processor(template_helpers)
     filters.init_app(app)
-
-    @app.after_request
-    def vary_on_htmx(response):
-        # Pages and their htmx fragments share URLs: caches must keep them apart.
-        if request.blueprint not in (None, "api", "publishing"):
-            response.vary.add("HX-Request")
-        return response
+    htmx.init_app(app)
 
 
 # Where the cookie keeps the id of its server-side session (dashboard/sessions.py).

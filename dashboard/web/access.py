@@ -1,4 +1,4 @@
-"""Sign-in and role checks for pages, and the helpers templates use to hide what a role can't do."""
+"""Sign-in and role checks for pages (templates ask `can(role)`, from web/filters.py)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,3 @@ def role_required(role: str):
 
     return decorate
 
-
-def template_helpers() -> dict:
-    """`can('editor')` in templates: show a button only to roles that may use it."""
-
-    def can(role: str) -> bool:
-        return bool(current_user.is_authenticated and current_user.has_role(role))
-
-    return {"can": can}

@@ -38,13 +38,12 @@ from ..credentials import (
 )
 from ..errors import DomainError, InvalidInput
 from ..extensions import db
-from ..models import utcnow
+from ..models import platform_name, utcnow
 from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
 from .access import role_required
 from .forms import (
     MAIN_ACCOUNT,
-    PLATFORM_NAMES,
     AccountCreateForm,
     AccountEditForm,
     EmptyForm,
@@ -65,12 +64,6 @@ MODES = {
     "complete": ("provider ready", "badge-ready",
                  "Complete credentials: publishing uses the platform's provider client."),
 }
-
-
-@bp.app_template_filter("platform_name")
-def platform_name(platform: str) -> str:
-    """A platform as its owner spells it: `tiktok` -> TikTok (for every page's templates)."""
-    return PLATFORM_NAMES.get(platform, platform.capitalize())
 
 
 def publish_mode(account) -> dict:
@@ -136,35 +129,6 @@ def token_health(account) -> dict | None:
             "missing_scopes": linking.missing_scopes(account),
             "needs_reconnect": account.needs_reconnect,
             "reason": account.needs_reconnect_reason}
-
-
-@bp.app_template_filter("duration")
-def duration(delta) -> str:
-    """A timedelta as '3 d 4 h', '52 min' or 'expired'."""
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        return "expired"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {rest // 60} min"
-    return f"{max(rest // 60, 1)} min"
-
-
-@bp.app_template_global("reconnect_warning")
-def reconnect_warning(account, when) -> str | None:
-    """For every page: the warning on a post whose account must be reconnected before `when`."""
-    return linking.reconnect_warning(account, when)
-
-
-@bp.app_template_filter("ago")
-def ago(delta) -> str:
-    """Elapsed time as '5 min ago', or 'just now' under a minute."""
-    if delta.total_seconds() < 60:
-        return "just now"
-    return f"{duration(delta)} ago"
 
 
 def _uuid_arg(name: str) -> uuid.UUID | None:

@@ -18,9 +18,9 @@ from ..models import PublishStatus
 from ..publishing import background
 from ..publishing.service import QuotaExceeded
 from .access import role_required
-from .clips import wants_fragment
 from .forms import run_button
 from .history import mark_published_from_form
+from .htmx import wants_fragment
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 

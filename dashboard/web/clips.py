@@ -47,7 +47,9 @@ from .clip_forms import (
     crosspost_form,
     parse_hashtags,
 )
+from .filters import new_idempotency_key
 from .forms import run_button
+from .htmx import go_to, retarget, wants_fragment
 from .profile import user_zone
 
 bp = Blueprint("clips", __name__, url_prefix="/clips")
@@ -55,11 +57,6 @@ bp = Blueprint("clips", __name__, url_prefix="/clips")
 PAGE_SIZE = 25
 CLIP_HISTORY_SIZE = 10
 CLIP_FIELD_MAP = {name: name for name in ("title", "description", "media", "duration_seconds")}
-
-
-def wants_fragment() -> bool:
-    """An htmx request that swaps part of the page (a history restore needs the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def show_errors(form, errors: list[FieldError], field_map: dict[str, str]) -> None:
@@ -123,17 +120,6 @@ def _clip_history(clip_id: uuid.UUID):
     return list_publish_logs(db, HistoryFilter(clip_id=clip_id), limit=CLIP_HISTORY_SIZE)
 
 
-def new_key() -> str:
-    """A fresh idempotency key: one per render of a form that creates work."""
-    return uuid.uuid4().hex
-
-
-@bp.app_context_processor
-def idempotency_helpers() -> dict:
-    """`new_idempotency_key()` for forms rendered inside answers (e.g. Retry after a failure)."""
-    return {"new_idempotency_key": new_key}
-
-
 def _publish_form() -> PublishForm:
     form = PublishForm()
     form.social_account_id.choices = account_choices(db, form.platform.data or "instagram")
@@ -153,15 +139,15 @@ def detail(clip_id: uuid.UUID):
     context = {}
     if current_user.has_role("editor"):
         form = _publish_form()
-        form.idempotency_key.data = new_key()
+        form.idempotency_key.data = new_idempotency_key()
         crosspost, groups = _crosspost_form()
-        crosspost.idempotency_key.data = new_key()
+        crosspost.idempotency_key.data = new_idempotency_key()
         context = dict(form=form, crosspost=crosspost, groups=groups)
     return render_template("clips/detail.html", clip=clip, result=None, history=_clip_history(clip_id),
                            **context)
 
 
-@bp.app_context_processor
+@bp.context_processor
 def media_helpers() -> dict:
     """`platform_checks(clip)`, `cover_form(clip)` and the upload settings for the clip templates."""
 
@@ -448,15 +434,15 @@ def publish(clip_id: uuid.UUID):
     if outcome is None:
         if not wants_fragment():
             return _full_clip_page(clip_id, form, None, offer=offer)
-        response = render_template("clips/_publish_invalid.html", clip_id=clip_id, form=form, offer=offer)
-        return response, 200, {"HX-Retarget": "#publish-form", "HX-Reswap": "outerHTML"}
+        return retarget(render_template("clips/_publish_invalid.html", clip_id=clip_id, form=form, offer=offer),
+                        "#publish-form")
     if not wants_fragment():
         form = _publish_form()
-        form.idempotency_key.data = new_key()
+        form.idempotency_key.data = new_idempotency_key()
         return _full_clip_page(clip_id, form, outcome)
     return render_template("clips/_publish_done.html", clip_id=clip_id, form=form, outcome=outcome,
                            result=outcome.result, scheduled=outcome.scheduled,
-                           processing=outcome.processing, fresh_key=new_key(),
+                           processing=outcome.processing, fresh_key=new_idempotency_key(),
                            history=_clip_history(clip_id))
 
 
@@ -501,7 +487,7 @@ def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, outcome: PanelOutcome
     clip = clip_service.get_clip(db, clip_id)
     if crosspost is None:
         crosspost, groups = _crosspost_form(formdata=None)
-        crosspost.idempotency_key.data = new_key()
+        crosspost.idempotency_key.data = new_idempotency_key()
     return render_template(
         "clips/detail.html", clip=clip, form=form, outcome=outcome,
         result=outcome.result if outcome else None, scheduled=outcome.scheduled if outcome else None,
@@ -599,13 +585,10 @@ def crosspost(clip_id: uuid.UUID):
         if isinstance(made, idempotency.Replay):
             made = BatchMade(uuid.UUID(made.body["batch_id"]))
     if made is not None:
-        target = url_for("batches.detail", batch_id=made.batch_id)
-        if wants_fragment():
-            return "", 204, {"HX-Redirect": target}
-        return redirect(target, 303)
+        return go_to(url_for("batches.detail", batch_id=made.batch_id))
     if not wants_fragment():
         publish_form = _publish_form()
-        publish_form.idempotency_key.data = new_key()
+        publish_form.idempotency_key.data = new_idempotency_key()
         return _full_clip_page(clip_id, publish_form, None, crosspost=form, groups=groups,
                                account_errors=account_errors)
     return render_template("clips/_crosspost_form.html", clip_id=clip_id, crosspost=form, groups=groups,

@@ -1,4 +1,6 @@
-"""App-wide template filters and context: every moment on a page is on the user's clock.
+"""App-wide template filters, globals and context processors (the one place for them).
+
+Every moment on a page is on the user's clock.
 
 The database keeps UTC. Pages show each moment in the signed-in user's profile zone, named by
 its abbreviation and UTC offset at that moment (so summer and winter times each say which clock
@@ -7,6 +9,7 @@ they are on), and read the dates and times people type in that zone too.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +19,8 @@ from flask import Flask
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from ..models import PublishStatus
+from ..linking import reconnect_warning as linking_reconnect_warning
+from ..models import PublishStatus, platform_name
 
 UTC = ZoneInfo("UTC")
 # The IANA areas of real places; leaves out US/Pacific, Etc/GMT+5, EST5EDT, posix/* and the like.
@@ -150,10 +154,56 @@ def status_label(status: str) -> str:
         return status
 
 
+def duration(delta) -> str:
+    """A timedelta as '3 d 4 h', '52 min' or 'expired'."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "expired"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {rest // 60} min"
+    return f"{max(rest // 60, 1)} min"
+
+
+def reconnect_warning(account, when) -> str | None:
+    """For every page: the warning on a post whose account must be reconnected before `when`."""
+    return linking_reconnect_warning(account, when)
+
+
+def ago(delta) -> str:
+    """Elapsed time as '5 min ago', or 'just now' under a minute."""
+    if delta.total_seconds() < 60:
+        return "just now"
+    return f"{duration(delta)} ago"
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key: one per render of a form that creates work (see web/submit.py)."""
+    return uuid.uuid4().hex
+
+
+def role_helpers() -> dict:
+    """`can('editor')` in templates: show a button only to roles that may use it."""
+
+    def can(role: str) -> bool:
+        return bool(current_user.is_authenticated and current_user.has_role(role))
+
+    return {"can": can}
+
+
 def init_app(app: Flask) -> None:
-    """Register the filters and the context processor on the whole app."""
+    """Register the app-wide filters, globals and context processors (every page's templates)."""
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(local_date, "local_date")
     app.add_template_filter(local_input, "local_input")
     app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(platform_name, "platform_name")
+    app.add_template_filter(duration, "duration")
+    app.add_template_filter(ago, "ago")
+    app.add_template_global(reconnect_warning, "reconnect_warning")
+    app.add_template_global(new_idempotency_key, "new_idempotency_key")
     app.context_processor(zone_context)
+    app.context_processor(role_helpers)

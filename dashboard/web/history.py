@@ -14,8 +14,8 @@ from ..history import HistoryFilter, get_publish_log, list_publish_logs
 from ..publishing import background
 from .access import role_required
 from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
-from .clips import wants_fragment
 from .forms import FORM_EXPIRED, run_button
+from .htmx import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 

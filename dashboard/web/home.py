@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from htmx_flask import request  # flask's request, typed with its .htmx
 
 from .. import stats
 from ..errors import DomainError
@@ -15,9 +14,9 @@ from ..models import FINAL_STATUSES, PublishLog
 from ..ops.health import queue_report_or_none
 from ..publishing import background
 from .access import role_required
-from .clips import wants_fragment
 from .filters import user_zone
 from .forms import FORM_EXPIRED, run_button
+from .htmx import wants_fragment
 
 bp = Blueprint("home", __name__)
 
@@ -51,7 +50,7 @@ def index():
         "days": RATE_DAYS,
         "queue": queue_report_or_none(current_app),
     }
-    if request.htmx:
+    if wants_fragment():
         return render_template("home/_overview.html", **context)
     return render_template(
         "home/index.html", failures=stats.latest_failures(db, FAILURES_SHOWN),
@@ -72,7 +71,7 @@ def retry(log_id: uuid.UUID):
     queued, error = run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
     if error == FORM_EXPIRED:
         abort(400, "The form has expired; reload the page and try again.")
-    if request.htmx:
+    if wants_fragment():
         return render_template("home/_retry_result.html", log_id=log_id, queued=queued, error=error,
                                first=True, final_statuses=FINAL_STATUSES)
     if queued is not None:

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..ledger import LedgerFilter, get_event, list_events
 from .access import role_required
 from .clip_forms import LedgerFilterForm, uuid_or_none
-from .clips import wants_fragment
+from .htmx import wants_fragment
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 

@@ -22,9 +22,9 @@ from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
 from .clip_forms import RescheduleForm, ScheduleWeekForm
-from .clips import wants_fragment
 from .filters import user_zone
 from .forms import FORM_EXPIRED, run_button
+from .htmx import wants_fragment
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
 

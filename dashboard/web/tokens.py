@@ -10,7 +10,6 @@ import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
-from htmx_flask import request  # flask's request, typed with its .htmx
 
 from ..errors import DomainError
 from ..extensions import db
@@ -18,6 +17,7 @@ from ..models import ApiToken
 from ..users import create_token, list_tokens, revoke_token
 from .access import role_required
 from .forms import EmptyForm, TokenForm, apply_domain_error
+from .htmx import wants_fragment
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
 
@@ -59,7 +59,7 @@ def revoke(token_id: uuid.UUID):
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
     revoke_token(db, current_user.id, token_id)  # NotFound for someone else's token
-    if request.htmx:
+    if wants_fragment():
         token = db.session.get(ApiToken, token_id)  # revoke_token checked it is the user's
         return render_template("tokens/_token_row.html", token=token)
     flash("Token revoked: it no longer works for API calls.", "info")

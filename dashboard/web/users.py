@@ -20,6 +20,7 @@ from .forms import (
     UserRoleForm,
     apply_domain_error,
 )
+from .htmx import wants_fragment
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -27,11 +28,6 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 def role_form_for(user) -> UserRoleForm:
     """The role select of a user's row; the prefix keeps the ids unique on the page."""
     return UserRoleForm(formdata=None, data={"role": user.role}, prefix=f"u{user.id.hex}")
-
-
-def _fragment_wanted() -> bool:
-    # A history restore (back button after hx-push-url) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 @bp.get("/")
@@ -42,7 +38,7 @@ def index():
     query = (search.q.data or "").strip().lower() if search.validate() else ""
     users = user_service.list_users(db, query)
     context = {"users": users, "search": search, "query": query, "role_form_for": role_form_for}
-    if _fragment_wanted():
+    if wants_fragment():
         return render_template("users/_user_table.html", fragment=True, **context)
     return render_template("users/index.html", **context)
 
@@ -68,7 +64,7 @@ def create():
 def _row_response(user_id: uuid.UUID, error: str | None = None, done: str | None = None):
     """The user's row for htmx, else back to the list with a flash."""
     user = user_service.get_user(db, user_id)
-    if _fragment_wanted():
+    if wants_fragment():
         return render_template("users/_user_row.html", user=user, error=error, done=done,
                                role_form=role_form_for(user))
     if error:
