@@ -54,14 +54,13 @@ from .credentials import (
 )
 from .errors import DomainError, NotFound
 from .ledger import record_event
-from .models import SocialAccount, utcnow
+from .models import PLATFORM_NAMES, SocialAccount, utcnow
 
 log = logging.getLogger(__name__)
 # httpx logs every request line at INFO; Facebook's documented token exchange is a GET whose
 # query carries the code and the app secret.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import FieldError
+from ..models import platform_name
 from .probe import MediaFacts
 
-PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 FIELD = "clip.media"
 
 
@@ -27,7 +27,7 @@ def _mb(size: int) -> str:
 
 def check_media(platform: str, limits: Mapping, facts: MediaFacts) -> list[FieldError]:
     """Every media rule of `platform` the video breaks; empty when the platform takes it."""
-    name = PLATFORM_NAMES.get(platform, platform)
+    name = platform_name(platform)
     errors: list[str] = []
 
     def allowed(rule: str, value: str | None, what: str) -> None:

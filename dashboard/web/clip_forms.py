@@ -40,10 +40,9 @@ from ..accounts import list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
-from ..models import PLATFORMS, PublishStatus, SocialAccount
+from ..models import PLATFORMS, PublishStatus, SocialAccount, platform_name
 from .filters import local_day_end, local_day_start, user_zone
 
-PLATFORM_LABELS = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 NO_ACCOUNT_LABEL = "No account (simulator)"
 
 
@@ -130,7 +129,7 @@ class PublishForm(FlaskForm):
 
     platform = SelectField(
         "Platform",
-        choices=[SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
+        choices=[SelectChoice(p, platform_name(p)) for p in PLATFORMS],
         validators=[DataRequired()],
     )
     # Choices depend on the platform (set by the view); the engine judges the account itself.
@@ -269,7 +268,7 @@ def all_account_choices(db) -> list[SelectChoice]:
     choices = [SelectChoice("", "Any account")]
     for account in list_accounts(db):
         label = f"@{account.handle}" + ("" if account.active else " (inactive)")
-        group = PLATFORM_LABELS.get(account.platform, account.platform)
+        group = platform_name(account.platform)
         choices.append(SelectChoice(str(account.id), label, optgroup=group))
     return choices
 
@@ -318,7 +317,7 @@ class HistoryFilterForm(_DateRangeForm):
     platform = SelectField(
         "Platform",
         default="",
-        choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
+        choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, platform_name(p)) for p in PLATFORMS],
     )
     account = SelectField("Account", default="", validate_choice=False)
     clip = HiddenField()

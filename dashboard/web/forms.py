@@ -22,13 +22,12 @@ from wtforms.validators import (
 from ..credentials import REQUIRED_KEYS, allowed_keys
 from ..errors import Conflict, DomainError
 from ..extensions import db
-from ..models import PLATFORMS, ROLES
+from ..models import PLATFORMS, ROLES, platform_name
 from ..users import MIN_PASSWORD_LENGTH
 
 # The same pattern the API's AccountIn enforces, so the form and the service agree.
 HANDLE_PATTERN = r"^@?[\w.\-]+$"
 MAIN_ACCOUNT = ""  # the parent select's value for "this is a main account"
-PLATFORM_NAMES = {"instagram": "Instagram", "tiktok": "TikTok", "youtube": "YouTube"}
 
 
 class EmptyForm(FlaskForm):
@@ -70,7 +69,7 @@ def _parent_choices(mains, exclude_id=None) -> dict:
         if account.id == exclude_id:
             continue
         label = f"@{account.handle}" + (f" ({account.display_name})" if account.display_name else "")
-        group = PLATFORM_NAMES.get(account.platform, account.platform)
+        group = platform_name(account.platform)
         choices.setdefault(group, {})[str(account.id)] = label
     return choices
 
@@ -78,7 +77,7 @@ def _parent_choices(mains, exclude_id=None) -> dict:
 class AccountCreateForm(FlaskForm):
     """A new main or satellite account."""
 
-    platform = SelectField("Platform", choices={p: PLATFORM_NAMES.get(p, p) for p in PLATFORMS},
+    platform = SelectField("Platform", choices={p: platform_name(p) for p in PLATFORMS},
                            validators=[InputRequired()])
     handle = StringField("Handle", validators=[
         DataRequired(), Length(max=100),
@@ -100,8 +99,8 @@ class AccountCreateForm(FlaskForm):
         parent_platform = getattr(self, "_main_platforms", {}).get(field.data)
         if field.data and parent_platform and parent_platform != self.platform.data:
             raise ValidationError(
-                f"That main account is on {PLATFORM_NAMES.get(parent_platform, parent_platform)}, "
-                f"not {PLATFORM_NAMES.get(self.platform.data, self.platform.data)}. "
+                f"That main account is on {platform_name(parent_platform)}, "
+                f"not {platform_name(self.platform.data)}. "
                 "Pick one of the same platform, or none.")
 
 
