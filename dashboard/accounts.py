@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,13 +31,44 @@ def list_accounts(db, platform: str | None = None) -> list[SocialAccount]:
     return list(db.session.scalars(query))
 
 
-def accounts_by_platform(db) -> dict[str, list[SocialAccount]]:
-    """Main accounts per platform (satellites reachable through `.satellites`)."""
-    grouped: dict[str, list[SocialAccount]] = {platform: [] for platform in PLATFORMS}
-    for account in list_accounts(db):
+@dataclass
+class AccountTree:
+    """A main account and its satellites; or, when `orphan`, an active satellite whose main
+    account is inactive (it can still be published to on its own)."""
+
+    main: SocialAccount
+    satellites: list[SocialAccount] = field(default_factory=list)
+    orphan: bool = False
+
+    @property
+    def accounts(self) -> list[SocialAccount]:
+        """The main account first, then its satellites."""
+        return [self.main, *self.satellites]
+
+
+def account_trees(db, platform: str | None = None, *, active_only: bool = False) -> dict[str, list[AccountTree]]:
+    """Per platform (in PLATFORMS order, empty platforms kept), each main account by handle with
+    its satellites by handle under it: the one main/satellite tree every page shows.
+
+    `active_only` (where one publishes) leaves out inactive accounts; an active satellite of an
+    inactive main account then becomes a tree of its own, marked `orphan`.
+    """
+    accounts = [a for a in list_accounts(db, platform) if a.active or not active_only]
+    trees: dict[str, list[AccountTree]] = {p: [] for p in PLATFORMS if platform in (None, p)}
+    by_main: dict[uuid.UUID, AccountTree] = {}
+    for account in accounts:
         if account.is_main:
-            grouped.setdefault(account.platform, []).append(account)
-    return grouped
+            by_main[account.id] = AccountTree(account)
+            trees.setdefault(account.platform, []).append(by_main[account.id])
+    for account in accounts:
+        if account.is_main:
+            continue
+        tree = by_main.get(account.parent_account_id)
+        if tree is not None:
+            tree.satellites.append(account)
+        else:
+            trees.setdefault(account.platform, []).append(AccountTree(account, orphan=True))
+    return trees
 
 
 def _check_parent(db, platform: str, parent_id: uuid.UUID | None, self_id: uuid.UUID | None = None):

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from .. import linking
 from ..accounts import (
-    accounts_by_platform,
+    account_trees,
     create_account,
     get_account,
     main_accounts,
@@ -78,9 +78,8 @@ def publish_mode(account) -> dict:
 def index():
     """Every account by platform, each main account followed by its satellites, with its publish
     mode, its health and what is left of its 24-hour posting quota (one query for all)."""
-    groups = accounts_by_platform(db)
-    accounts = [account for mains in groups.values() for main in mains
-                for account in [main, *main.satellites]]
+    groups = account_trees(db)
+    accounts = [account for trees in groups.values() for tree in trees for account in tree.accounts]
     modes = {account.id: publish_mode(account) for account in accounts}
     quotas = quota_states(db.session, accounts, utcnow()) if accounts else {}
     return render_template("accounts/index.html", groups=groups, modes=modes, quotas=quotas,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from flask_wtf import FlaskForm
@@ -36,11 +35,11 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..accounts import list_accounts
+from ..accounts import AccountTree, account_trees, list_accounts
 from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
-from ..models import PLATFORMS, PublishStatus, SocialAccount, platform_name
+from ..models import PLATFORMS, PublishStatus, platform_name
 from .filters import local_day_end, local_day_start, user_zone
 
 NO_ACCOUNT_LABEL = "No account (simulator)"
@@ -237,23 +236,15 @@ def account_choices(db, platform: str | None) -> list[SelectChoice]:
     choices = [SelectChoice("", NO_ACCOUNT_LABEL)]
     if platform not in PLATFORMS:
         return choices
-    accounts = [a for a in list_accounts(db, platform) if a.active]
-    mains = [a for a in accounts if a.is_main]
-    by_parent: dict[uuid.UUID, list] = {}
-    for account in accounts:
-        if account.parent_account_id is not None:  # a satellite
-            by_parent.setdefault(account.parent_account_id, []).append(account)
-    for main in mains:
-        choices.append(SelectChoice(str(main.id), _account_label(main)))
-        for satellite in by_parent.pop(main.id, []):
+    for tree in account_trees(db, platform, active_only=True)[platform]:
+        if tree.orphan:
+            parent = tree.main.parent.handle if tree.main.parent else "?"
+            choices.append(SelectChoice(str(tree.main.id), f"@{tree.main.handle} (satellite of inactive @{parent})"))
+            continue
+        choices.append(SelectChoice(str(tree.main.id), _account_label(tree.main)))
+        for satellite in tree.satellites:
             choices.append(SelectChoice(str(satellite.id),
-                                        f"\u21b3 @{satellite.handle} (satellite of @{main.handle})"))
-    # Satellites whose main account is inactive are still publishable on their own.
-    for satellites in by_parent.values():
-        for satellite in satellites:
-            parent = satellite.parent.handle if satellite.parent else "?"
-            choices.append(SelectChoice(str(satellite.id),
-                                        f"@{satellite.handle} (satellite of inactive @{parent})"))
+                                        f"\u21b3 @{satellite.handle} (satellite of @{tree.main.handle})"))
     return choices
 
 
@@ -404,31 +395,9 @@ class CrossPostFormBase(FlaskForm):
             raise ValidationError("pick at least one account, or a main account with its satellites")
 
 
-@dataclass
-class AccountTree:
-    """One main account (or an orphan satellite) and its active satellites, for the panel."""
-
-    main: SocialAccount
-    satellites: list[SocialAccount]
-    orphan: bool = False  # a satellite whose main account is inactive
-
-
 def crosspost_accounts(db) -> dict[str, list[AccountTree]]:
-    """Active accounts by platform, each main account with its active satellites under it."""
-    groups: dict[str, list[AccountTree]] = {p: [] for p in PLATFORMS}
-    accounts = [a for a in list_accounts(db) if a.active]
-    by_parent: dict[uuid.UUID, list] = {}
-    for account in accounts:
-        if account.parent_account_id is not None:  # a satellite
-            by_parent.setdefault(account.parent_account_id, []).append(account)
-    for account in accounts:
-        if account.is_main:
-            groups.setdefault(account.platform, []).append(
-                AccountTree(account, by_parent.pop(account.id, [])))
-    for satellites in by_parent.values():
-        for satellite in satellites:
-            groups.setdefault(satellite.platform, []).append(AccountTree(satellite, [], orphan=True))
-    return {platform: trees for platform, trees in groups.items() if trees}
+    """The cross-post picker's tree: active accounts by platform (platforms without any left out)."""
+    return {platform: trees for platform, trees in account_trees(db, active_only=True).items() if trees}
 
 
 def crosspost_form(groups: dict[str, list[AccountTree]], **kwargs) -> CrossPostFormBase:
