@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .credentials import OPTIONAL_KEYS, REQUIRED_KEYS
-from .errors import Conflict, FieldError, InvalidInput, NotFound
+from .errors import AccountNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
 from .models import PLATFORMS, SocialAccount, platform_name
 from .schemas import AccountIn, AccountPatch
@@ -19,7 +19,7 @@ def get_account(db, account_id: uuid.UUID) -> SocialAccount:
     """The account, or NotFound."""
     account = db.session.get(SocialAccount, account_id)
     if account is None:
-        raise NotFound(f"account {account_id} does not exist")
+        raise AccountNotFound(account_id)
     return account
 
 

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import exists, or_, select
 
-from .errors import Conflict, FieldError, InvalidInput, NotFound
+from .errors import ClipNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
 from .models import Clip, PublishLog
 from .pagination import Page, keyset_page
@@ -17,7 +17,7 @@ def get_clip(db, clip_id: uuid.UUID) -> Clip:
     """The clip, or NotFound."""
     clip = db.session.get(Clip, clip_id)
     if clip is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     return clip
 
 

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from sqlalchemy import select
 
-from .errors import FieldError, InvalidInput, NotFound
+from .errors import AccountNotFound, FieldError, InvalidInput
 from .ledger import record_event
 from .models import SocialAccount
 
@@ -76,7 +76,7 @@ def missing_keys(platform: str, values: dict[str, str]) -> tuple[str, ...]:
 def _account(session, account_id: uuid.UUID) -> SocialAccount:
     account = session.get(SocialAccount, account_id)
     if account is None:
-        raise NotFound(f"account {account_id} does not exist")
+        raise AccountNotFound(account_id)
     return account
 
 

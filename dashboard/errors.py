@@ -63,9 +63,39 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class ClipNotFound(NotFound):
+    """The clip does not exist (it may have been deleted meanwhile)."""
+
+    def __init__(self, clip_id):
+        super().__init__(f"clip {clip_id} does not exist")
+
+
+class AccountNotFound(NotFound):
+    """The social account does not exist (it may have been deleted meanwhile)."""
+
+    def __init__(self, account_id):
+        super().__init__(f"account {account_id} does not exist")
+
+
+class PublishLogNotFound(NotFound):
+    """The publish log does not exist."""
+
+    def __init__(self, log_id):
+        super().__init__(f"publish log {log_id} does not exist")
+
+
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
+
+
+class AlreadySubmitted(Conflict):
+    """An idempotency key seen before: `still_running` when its first request has no answer
+    yet, else it was used with another request."""
+
+    def __init__(self, detail: str, still_running: bool):
+        super().__init__(detail)
+        self.still_running = still_running
 
 
 class Forbidden(DomainError):

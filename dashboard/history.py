@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .errors import NotFound
+from .errors import PublishLogNotFound
 from .models import PublishLog
 from .pagination import Page, keyset_page
 
@@ -72,5 +72,5 @@ def get_publish_log(db, log_id: uuid.UUID) -> PublishLog:
     """The publish log, or NotFound."""
     log_row = db.session.get(PublishLog, log_id)
     if log_row is None:
-        raise NotFound(f"publish log {log_id} does not exist")
+        raise PublishLogNotFound(log_id)
     return log_row

@@ -30,7 +30,7 @@ from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from .errors import Conflict, InvalidInput
+from .errors import AlreadySubmitted, Conflict, InvalidInput
 from .models import IdempotencyRecord, PublishBatch, PublishLog, utcnow
 
 MAX_KEY_LENGTH = 200
@@ -62,14 +62,16 @@ class InFlight:
     def log_id(self) -> uuid.UUID:
         """The publish log the first request created (its endpoint creates logs, not batches)."""
         if self.publish_log_id is None:
-            raise Conflict("this Idempotency-Key was already used with a different request")
+            raise AlreadySubmitted("this Idempotency-Key was already used with a different request",
+                                   still_running=False)
         return self.publish_log_id
 
     @property
     def created_batch_id(self) -> uuid.UUID:
         """The batch the first request created (its endpoint creates batches)."""
         if self.batch_id is None:
-            raise Conflict("this Idempotency-Key was already used with a different request")
+            raise AlreadySubmitted("this Idempotency-Key was already used with a different request",
+                                   still_running=False)
         return self.batch_id
 
 
@@ -89,7 +91,7 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
     """Reserve `key` for this request (commits): the record id to finish, the stored Replay, or
     InFlight when the first request created its work and never answered.
 
-    Raises Conflict when the key was used with another request, or its first request is still
+    Raises AlreadySubmitted (a Conflict) when the key was used with another request, or its first request is still
     running and has created nothing yet.
     """
     key = key.strip()
@@ -106,7 +108,8 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
             continue
         if existing is not None:
             if existing.request_hash != fingerprint or existing.endpoint != endpoint:
-                raise Conflict("this Idempotency-Key was already used with a different request")
+                raise AlreadySubmitted("this Idempotency-Key was already used with a different request",
+                                       still_running=False)
             if existing.response_status is not None:
                 return Replay(existing.response_status, existing.response_body)
             if existing.publish_log_id is not None or existing.batch_id is not None:
@@ -119,8 +122,8 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
                 db.session.execute(delete(IdempotencyRecord).where(*_unlinked(existing.id)))
                 db.session.commit()
                 continue
-            raise Conflict("the first request with this Idempotency-Key is still running; "
-                           "repeat it in a moment")
+            raise AlreadySubmitted("the first request with this Idempotency-Key is still running; "
+                                   "repeat it in a moment", still_running=True)
         record = IdempotencyRecord(user_id=user_id, key=key, endpoint=endpoint, request_hash=fingerprint)
         db.session.add(record)
         try:
@@ -130,7 +133,7 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
             continue
         db.session.info[_ACTIVE] = record.id
         return record.id
-    raise Conflict("the first request with this Idempotency-Key is still running")
+    raise AlreadySubmitted("the first request with this Idempotency-Key is still running", still_running=True)
 
 
 @event.listens_for(Session, "after_flush")

@@ -19,7 +19,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from ..errors import FieldError, InvalidInput, NotFound
+from ..errors import ClipNotFound, FieldError, InvalidInput
 from ..ledger import record_event
 from ..models import PLATFORMS, Clip, utcnow
 from .probe import MediaFacts, NotAVideo, probe_file
@@ -187,7 +187,7 @@ def replace_video(db, clip_id: uuid.UUID, path: str | Path, filename: str,
     `clip_media_replaced` (or `clip_media_uploaded` for a clip that was a URL string)."""
     clip = db.session.get(Clip, clip_id)
     if clip is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     facts = facts or probe_upload(path)
     event = "clip_media_replaced" if clip.has_upload else "clip_media_uploaded"
     written = StoredObjects()
@@ -208,7 +208,7 @@ def set_cover(db, clip_id: uuid.UUID, offset_ms: int) -> Clip:
     """Take the clip's cover (thumbnail, and the platforms' cover) at `offset_ms` (commits)."""
     clip = db.session.get(Clip, clip_id)
     if clip is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     if not clip.has_upload:
         raise InvalidInput.field("cover_offset_ms", "only an uploaded video has frames to pick a cover from")
     duration_ms = int((clip.duration_seconds or 0) * 1000)

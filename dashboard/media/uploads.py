@@ -23,7 +23,7 @@ from typing import IO
 from flask import current_app
 from sqlalchemy import select
 
-from ..errors import Conflict, DomainError, InvalidInput, NotFound
+from ..errors import ClipNotFound, Conflict, DomainError, InvalidInput, NotFound
 from ..models import Clip, MediaUpload, utcnow
 from .clips import create_clip_with_video, delete_orphan_objects, probe_upload, replace_video
 from .storage import BLOCK
@@ -71,7 +71,7 @@ def create_upload(db, length: int, filename: str, *, created_by_id: uuid.UUID | 
     (title, description), or to replace the video of `clip_id`."""
     check_length(length)
     if clip_id is not None and db.session.get(Clip, clip_id) is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     upload = MediaUpload(length=length, filename=(filename or "")[:255],
                          clip_fields=dict(clip_fields or {}), clip_id=clip_id,
                          created_by_id=created_by_id)

@@ -18,7 +18,13 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import DomainError, InvalidInput, NotFound, database_error_cause
+from ..errors import (
+    AccountNotFound,
+    ClipNotFound,
+    DomainError,
+    InvalidInput,
+    database_error_cause,
+)
 from ..extensions import take_write_lock
 from ..ledger import record_event
 from ..linking import ensure_fresh_token
@@ -67,12 +73,12 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
     """
     clip = db.session.get(Clip, clip_id)
     if clip is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     account = None
     if account_id is not None:
         account = db.session.get(SocialAccount, account_id)
         if account is None:
-            raise NotFound(f"account {account_id} does not exist")
+            raise AccountNotFound(account_id)
         if account.platform != platform:
             raise InvalidInput.field(
                 "social_account_id",
@@ -357,7 +363,7 @@ def result_of(log_row: PublishLog) -> PublishResult:
 def get_publish_logs_for_clip(db, clip_id: uuid.UUID) -> list[PublishLog]:
     """Every publish attempt of a clip, most recent first; NotFound for an unknown clip."""
     if db.session.get(Clip, clip_id) is None:
-        raise NotFound(f"clip {clip_id} does not exist")
+        raise ClipNotFound(clip_id)
     return list(db.session.scalars(
         select(PublishLog)
         .where(PublishLog.clip_id == clip_id)
