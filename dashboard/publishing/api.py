@@ -9,9 +9,8 @@ from ..api.auth import authenticate, require_role
 from ..api.idempotency import idempotent
 from ..api.spec import responses, spec
 from ..api.views import json_of, parse_id
-from ..errors import InvalidInput
 from ..extensions import db
-from ..models import FINAL_STATUSES, SocialAccount
+from ..models import FINAL_STATUSES
 from . import background
 from .models import (
     BatchOut,
@@ -111,23 +110,13 @@ def schedule(json: ScheduleRequest):
 @spec.validate(headers=IdempotencyHeaders, json=BatchRequest, resp=responses(202, BatchOut, 400, 404, 409),
                tags=["publishing"])
 def create_batch(json: BatchRequest):
-    """Cross-post a clip to several accounts at once; each target gets its own log."""
-    per_account = {}
-    for index, target in enumerate(json.targets):
-        if target.social_account_id in per_account:
-            raise InvalidInput.field(f"targets.{index}.social_account_id",
-                                     "this account is listed twice")
-        per_account[target.social_account_id] = target.metadata or json.metadata
-    account_ids = background.expand_targets(db, list(per_account), json.with_satellites_of)
-    targets = []
-    for account_id, source in account_ids.items():
-        account = db.session.get(SocialAccount, account_id)
-        if account is None:
-            raise InvalidInput.field(f"{source}.social_account_id", f"account {account_id} does not exist")
-        metadata = per_account.get(account_id, json.metadata)
-        targets.append(background.Target(account.platform, account.id, metadata.caption,
-                                         metadata.hashtags, source))
-    batch = background.create_batch(db, json.clip_id, targets, created_by_id=g.api_user.id)
+    """Cross-post a clip to several accounts at once; each target gets its own log. With
+    `scheduled_at` every target is scheduled for that moment instead of queued now."""
+    own = {t.social_account_id: (t.metadata.caption, t.metadata.hashtags) for t in json.targets if t.metadata}
+    targets = background.batch_targets(db, [t.social_account_id for t in json.targets], json.with_satellites_of,
+                                       (json.metadata.caption, json.metadata.hashtags), own)
+    batch = background.create_batch(db, json.clip_id, targets, created_by_id=g.api_user.id,
+                                    scheduled_at=json.scheduled_at)
     return json_of(batch_out(batch), 202)
 
 

@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import (
+    AccountNotFound,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PublishLogNotFound,
+)
 from ..ledger import record_event
 from ..models import (
     WAITING_STATUSES,
@@ -70,14 +77,20 @@ def schedule_publish(db, clip_id: uuid.UUID, target: Target, scheduled_at: datet
     """Schedule a post for `scheduled_at` (timezone-aware; stored as UTC) and commit it."""
     scheduled_at = _checked_time(scheduled_at)
     load_target(db, clip_id, target.platform, target.social_account_id, target.caption, target.hashtags)
-    log_row = _new_log(db, clip_id, target, PublishStatus.SCHEDULED.value, scheduled_at,
-                       scheduled_at=scheduled_at)
-    record_event(db.session, "publish_scheduled", "clip", clip_id, {
-        "platform": target.platform, "social_account_id": target.social_account_id,
-        "scheduled_at": scheduled_at, "publish_log_id": log_row.id,
-    })
+    log_row = _schedule(db, clip_id, target, scheduled_at)
     db.session.commit()
     enqueue(log_row.id, scheduled_at)
+    return log_row
+
+
+def _schedule(db, clip_id, target: Target, scheduled_at: datetime, **extra) -> PublishLog:
+    log_row = _new_log(db, clip_id, target, PublishStatus.SCHEDULED.value, scheduled_at,
+                       scheduled_at=scheduled_at, **extra)
+    metadata = {"platform": target.platform, "social_account_id": target.social_account_id,
+                "scheduled_at": scheduled_at, "publish_log_id": log_row.id}
+    if extra.get("batch_id"):
+        metadata["batch_id"] = extra["batch_id"]
+    record_event(db.session, "publish_scheduled", "clip", clip_id, metadata)
     return log_row
 
 
@@ -112,7 +125,7 @@ def expand_targets(db, platform_accounts: list[uuid.UUID], with_satellites_of: l
     for index, main_id in enumerate(with_satellites_of):
         main = db.session.get(SocialAccount, main_id)
         if main is None:
-            raise NotFound(f"account {main_id} does not exist")
+            raise AccountNotFound(main_id)
         if not main.is_main:
             raise InvalidInput.field("with_satellites_of", f"@{main.handle} is a satellite, not a main account")
         for account_id in [main.id, *(s.id for s in main.satellites if s.active)]:
@@ -120,11 +133,52 @@ def expand_targets(db, platform_accounts: list[uuid.UUID], with_satellites_of: l
     return ids
 
 
-def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=None) -> PublishBatch:
-    """Cross-post a clip: one queued log per target, all committed together, then queued.
+class TargetRefused(InvalidInput):
+    """One target of a cross-post breaks a rule: `target` is the one, and each error's field is
+    prefixed with where the request named it (`targets.1.metadata.caption`)."""
 
-    Every target is checked first; one bad target refuses the whole batch, naming it.
+    def __init__(self, exc: InvalidInput, target: Target, prefix: str):
+        super().__init__(f"{prefix}: {exc.detail}", [FieldError(f"{prefix}.{e.field}", e.message) for e in exc.errors])
+        self.target = target
+        self.prefix = prefix
+
+
+Text = tuple[str, list[str]]  # a caption and its hashtags
+
+
+def batch_targets(db, picked: list[uuid.UUID], with_satellites_of: list[uuid.UUID], default: Text,
+                  own: dict[uuid.UUID, Text] | None = None) -> list[Target]:
+    """The targets of a cross-post, for the page and the API alike: the accounts `picked`
+    (`targets.N`), then each main account of `with_satellites_of` with its active satellites;
+    each with its `own` caption and hashtags when it has them, else the `default` ones.
+
+    An account picked twice, or one that does not exist, is refused naming its field.
     """
+    seen: set[uuid.UUID] = set()
+    for index, account_id in enumerate(picked):
+        if account_id in seen:
+            raise InvalidInput.field(f"targets.{index}.social_account_id", "this account is listed twice")
+        seen.add(account_id)
+    own = own or {}
+    targets = []
+    for account_id, source in expand_targets(db, picked, with_satellites_of).items():
+        account = db.session.get(SocialAccount, account_id)
+        if account is None:
+            raise InvalidInput.field(f"{source}.social_account_id", f"account {account_id} does not exist")
+        caption, hashtags = own.get(account_id, default)
+        targets.append(Target(account.platform, account.id, caption, list(hashtags), source))
+    return targets
+
+
+def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=None,
+                 scheduled_at: datetime | None = None) -> PublishBatch:
+    """Cross-post a clip: one log per target, all committed together, then queued; with
+    `scheduled_at` (timezone-aware) every target is scheduled for that moment instead.
+
+    Every target is checked first; one bad target refuses the whole batch (TargetRefused).
+    """
+    if scheduled_at is not None:
+        scheduled_at = _checked_time(scheduled_at)
     if not targets:
         raise InvalidInput.field("targets", "name at least one account")
     for index, target in enumerate(targets):
@@ -132,20 +186,21 @@ def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=No
             load_target(db, clip_id, target.platform, target.social_account_id, target.caption,
                         target.hashtags)
         except InvalidInput as exc:
-            prefix = target.source or f"targets.{index}"
-            exc.errors = [type(e)(f"{prefix}.{e.field}", e.message) for e in exc.errors]
-            exc.detail = f"{prefix}: {exc.detail}"
-            raise
+            raise TargetRefused(exc, target, target.source or f"targets.{index}") from None
     batch = PublishBatch(clip_id=clip_id, created_by_id=created_by_id)
     db.session.add(batch)
     db.session.flush()
-    logs = [_queue(db, clip_id, target, batch_id=batch.id) for target in targets]
+    if scheduled_at is None:
+        logs = [_queue(db, clip_id, target, batch_id=batch.id) for target in targets]
+    else:
+        logs = [_schedule(db, clip_id, target, scheduled_at, batch_id=batch.id) for target in targets]
     record_event(db.session, "publish_batch_created", "clip", clip_id, {
         "batch_id": batch.id, "targets": len(logs), "publish_log_ids": [log_row.id for log_row in logs],
+        **({"scheduled_at": scheduled_at} if scheduled_at else {}),
     })
     db.session.commit()
     for log_row in logs:
-        enqueue(log_row.id)
+        enqueue(log_row.id, scheduled_at)
     return batch
 
 
@@ -193,7 +248,7 @@ def get_log(db, log_id: uuid.UUID, *, for_update: bool = False) -> PublishLog:
     log_row = db.session.get(PublishLog, log_id, with_for_update=for_update or None,
                              populate_existing=for_update)
     if log_row is None:
-        raise NotFound(f"publish log {log_id} does not exist")
+        raise PublishLogNotFound(log_id)
     return log_row
 
 

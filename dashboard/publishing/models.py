@@ -118,8 +118,9 @@ class PublishLogOut(BaseModel):
     updated_at: UtcTime
 
 
-class When(Strict):
-    """A moment given as ISO 8601 with an offset, or as a local time plus an IANA `timezone`.
+class MaybeWhen(Strict):
+    """An optional moment given as ISO 8601 with an offset, or as a local time plus an IANA
+    `timezone`.
 
     A time with neither is refused by the service, naming `scheduled_at`; an unknown zone is
     refused here, naming `timezone`. A local time in a daylight-saving gap is refused with the
@@ -130,7 +131,7 @@ class When(Strict):
     # Declared before scheduled_at: its validator reads them.
     timezone: str | None = None
     fold: Literal[0, 1] | None = None
-    scheduled_at: datetime
+    scheduled_at: datetime | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -144,7 +145,9 @@ class When(Strict):
 
     @field_validator("scheduled_at")
     @classmethod
-    def _read_in_timezone(cls, value: datetime, info) -> datetime:
+    def _read_in_timezone(cls, value: datetime | None, info) -> datetime | None:
+        if value is None:
+            return value
         if not local_times.time_in_range(value):
             raise PydanticCustomError("out_of_range", local_times.OUT_OF_RANGE)
         name = info.data.get("timezone")
@@ -158,6 +161,12 @@ class When(Strict):
         except local_times.LocalTimeError as exc:
             raise PydanticCustomError("local_time", str(exc)) from None
         return value
+
+
+class When(MaybeWhen):
+    """A moment (required) given as ISO 8601 with an offset, or as a local time plus `timezone`."""
+
+    scheduled_at: datetime
 
 
 class ScheduleRequest(When):
@@ -180,9 +189,9 @@ class BatchTarget(Strict):
     metadata: PublishMetadata | None = None
 
 
-class BatchRequest(Strict):
+class BatchRequest(MaybeWhen):
     """Publish a clip to several accounts at once: those listed, and/or main accounts with all
-    their satellites (`with_satellites_of`)."""
+    their satellites (`with_satellites_of`); now, or all at `scheduled_at`."""
 
     clip_id: uuid.UUID
     metadata: PublishMetadata = Field(default_factory=PublishMetadata)

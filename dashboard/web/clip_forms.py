@@ -362,7 +362,38 @@ class CrossPostFormBase(FlaskForm):
     caption = TextAreaField("Caption")
     hashtags = StringField("Hashtags", validators=[check_hashtags],
                            description="Separated by commas or spaces; the # is optional.")
+    when = RadioField("When", default="now",
+                      choices=[SelectChoice("now", "Publish now"),
+                               SelectChoice("later", "Schedule for a date and time")])
+    scheduled_at = DateTimeLocalField("Date and time", format=LOCAL_FORMATS, tz=user_zone,
+                                      validators=[Optional()], invalid_value_message=BAD_TIME)
     idempotency_key = HiddenField()
+    account_ids: list[uuid.UUID] = []  # every account offered, set by crosspost_form
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields, then: scheduling needs a time."""
+        valid = super().validate(extra_validators)
+        if self.when.data == "later" and self.scheduled_at.data is None and not self.scheduled_at.errors:
+            self.scheduled_at.errors = list(self.scheduled_at.errors) + ["choose the date and time to publish at"]
+            valid = False
+        return valid
+
+    def scheduled_for(self) -> datetime | None:
+        """The moment every target is scheduled for, None to queue them now."""
+        return self.scheduled_at.data if self.when.data == "later" else None
+
+    def own_texts(self) -> dict[uuid.UUID, tuple[str, list[str]]]:
+        """The accounts given their own caption or hashtags, with the text each gets."""
+        texts = {}
+        for account_id in self.account_ids:
+            caption, hashtags = self.override_fields(account_id)
+            if (caption.data or "").strip() or (hashtags.data or "").strip():
+                texts[account_id] = self.text_for(account_id)
+        return texts
+
+    def default_text(self) -> tuple[str, list[str]]:
+        """The caption and hashtags of every account without its own."""
+        return self.caption.data or "", parse_hashtags(self.hashtags.data)
 
     def override_fields(self, account_id: uuid.UUID):
         """The (caption, hashtags) fields of one account's own text."""
@@ -384,7 +415,8 @@ class CrossPostFormBase(FlaskForm):
         """What this POST asks for, as the idempotency fingerprint sees it."""
         body = {"accounts": sorted(self.accounts.data or []),
                 "with_satellites_of": sorted(self.with_satellites_of.data or []),
-                "caption": self.caption.data or "", "hashtags": self.hashtags.data or ""}
+                "caption": self.caption.data or "", "hashtags": self.hashtags.data or "",
+                "scheduled_at": self.scheduled_for().isoformat() if self.scheduled_for() else None}
         for name, field in self._fields.items():
             if name.startswith(("caption_", "hashtags_")) and field.data:
                 body[name] = field.data
@@ -418,6 +450,7 @@ def crosspost_form(groups: dict[str, list[AccountTree]], **kwargs) -> CrossPostF
     form = form_class(prefix="xp", **kwargs)
     form.accounts.choices = choices
     form.with_satellites_of.choices = mains
+    form.account_ids = [uuid.UUID(choice.value) for choice in choices]
     return form
 
 

@@ -20,13 +20,20 @@ from pydantic import ValidationError
 from .. import clips as clip_service
 from .. import idempotency
 from ..api import uploads as tus
-from ..errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from ..errors import (
+    AccountNotFound,
+    AlreadySubmitted,
+    ClipNotFound,
+    FieldError,
+    InvalidInput,
+    NotFound,
+)
 from ..extensions import db
 from ..history import HistoryFilter, list_publish_logs
 from ..media import clips as media_service
 from ..media.http import accepts_uploads, send_stored
 from ..media.storage import get_storage
-from ..models import FINAL_STATUSES, PublishLog, SocialAccount, utcnow
+from ..models import FINAL_STATUSES, PublishLog, SocialAccount, platform_name, utcnow
 from ..publishing import background
 from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
 from ..publishing.preview import post_previews
@@ -349,16 +356,15 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
         return None, _quota_offer(form.account_id())
     except InvalidInput as exc:
         show_errors(form, exc.errors or [FieldError("", exc.detail)], PUBLISH_FIELD_MAP)
-    except NotFound as exc:
-        if form.account_id() is not None and "account" in exc.detail:
-            form.social_account_id.errors = ["this account no longer exists; choose another"]
-        else:
-            form.form_errors.append("This clip no longer exists: it may have been deleted.")
+    except AccountNotFound:
+        form.social_account_id.errors = ["this account no longer exists; choose another"]
+    except ClipNotFound:
+        form.form_errors.append("This clip no longer exists: it may have been deleted.")
     return None, None
 
 
-def _already_sent(exc: Conflict) -> str:
-    if "still running" in exc.detail:
+def _already_sent(exc: AlreadySubmitted) -> str:
+    if exc.still_running:
         return "This form was already sent and is still being published: its result will show here."
     return "This form was already sent with other values: reload the page to publish again."
 
@@ -387,8 +393,8 @@ def once(user_id: uuid.UUID, key: str | None, body: dict, run, on_refused):
         reserved = idempotency.reserve(db, user_id, key, request.path,
                                        idempotency.request_fingerprint(request.path, body),
                                        current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
-    except (Conflict, InvalidInput) as exc:
-        on_refused(_already_sent(exc) if isinstance(exc, Conflict) else exc.detail)
+    except (AlreadySubmitted, InvalidInput) as exc:
+        on_refused(_already_sent(exc) if isinstance(exc, AlreadySubmitted) else exc.detail)
         return None, None
     if isinstance(reserved, idempotency.Replay):
         return reserved, None
@@ -506,16 +512,14 @@ class BatchMade:
         return {"batch_id": str(self.batch_id)}
 
 
-def _crosspost_errors(form, exc: DomainError, accounts: list[SocialAccount],
-                      account_errors: dict[uuid.UUID, list[str]]) -> None:
+def _crosspost_errors(form, exc: InvalidInput, account_errors: dict[uuid.UUID, list[str]]) -> None:
     """Put a refused batch's errors next to what caused them: the account's checkbox, its own
     caption/hashtags when it has them, else the default ones (naming the account)."""
-    for error in exc.errors or [FieldError("", exc.detail)]:
-        parts = error.field.split(".")
-        if parts[0] == "targets" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(accounts):
-            account = accounts[int(parts[1])]
-            rest = ".".join(parts[2:])
-            own_caption, own_hashtags = form.override_fields(account.id)
+    if isinstance(exc, background.TargetRefused):
+        account = db.session.get(SocialAccount, exc.target.social_account_id)
+        own_caption, own_hashtags = form.override_fields(account.id)
+        for error in exc.errors:
+            rest = error.field.removeprefix(exc.prefix + ".")
             named = f"@{account.handle}: {error.message}"
             if rest in ("metadata.caption", "caption", "metadata"):
                 field = own_caption if (own_caption.data or "").strip() else form.caption
@@ -526,45 +530,37 @@ def _crosspost_errors(form, exc: DomainError, accounts: list[SocialAccount],
             elif rest.startswith("social_account_id"):
                 account_errors.setdefault(account.id, []).append(error.message)
             else:  # the clip itself breaks a rule of this account's platform
-                form.form_errors.append(f"@{account.handle} ({account.platform}): {error.message}")
-        elif parts[0] == "with_satellites_of":
+                form.form_errors.append(f"@{account.handle} ({platform_name(account.platform)}): {error.message}")
+        return
+    for error in exc.errors or [FieldError("", exc.detail)]:
+        if error.field.startswith("with_satellites_of"):
             form.with_satellites_of.errors = list(form.with_satellites_of.errors) + [error.message]
-        elif parts[0] == "targets":
-            form.accounts.errors = list(form.accounts.errors) + [error.message]
+        elif error.field.startswith("targets"):
+            form.accounts.errors = list(form.accounts.errors) + [
+                "one of these accounts no longer exists; reload the page"
+                if error.field.endswith("social_account_id") else error.message]
+        elif error.field == "scheduled_at":
+            form.scheduled_at.errors = list(form.scheduled_at.errors) + [error.message]
         else:
             form.form_errors.append(error.message)
 
 
 def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade | None, None]:
-    accounts: list[SocialAccount] = []  # target N's account, to put errors about it in place
-    targets: list[background.Target] = []
     try:
         clip_service.get_clip(db, clip_id)
-        sources = background.expand_targets(db, form.picked_ids(), form.main_ids())
-        for account_id in sources:
-            account = db.session.get(SocialAccount, account_id)
-            if account is None:
-                raise NotFound(f"account {account_id} does not exist")
-            caption, hashtags = form.text_for(account.id)
-            metadata = PublishMetadata(caption=caption, hashtags=hashtags)
-            # Our own source per target, so an error names exactly one account.
-            targets.append(background.Target(account.platform, account.id, metadata.caption,
-                                             list(metadata.hashtags), f"targets.{len(targets)}"))
-            accounts.append(account)
-        batch = background.create_batch(db, clip_id, targets, created_by_id=current_user.id)
+        targets = background.batch_targets(db, form.picked_ids(), form.main_ids(), form.default_text(),
+                                           form.own_texts())
+        batch = background.create_batch(db, clip_id, targets, created_by_id=current_user.id,
+                                        scheduled_at=form.scheduled_for())
         return BatchMade(batch.id), None
-    except ValidationError as exc:
-        form.form_errors.extend(f"{e.field}: {e.message}" for e in InvalidInput.from_pydantic(exc, whole="").errors)
     except InvalidInput as exc:
         db.session.rollback()
-        _crosspost_errors(form, exc, accounts, account_errors)
-    except NotFound as exc:
-        db.session.rollback()
-        if "clip" in exc.detail:
-            form.form_errors.append("This clip no longer exists: it may have been deleted.")
-        else:
-            form.accounts.errors = list(form.accounts.errors) + [
-                "one of these accounts no longer exists; reload the page"]
+        _crosspost_errors(form, exc, account_errors)
+    except ClipNotFound:
+        form.form_errors.append("This clip no longer exists: it may have been deleted.")
+    except AccountNotFound:
+        form.accounts.errors = list(form.accounts.errors) + [
+            "one of these accounts no longer exists; reload the page"]
     return None, None
 
 
