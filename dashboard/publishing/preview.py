@@ -34,6 +34,29 @@ class PostPreview:
     title_count: Count | None = None
 
 
+MEASURES = {"instagram": "characters", "tiktok": "UTF-16 units", "youtube": "bytes"}
+LIMIT_KEYS = {"instagram": "caption_max_chars", "tiktok": "caption_max_chars", "youtube": "description_max_bytes"}
+
+
+def caption_count(platform: str, text: str, limits: Mapping[str, Mapping]) -> Count:
+    """The posted text's length as `platform` counts it (code points, UTF-16 units or UTF-8
+    bytes), against its limit."""
+    unit = MEASURES[platform]
+    if unit == "UTF-16 units":
+        used = utf16_units(text)
+    elif unit == "bytes":
+        used = len(text.encode())
+    else:
+        used = len(text)
+    return Count(used, limits.get(platform, {}).get(LIMIT_KEYS[platform]), unit)
+
+
+def caption_counts(caption: str, hashtags: list[str], limits: Mapping[str, Mapping]) -> dict[str, Count]:
+    """Per platform, the caption with its hashtags against the platform's limit."""
+    text = compose_caption(caption, hashtags)
+    return {platform: caption_count(platform, text, limits) for platform in PLATFORMS}
+
+
 def post_previews(clip: Clip, caption: str, hashtags: list[str], account: SocialAccount | None,
                   limits: Mapping[str, Mapping]) -> list[PostPreview]:
     """The post on every platform, as it would go out with this caption and these hashtags."""
@@ -46,14 +69,12 @@ def post_previews(clip: Clip, caption: str, hashtags: list[str], account: Social
             visible = rules.get("caption_preview_chars") or len(text)
             cut = len(text) > visible
             previews.append(PostPreview(platform, handle, text[:visible].rstrip() if cut else text, cut,
-                                        Count(len(text), rules.get("caption_max_chars"), "characters")))
+                                        caption_count(platform, text, limits)))
         elif platform == "tiktok":
-            previews.append(PostPreview(platform, handle, text, False,
-                                        Count(utf16_units(text), rules.get("caption_max_chars"), "UTF-16 units")))
+            previews.append(PostPreview(platform, handle, text, False, caption_count(platform, text, limits)))
         else:
             previews.append(PostPreview(
-                platform, handle, text, False,
-                Count(len(text.encode()), rules.get("description_max_bytes"), "bytes"),
+                platform, handle, text, False, caption_count(platform, text, limits),
                 title=clip.title,
                 title_count=Count(len(clip.title), rules.get("title_max_chars"), "characters")))
     return previews

@@ -6,7 +6,6 @@ the judges of the domain rules, and views map their FieldErrors back onto these 
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 
@@ -99,26 +98,35 @@ class ClipSearchForm(FlaskForm):
 BAD_TIME = "enter a date and a time, e.g. 2026-11-26 09:00"
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
-_HASHTAG_SPLIT = re.compile(r"[\s,]+")
+# The rule the hashtag fields state and static/publish-panel.js repeats: tags are separated by
+# commas, the # is optional, and a tag is one word. "#spring #sale" (every word with its #) is two
+# tags; "spring sale" is refused rather than guessed at.
+HASHTAGS_HELP = "Separated by commas; the # is optional; a tag is one word (springsale, not spring sale)."
+HASHTAGS_EXAMPLE = "launch, springsale"
 
 
 def parse_hashtags(raw: str | None) -> list[str]:
-    """'#launch, spring  sale' -> ['launch', 'spring', 'sale'] (order kept, duplicates dropped)."""
+    """'#launch, springsale' -> ['launch', 'springsale']; '#spring #sale' -> ['spring', 'sale'];
+    'spring sale' stays one entry, which `check_hashtags` refuses (order kept, duplicates dropped)."""
     tags: list[str] = []
-    for part in _HASHTAG_SPLIT.split(raw or ""):
-        tag = part.strip()
-        if tag.startswith("#") and tag.count("#") == 1:
-            tag = tag[1:]
-        if tag and tag not in tags:
-            tags.append(tag)
+    for entry in (raw or "").split(","):
+        words = entry.split()
+        parts = words if len(words) > 1 and all(word.startswith("#") for word in words) else [" ".join(words)]
+        for part in parts:
+            tag = part[1:] if part.startswith("#") and part.count("#") == 1 else part
+            if tag and tag not in tags:
+                tags.append(tag)
     return tags
 
 
 def check_hashtags(_form, field):
-    """A hashtags field's tags are one tag each, of at most 100 characters."""
+    """A hashtags field's tags are one word each, of at most 100 characters."""
     for tag in parse_hashtags(field.data):
+        if " " in tag:
+            raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: a tag is one word (write "
+                                  f"{tag.replace(' ', '')}), and tags are separated by commas")
         if "#" in tag:
-            raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: separate tags with spaces or commas")
+            raise ValidationError(f"\u201c{tag}\u201d is not one hashtag: separate tags with commas")
         if len(tag) > 100:
             raise ValidationError(f"\u201c{tag[:20]}\u2026\u201d is longer than 100 characters")
 
@@ -134,10 +142,7 @@ class PublishForm(FlaskForm):
     # Choices depend on the platform (set by the view); the engine judges the account itself.
     social_account_id = SelectField("Account", validate_choice=False)
     caption = TextAreaField("Caption")
-    hashtags = StringField(
-        "Hashtags",
-        description="Separated by commas or spaces; the # is optional.",
-    )
+    hashtags = StringField("Hashtags", description=HASHTAGS_HELP, render_kw={"placeholder": HASHTAGS_EXAMPLE})
     when = RadioField("When", default="now",
                       choices=[SelectChoice("now", "Publish now"),
                                SelectChoice("later", "Schedule for a date and time")])
@@ -360,8 +365,8 @@ class CrossPostFormBase(FlaskForm):
     accounts = SelectMultipleField("Accounts", choices=[])
     with_satellites_of = SelectMultipleField("Main account and all its satellites", choices=[])
     caption = TextAreaField("Caption")
-    hashtags = StringField("Hashtags", validators=[check_hashtags],
-                           description="Separated by commas or spaces; the # is optional.")
+    hashtags = StringField("Hashtags", validators=[check_hashtags], description=HASHTAGS_HELP,
+                           render_kw={"placeholder": HASHTAGS_EXAMPLE})
     when = RadioField("When", default="now",
                       choices=[SelectChoice("now", "Publish now"),
                                SelectChoice("later", "Schedule for a date and time")])

@@ -66,8 +66,9 @@ def test_the_panel_is_for_editors(client, login, make_clip):
     assert 'hx-target="#publish-result"' in form
     assert 'hx-indicator="#publish-spinner"' in form
     assert 'hx-disabled-elt="#publish-button, #retry-button"' in form
-    assert re.search(r'<div id="publish-result" class="publish-result" aria-live="polite">', html)
-    assert '<button type="submit" id="publish-button">Publish</button>' in html
+    assert re.search(r'<div id="publish-result" class="publish-result" aria-live="polite" tabindex="-1">', html)
+    assert ('<button type="submit" id="publish-button"><span class="when-now">Publish</span>'
+            '<span class="when-later">Schedule</span></button>') in html
     for field_id in ("platform", "social_account_id", "caption", "hashtags"):
         assert f'<label for="{field_id}">' in html
     assert 'id="publish-spinner" class="htmx-indicator"' in html
@@ -93,7 +94,7 @@ def test_anonymous_is_sent_to_sign_in(client, db, make_clip):
 def test_publish_shows_the_link_and_post_id_in_place(client, db, login, make_clip):
     login("editor")
     clip = make_clip()
-    response = publish(client, clip, caption="Spring is here", hashtags="#spring, launch  sale")
+    response = publish(client, clip, caption="Spring is here", hashtags="#spring, launch,  sale")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<html" not in html
@@ -125,7 +126,7 @@ def test_a_platform_failure_shows_its_message_and_retry(client, db, login, make_
     login("editor")
     clip_id, account_id = make_clip().id, make_account("instagram").id
     response = publish(client, type("C", (), {"id": clip_id}), social_account_id=str(account_id),
-                       caption="Take two", hashtags="one two")
+                       caption="Take two", hashtags="one, two")
     html = response.get_data(as_text=True)
     assert response.status_code == 200  # a platform failure is not an HTTP error
     [log] = logs(db)
@@ -138,7 +139,7 @@ def test_a_platform_failure_shows_its_message_and_retry(client, db, login, make_
     assert values.pop("csrf_token")
     assert re.fullmatch(r"[0-9a-f]{32}", values.pop("idempotency_key"))  # a Retry is a new publish, once
     assert values == {"platform": "instagram", "social_account_id": str(account_id),
-                      "caption": "Take two", "hashtags": "one two"}
+                      "caption": "Take two", "hashtags": "one, two"}
 
 
 @ALWAYS_FAIL
@@ -243,7 +244,7 @@ def test_unknown_clip(client, db, login, make_clip):
 def test_too_many_hashtags_and_run_together_hashtags(client, db, login, make_clip):
     login("editor")
     clip = make_clip()
-    tags = " ".join(f"tag{i}" for i in range(31))
+    tags = ", ".join(f"tag{i}" for i in range(31))
     html = assert_refused(publish(client, clip, hashtags=tags), db)
     assert "the post has 31 hashtags; Instagram allows at most 30" in field_error(html, "hashtags")
     html = assert_refused(publish(client, clip, hashtags="#spring#sale"), db)
@@ -321,3 +322,91 @@ def test_csrf_is_enforced_on_publish(client, db, login, make_clip):
     ok = publish(client, clip, headers={**HTMX, "X-CSRFToken": token})  # as htmx sends it
     assert ok.status_code == 200 and 'id="publish-success"' in ok.get_data(as_text=True)
     assert len(logs(db)) == 1
+
+
+# The panel says what it will do and what it did (issue 12, item 7) -----------------------------
+
+def test_a_tag_with_a_space_is_refused_and_the_example_follows_the_rule(client, db, login, make_clip):
+    login("editor")
+    clip = make_clip()
+    page = client.get(f"/clips/{clip.id}").get_data(as_text=True)
+    hashtags = re.search(r'<input[^>]*id="hashtags"[^>]*>', page).group(0)
+    assert 'placeholder="launch, springsale"' in hashtags
+    assert "Separated by commas" in page and "springsale, not spring sale" in page
+
+    html = assert_refused(publish(client, clip, hashtags="launch, spring sale"), db)
+    assert field_error(html, "hashtags") == (
+        "\u201cspring sale\u201d is not one hashtag: a tag is one word (write springsale), "
+        "and tags are separated by commas")
+
+    publish(client, clip, hashtags="launch, springsale, #spring #sale")
+    [log] = logs(db)
+    assert log.hashtags == ["launch", "springsale", "spring", "sale"]
+
+
+def test_the_result_names_the_account_and_platform(client, db, login, make_clip, make_account):
+    login("editor")
+    clip_id = make_clip().id
+    account_id = make_account("tiktok", "acme.clips").id
+    html = publish(client, type("C", (), {"id": clip_id}), platform="tiktok",
+                   social_account_id=str(account_id)).get_data(as_text=True)
+    target = re.search(r'<span id="publish-target">(.*?)</span>', html, re.S).group(1)
+    assert target == '<strong class="target-account">@acme.clips</strong> on TikTok'
+    html = publish(client, type("C", (), {"id": clip_id}), platform="youtube").get_data(as_text=True)
+    target = re.search(r'<span id="publish-target">(.*?)</span>\.', html, re.S).group(1)
+    assert target == 'YouTube <span class="muted">(simulator, no account)</span>'
+
+
+@ALWAYS_FAIL
+def test_a_failure_names_the_account_too(client, db, login, make_clip, make_account):
+    login("editor")
+    clip_id = make_clip().id
+    account_id = make_account("instagram", "acme").id
+    html = publish(client, type("C", (), {"id": clip_id}), social_account_id=str(account_id)).get_data(as_text=True)
+    assert ('<span class="badge badge-failed">Failed</span> <span id="publish-target"><strong class="target-account">'
+            '@acme</strong> on Instagram</span>: Instagram answered:') in html
+
+
+def test_the_result_region_takes_focus_after_a_publish_without_javascript(client, login, make_clip):
+    login("editor")
+    clip = make_clip()
+    page = client.get(f"/clips/{clip.id}").get_data(as_text=True)
+    assert re.search(r'<div id="publish-result"[^>]*tabindex="-1">', page)  # focusable, not focused yet
+    html = publish(client, clip, headers={}).get_data(as_text=True)
+    assert re.search(r'<div id="publish-result" class="publish-result" aria-live="polite" tabindex="-1" '
+                     r'autofocus>', html)
+
+
+def test_the_caption_counts_per_platform_against_each_limit(client, db, login, make_clip, app):
+    login("editor")
+    clip = make_clip()
+    limits = app.config["PLATFORM_LIMITS"]
+    page = client.get(f"/clips/{clip.id}").get_data(as_text=True)
+    counts = re.search(r'<p id="caption-counts".*?</p>', page, re.S).group(0)
+    limit = limits["instagram"]["caption_max_chars"]
+    assert f'id="count-instagram" data-platform="instagram" data-unit="characters" data-limit="{limit}"' in counts
+    assert 'data-unit="UTF-16 units"' in counts and 'data-unit="bytes"' in counts
+    assert '<span class="count-used">0</span>' in counts
+
+    # A refused form comes back with the counts of what was typed: caption, blank line, tags.
+    caption = "é" * 2200
+    html = assert_refused(publish(client, clip, caption=caption, hashtags="run, 早朝"), db)
+    text = caption + "\n\n#run #早朝"
+    counts = re.search(r'<p id="caption-counts".*?</p>', html, re.S).group(0)
+    instagram = re.search(r'id="count-instagram".*?</span>\s*</span>', counts, re.S).group(0)
+    assert f'<span class="count-used">{len(text)}</span> / 2200' in instagram
+    assert f"(over by {len(text) - 2200})" in instagram
+    assert '<span class="caption-count over" id="count-instagram"' in counts
+    youtube = re.search(r'id="count-youtube".*?</span>\s*</span>', counts, re.S).group(0)
+    assert f'<span class="count-used">{len(text.encode())}</span>' in youtube
+
+
+def test_the_button_says_schedule_when_scheduling(client, login, make_clip):
+    login("editor")
+    page = client.get(f"/clips/{make_clip().id}").get_data(as_text=True)
+    button = re.search(r'<button type="submit" id="publish-button">.*?</button>', page).group(0)
+    # Which label shows follows the When radio in CSS (:has), so it holds without JavaScript.
+    assert '<span class="when-now">Publish</span><span class="when-later">Schedule</span>' in button
+    css = client.get("/static/app.css").get_data(as_text=True)
+    assert "#publish-form:has(#when-1:checked) .when-now" in css
+    assert "#publish-form:not(:has(#when-1:checked)) .when-later" in css
