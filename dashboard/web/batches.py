@@ -41,6 +41,7 @@ def progress(batch) -> dict:
         "unconfirmed": counts.get(PublishStatus.UNCONFIRMED.value, 0),
         "cancelled": counts.get(PublishStatus.CANCELLED.value, 0),
         "waiting": sum(counts.get(status, 0) for status in WAITING),
+        "scheduled": counts.get(PublishStatus.SCHEDULED.value, 0),
     }
 
 

@@ -36,7 +36,7 @@ from ..media.storage import get_storage
 from ..models import FINAL_STATUSES, PublishLog, SocialAccount, platform_name, utcnow
 from ..publishing import background
 from ..publishing.models import PublishMetadata, PublishRequest, PublishResult
-from ..publishing.preview import post_previews
+from ..publishing.preview import caption_counts, post_previews
 from ..publishing.quotas import quota_state
 from ..publishing.service import QuotaExceeded, publish_now, result_of
 from ..schemas import ClipIn, ClipPatch
@@ -155,8 +155,10 @@ def detail(clip_id: uuid.UUID):
 
 
 @bp.context_processor
-def media_helpers() -> dict:
-    """`platform_checks(clip)`, `cover_form(clip)` and the upload settings for the clip templates."""
+def clip_page_helpers() -> dict:
+    """For the clip templates: `platform_checks(clip)`, `cover_form(clip)`, the upload settings,
+    `caption_counts(form)` (the publish panel's lengths per platform) and `account_of(id)` (the
+    account a result names)."""
 
     def cover_form(clip):
         form = CoverForm(formdata=None)
@@ -166,9 +168,17 @@ def media_helpers() -> dict:
     def empty_previews(clip):
         return post_previews(clip, "", [], None, current_app.config["PLATFORM_LIMITS"])
 
+    def form_caption_counts(form):
+        return caption_counts(form.caption.data or "", parse_hashtags(form.hashtags.data),
+                              current_app.config["PLATFORM_LIMITS"])
+
+    def account_of(account_id):
+        return db.session.get(SocialAccount, account_id) if account_id else None
+
     return {"platform_checks": media_service.platform_checks, "cover_form": cover_form,
             "upload_chunk_bytes": current_app.config["MEDIA_UPLOAD_CHUNK_BYTES"],
-            "empty_previews": empty_previews}
+            "empty_previews": empty_previews, "caption_counts": form_caption_counts,
+            "account_of": account_of}
 
 
 @bp.get("/<uuid:clip_id>/preview")
@@ -465,7 +475,7 @@ def publish_status(clip_id: uuid.UUID, log_id: uuid.UUID):
         return redirect(url_for("clips.detail", clip_id=clip_id))
     form = PublishForm(formdata=None, platform=log_row.platform,
                        social_account_id=str(log_row.social_account_id or ""),
-                       caption=log_row.caption, hashtags=" ".join(log_row.hashtags or []))
+                       caption=log_row.caption, hashtags=", ".join(log_row.hashtags or []))
     return render_template("clips/_publish_followed.html", clip_id=clip_id, form=form,
                            result=outcome.result, processing=outcome.processing,
                            history=_clip_history(clip_id) if outcome.result else None)

@@ -117,7 +117,7 @@ def test_schedule_in_the_users_zone_stores_utc(client, db, editor_in, make_clip,
     named = f"{local:%Z}, UTC{offset[:3]}:{offset[3:]}"  # the zone named: "IST, UTC+05:30"
     assert re.search(rf'id="scheduled-time"><time datetime="{log.scheduled_at:%Y-%m-%dT%H:%M}:00Z" '
                      rf'title="{re.escape(zone)}">{shown} <span class="tz">{re.escape(named)}</span></time>', html)
-    assert "on Instagram as @acme" in html
+    assert "<strong class=\"target-account\">@acme</strong> on Instagram" in html
     assert f'action="/clips/{clip_id}/scheduled/{log.id}/cancel"' in html
     assert f'href="/schedule?week={day.isoformat()}"' in html
     # The clip's history (out of band) shows it waiting, and the form gets a fresh key.
@@ -363,7 +363,7 @@ def test_the_crosspost_panel_lists_accounts_by_platform(client, editor_in, make_
     order = re.findall(r'name="xp-(accounts|with_satellites_of)" value="([^"]+)"', instagram)
     assert order == [("accounts", str(main.id)), ("with_satellites_of", str(main.id)),
                      ("accounts", str(de.id)), ("accounts", str(fr.id))]
-    assert "@brand and all its satellites" in instagram and "brand.old" not in panel
+    assert "with its 2 satellites" in instagram and "brand.old" not in panel
     assert re.search(r'class="account-choice satellite-choice" id="xp-choice-' + str(fr.id), instagram)
     assert f'name="xp-accounts" value="{tiktok.id}"' in panel
     assert f'name="xp-caption_{fr.id.hex}"' in panel  # a caption of its own, under <details>
@@ -375,7 +375,7 @@ def test_crosspost_makes_one_log_per_target_and_goes_to_the_batch(client, db, ed
     clip_id = make_clip().id
     response = crosspost(client, clip_id, **{
         "xp-with_satellites_of": str(main.id), "xp-accounts": [str(tiktok.id), str(fr.id)],
-        f"xp-caption_{fr.id.hex}": "Pour la France", f"xp-hashtags_{tiktok.id.hex}": "#tok tik"})
+        f"xp-caption_{fr.id.hex}": "Pour la France", f"xp-hashtags_{tiktok.id.hex}": "#tok, tik"})
 
     assert response.status_code == 204
     [batch] = db.session.scalars(select(PublishBatch))
@@ -437,7 +437,7 @@ def test_crosspost_errors_land_next_to_their_account(client, db, editor_in, make
     clip_id = make_clip().id
 
     # 31 default hashtags: fine on TikTok, too many on Instagram: named per account.
-    tags = " ".join(f"tag{i}" for i in range(31))
+    tags = ", ".join(f"tag{i}" for i in range(31))
     html = crosspost_refused(crosspost(client, clip_id, **{
         "xp-accounts": [str(tiktok.id), str(de.id)], "xp-hashtags": tags}), db)
     message = field_error(html, "xp-hashtags")
@@ -449,7 +449,8 @@ def test_crosspost_errors_land_next_to_their_account(client, db, editor_in, make
         "xp-accounts": [str(fr.id)], f"xp-caption_{fr.id.hex}": "y" * 2300}), db)
     # 2309: the caption with #launch added
     assert "is 2309 characters; Instagram allows at most 2200" in field_error(html, f"xp-caption_{fr.id.hex}")
-    assert re.search(r'<details class="own-caption" open>\s*<summary>Own caption for @brand.fr', html)
+    assert re.search(r'<details class="own-caption" open>\s*<summary>Own caption'
+                     r'<span class="visually-hidden"> for @brand.fr', html)
 
     # An account that needs new credentials: next to its checkbox.
     html = crosspost_refused(crosspost(client, clip_id, **{"xp-accounts": [str(expired.id)]}), db)
@@ -545,3 +546,80 @@ def test_an_unknown_outcome_of_publish_now_is_not_called_a_failure(client, db, e
     assert 'data-status="unconfirmed"' in html and '<span class="badge badge-unconfirmed">Unconfirmed</span>' in html
     assert "The platform may have published it; check before retrying." in html
     assert ">Retry anyway</button>" in html
+
+
+# The picker's tree, scheduled cross-posts, captions on the batch page (issue 12, item 8) --------
+
+def test_the_picker_is_one_tree_with_a_toggle_and_captions_beside_each_account(client, editor_in, make_clip, family):
+    editor_in()
+    main, (fr, de), tiktok = family
+    html = client.get(f"/clips/{make_clip().id}").get_data(as_text=True)
+    tree = re.search(rf'<li class="account-tree" id="xp-tree-{main.id}">.*?</ul>\s*</li>', html, re.S).group(0)
+    line = re.search(r'<div class="account-line">.*?</div>', tree, re.S).group(0)
+    # One checkbox for the main account, one toggle for its satellites, on the same line.
+    assert re.findall(r'name="xp-(accounts|with_satellites_of)" value="([^"]+)"', line) == [
+        ("accounts", str(main.id)), ("with_satellites_of", str(main.id))]
+    assert f'data-toggles-satellites-of="{main.id}"' in line and "with its 2 satellites" in line
+    satellites = re.search(r'<ul class="satellites" aria-label="Satellites of @brand">.*?</ul>', tree, re.S).group(0)
+    for satellite in (fr, de):
+        choice = re.search(rf'<div class="account-choice satellite-choice" id="xp-choice-{satellite.id}">.*?</details>',
+                           satellites, re.S).group(0)
+        assert f'data-satellite-of="{main.id}"' in choice and "with_satellites_of" not in choice
+        # Its own caption sits right after its checkbox, inside its own block.
+        assert f'name="xp-caption_{satellite.id.hex}"' in choice
+    assert '<script src="/static/crosspost.js" defer></script>' in html
+
+
+def test_a_crosspost_can_be_scheduled_on_the_users_clock(client, db, editor_in, make_clip, family):
+    editor_in("America/New_York")
+    main, (fr, de), tiktok = family
+    clip_id = make_clip().id
+    zone = ZoneInfo("America/New_York")
+    local = datetime.combine((utcnow().astimezone(zone) + timedelta(days=2)).date(), time(8, 15), tzinfo=zone)
+    response = crosspost(client, clip_id, **{
+        "xp-with_satellites_of": str(main.id), "xp-when": "later",
+        "xp-scheduled_at": local.strftime("%Y-%m-%dT%H:%M"),
+        f"xp-caption_{fr.id.hex}": "Pour la France"})
+    assert response.status_code == 204
+    [batch] = db.session.scalars(select(PublishBatch))
+    batch_logs = logs(db)
+    assert {log.social_account_id for log in batch_logs} == {main.id, fr.id, de.id}
+    assert {(log.status, log.scheduled_at, log.next_attempt_at) for log in batch_logs} == {
+        ("scheduled", local.astimezone(UTC), local.astimezone(UTC))}
+    events = db.session.scalars(select(LedgerEvent).where(LedgerEvent.event_type == "publish_scheduled")).all()
+    assert len(events) == 3 and {e.event_metadata["batch_id"] for e in events} == {str(batch.id)}
+
+    page = client.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert f"scheduled for <time datetime=\"{local.astimezone(UTC):%Y-%m-%dT%H:%M}:00Z\"" in page
+    assert 'hx-trigger="load delay:30s"' in page  # waiting for its time: no polling every second
+    captions = dict(re.findall(r'<tr id="target-[^"]+" data-status="scheduled">\s*<td>@([\w.]+).*?'
+                               r'<td class="target-caption">([^<]*)', page, re.S))
+    assert captions == {"brand": "For everyone", "brand.fr": "Pour la France", "brand.de": "For everyone"}
+    assert page.count('<small class="muted target-hashtags">#launch</small>') == 3
+
+
+def test_a_scheduled_crosspost_needs_a_future_time(client, db, editor_in, make_clip, family):
+    editor_in()
+    main, _, _ = family
+    clip_id = make_clip().id
+    html = crosspost_refused(crosspost(client, clip_id, **{"xp-accounts": [str(main.id)], "xp-when": "later"}), db)
+    assert field_error(html, "xp-scheduled_at") == "choose the date and time to publish at"
+    past = local_value(utcnow() - timedelta(days=1), "UTC")
+    html = crosspost_refused(crosspost(client, clip_id, **{"xp-accounts": [str(main.id)], "xp-when": "later",
+                                                           "xp-scheduled_at": past}), db)
+    assert field_error(html, "xp-scheduled_at") == "is in the past"
+
+
+def test_the_api_schedules_a_crosspost_through_the_same_builder(client, db, make_clip, family, api_headers):
+    main, (fr, de), tiktok = family
+    clip_id = make_clip().id
+    response = client.post("/publishing/batches", headers=api_headers("editor"), json={
+        "clip_id": str(clip_id), "metadata": {"caption": "Hi", "hashtags": ["launch"]},
+        "targets": [{"social_account_id": str(tiktok.id), "metadata": {"caption": "Tok", "hashtags": []}}],
+        "with_satellites_of": [str(main.id)], "scheduled_at": "2031-03-09T09:00:00", "timezone": "Europe/Paris"})
+    assert response.status_code == 202, response.json
+    by_account = {log.social_account_id: log for log in logs(db)}
+    assert set(by_account) == {tiktok.id, main.id, fr.id, de.id}
+    assert {log.scheduled_at for log in by_account.values()} == {datetime(2031, 3, 9, 8, 0, tzinfo=UTC)}
+    assert (by_account[tiktok.id].caption, by_account[fr.id].caption) == ("Tok", "Hi")
+    assert response.json["status"] == "running" and response.json["counts"] == {"scheduled": 4}
