@@ -100,6 +100,11 @@ class PublishStatus(enum.StrEnum):
 WAITING_STATUSES = (PublishStatus.SCHEDULED.value, PublishStatus.QUEUED.value)
 FINAL_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.FAILED.value,
                   PublishStatus.UNCONFIRMED.value, PublishStatus.CANCELLED.value)
+# What a person may do to a post in each state: the one source for the services that decide and
+# the pages that offer the buttons (PublishLog.can_retry, can_cancel, can_mark).
+RETRYABLE_STATUSES = (PublishStatus.FAILED.value, PublishStatus.UNCONFIRMED.value)
+CANCELLABLE_STATUSES = WAITING_STATUSES
+MARKABLE_STATUSES = (PublishStatus.UNCONFIRMED.value,)
 # States that use a slot of the account's 24-hour posting quota: posted, or possibly posted (in
 # flight in a worker or in a request, or of unknown outcome). PublishLog.counts_at is computed
 # from this list by the database: changing it needs a migration that redefines that column.
@@ -347,6 +352,21 @@ class PublishLog(TimestampMixin, Model):
             total += row.attempts
             row = row.retry_of
         return total
+
+    @property
+    def can_retry(self) -> bool:
+        """A failed or unconfirmed post may be retried."""
+        return self.status in RETRYABLE_STATUSES
+
+    @property
+    def can_cancel(self) -> bool:
+        """A post that has not started may be cancelled."""
+        return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def can_mark(self) -> bool:
+        """A post of unknown outcome may be marked as published by a person."""
+        return self.status in MARKABLE_STATUSES
 
 
 class PublishDayCount(Model):

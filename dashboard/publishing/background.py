@@ -259,7 +259,7 @@ def cancel(db, log_id: uuid.UUID) -> PublishLog:
     cancelled, or has claimed it and the cancel is refused.
     """
     log_row = get_log(db, log_id, for_update=True)
-    if log_row.status not in WAITING_STATUSES:
+    if not log_row.can_cancel:
         raise Conflict(f"this post is {log_row.status} and can no longer be cancelled")
     log_row.status = PublishStatus.CANCELLED.value
     log_row.next_attempt_at = None
@@ -299,7 +299,7 @@ def retry(db, log_id: uuid.UUID) -> PublishLog:
     a quota that is used up makes the retry wait for its slot instead of refusing it.
     """
     original = get_log(db, log_id, for_update=True)
-    if original.status not in (PublishStatus.FAILED.value, PublishStatus.UNCONFIRMED.value):
+    if not original.can_retry:
         raise Conflict(f"this post is {original.status}; only failed or unconfirmed posts are retried")
     # Once: a second Retry (a double click, two managers) would post the clip twice.
     earlier = db.session.scalar(select(PublishLog.id).where(PublishLog.retry_of_id == original.id).limit(1))
@@ -343,7 +343,7 @@ def retry_failed(db, batch_id: uuid.UUID) -> tuple[list[PublishLog], dict[uuid.U
 def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:
     """A person confirms that an unconfirmed post did go out (commits)."""
     log_row = get_log(db, log_id, for_update=True)
-    if log_row.status != PublishStatus.UNCONFIRMED.value:
+    if not log_row.can_mark:
         raise Conflict(f"this post is {log_row.status}; only unconfirmed posts can be marked")
     log_row.status = PublishStatus.SUCCESS.value
     log_row.published_at = utcnow()
