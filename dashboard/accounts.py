@@ -13,6 +13,7 @@ from .errors import AccountNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
 from .models import PLATFORMS, SocialAccount, platform_name
 from .schemas import AccountIn, AccountPatch
+from .transactions import rolls_back
 
 
 def get_account(db, account_id: uuid.UUID) -> SocialAccount:
@@ -121,6 +122,7 @@ def _commit_unique_handle(db, platform: str, handle: str) -> None:
         raise Conflict(f"{platform_name(platform)} account @{handle} already exists") from None
 
 
+@rolls_back
 def create_account(db, data: AccountIn) -> SocialAccount:
     """Add an account (commits) and record `account_created`."""
     handle = data.handle.lstrip("@")
@@ -140,6 +142,7 @@ def create_account(db, data: AccountIn) -> SocialAccount:
     return account
 
 
+@rolls_back
 def update_account(db, account_id: uuid.UUID, changes: AccountPatch) -> SocialAccount:
     """Change the given fields of an account (commits) and record `account_updated`."""
     account = get_account(db, account_id)

@@ -11,6 +11,7 @@ from .ledger import record_event
 from .models import Clip, PublishLog
 from .pagination import Page, keyset_page
 from .schemas import ClipIn, ClipPatch
+from .transactions import rolls_back
 
 
 def get_clip(db, clip_id: uuid.UUID) -> Clip:
@@ -31,6 +32,7 @@ def list_clips(db, search: str | None = None, cursor: str | None = None, limit: 
     return keyset_page(db.session, query, Clip.created_at, Clip.id, cursor, limit)
 
 
+@rolls_back
 def create_clip(db, data: ClipIn) -> Clip:
     """Add a clip (commits) and record `clip_created`."""
     clip = Clip(**data.model_dump())
@@ -41,6 +43,7 @@ def create_clip(db, data: ClipIn) -> Clip:
     return clip
 
 
+@rolls_back
 def update_clip(db, clip_id: uuid.UUID, changes: ClipPatch) -> Clip:
     """Change the given fields of a clip (commits) and record `clip_updated`."""
     clip = get_clip(db, clip_id)

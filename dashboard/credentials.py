@@ -20,6 +20,7 @@ from sqlalchemy import select
 from .errors import AccountNotFound, FieldError, InvalidInput
 from .ledger import record_event
 from .models import SocialAccount
+from .transactions import rolls_back
 
 # The keys a provider client needs, per platform (see shared/platforms.md).
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
@@ -109,6 +110,7 @@ def allowed_keys(platform: str) -> tuple[str, ...]:
     return REQUIRED_KEYS.get(platform, ()) + OPTIONAL_KEYS.get(platform, ())
 
 
+@rolls_back
 def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -> CredentialSummary:
     """Encrypt and store an account's credentials, replacing any earlier ones (commits).
 
@@ -148,6 +150,7 @@ def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -
     return summary
 
 
+@rolls_back
 def remove_account_credentials(db, account_id: uuid.UUID) -> None:
     """Forget an account's credentials (commits); publishing then uses the simulator."""
     account = _account(db.session, account_id)

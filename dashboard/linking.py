@@ -55,6 +55,7 @@ from .credentials import (
 from .errors import DomainError, NotFound
 from .ledger import record_event
 from .models import PLATFORM_NAMES, SocialAccount, utcnow
+from .transactions import rolls_back
 
 log = logging.getLogger(__name__)
 # httpx logs every request line at INFO; Facebook's documented token exchange is a GET whose
@@ -254,6 +255,7 @@ def _safe(value: Any, limit: int = 200) -> str:
     return "".join(ch for ch in str(value) if ch.isprintable())[:limit]
 
 
+@rolls_back
 def complete_connect(db, platform: str, pending: dict[str, Any] | None, args: dict[str, str],
                      user_id: uuid.UUID) -> tuple[SocialAccount, bool]:
     """Finish a connection from the platform's redirect: check it, exchange the code, read who

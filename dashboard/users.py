@@ -18,6 +18,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
 from .models import ROLES, ApiToken, User, utcnow
 from .sessions import end_user_sessions
+from .transactions import rolls_back
 
 TOKEN_PREFIX = "sdb_"
 # ASVS level 2: at least 12 characters; no composition rules (they make passwords weaker).
@@ -38,6 +39,7 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+@rolls_back
 def create_user(db, email: str, password: str, role: str = "viewer") -> User:
     """Add a user (commits); the password is stored as a salted hash only."""
     email = normalise_email(email)
@@ -129,6 +131,7 @@ class NewToken:
     plaintext: str
 
 
+@rolls_back
 def create_token(db, user_id: uuid.UUID, name: str) -> NewToken:
     """Create an API token for a user (commits)."""
     name = name.strip()
@@ -205,6 +208,7 @@ def _is_last_active_admin(db, user: User) -> bool:
     return admins <= 1
 
 
+@rolls_back
 def change_role(db, user_id: uuid.UUID, role: str, actor_id: uuid.UUID | None = None) -> User:
     """Give a user another role (commits) and record `user_role_changed`.
 
@@ -227,6 +231,7 @@ def change_role(db, user_id: uuid.UUID, role: str, actor_id: uuid.UUID | None = 
     return user
 
 
+@rolls_back
 def set_user_active(db, user_id: uuid.UUID, active: bool, actor_id: uuid.UUID | None = None) -> User:
     """Deactivate or reactivate a user (commits), recording `user_deactivated`/`user_reactivated`.
 
@@ -249,6 +254,7 @@ def set_user_active(db, user_id: uuid.UUID, active: bool, actor_id: uuid.UUID | 
     return user
 
 
+@rolls_back
 def set_timezone(db, user_id: uuid.UUID, tz: str) -> User:
     """Set the IANA time zone pages show and take times in (commits); records
     `user_timezone_changed`. InvalidInput on `timezone` for a name zoneinfo does not know."""

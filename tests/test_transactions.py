@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select, text
 
+from dashboard.accounts import create_account
+from dashboard.errors import Conflict, InvalidInput
 from dashboard.extensions import take_write_lock
 from dashboard.models import Clip
+from dashboard.publishing import background
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
+from dashboard.schemas import AccountIn
 
 
 def _write_without_waiting(db, title: str) -> None:
@@ -77,3 +82,17 @@ def test_publishing_after_a_read_of_an_older_snapshot_succeeds(db, make_clip):
                                              metadata={"caption": "after a read"}))
 
     assert result.success is True
+
+
+def test_a_refusing_service_leaves_no_transaction_open(db, make_account, make_clip):
+    """Services roll back their own failed work (dashboard/transactions.py): a view need not,
+    and on SQLite no write lock outlives the refusal."""
+    make_account("instagram", "taken")
+    with pytest.raises(Conflict):
+        create_account(db, AccountIn(platform="instagram", handle="taken"))
+    assert not db.session().in_transaction()
+
+    clip_id = make_clip().id
+    with pytest.raises(InvalidInput):
+        background.create_batch(db, clip_id, [background.Target("instagram", None, "x" * 3000, [])])
+    assert not db.session().in_transaction()

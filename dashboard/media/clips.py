@@ -22,6 +22,7 @@ from sqlalchemy import select
 from ..errors import ClipNotFound, FieldError, InvalidInput
 from ..ledger import record_event
 from ..models import PLATFORMS, Clip, utcnow
+from ..transactions import rolls_back
 from .probe import MediaFacts, NotAVideo, probe_file
 from .storage import get_storage
 from .thumbnail import default_cover_ms, make_thumbnail
@@ -204,6 +205,7 @@ def replace_video(db, clip_id: uuid.UUID, path: str | Path, filename: str,
     return clip
 
 
+@rolls_back
 def set_cover(db, clip_id: uuid.UUID, offset_ms: int) -> Clip:
     """Take the clip's cover (thumbnail, and the platforms' cover) at `offset_ms` (commits)."""
     clip = db.session.get(Clip, clip_id)

@@ -30,6 +30,7 @@ from ..models import (
     SocialAccount,
     utcnow,
 )
+from ..transactions import rolls_back
 from .service import load_target
 from .worker import enqueue
 
@@ -73,6 +74,7 @@ def _checked_time(scheduled_at: datetime) -> datetime:
     return scheduled_at
 
 
+@rolls_back
 def schedule_publish(db, clip_id: uuid.UUID, target: Target, scheduled_at: datetime) -> PublishLog:
     """Schedule a post for `scheduled_at` (timezone-aware; stored as UTC) and commit it."""
     scheduled_at = _checked_time(scheduled_at)
@@ -94,6 +96,7 @@ def _schedule(db, clip_id, target: Target, scheduled_at: datetime, **extra) -> P
     return log_row
 
 
+@rolls_back
 def queue_publish(db, clip_id: uuid.UUID, target: Target, *, batch_id=None, retry_of_id=None) -> PublishLog:
     """Queue a post to go out as soon as a worker is free (commits)."""
     load_target(db, clip_id, target.platform, target.social_account_id, target.caption, target.hashtags)
@@ -170,6 +173,7 @@ def batch_targets(db, picked: list[uuid.UUID], with_satellites_of: list[uuid.UUI
     return targets
 
 
+@rolls_back
 def create_batch(db, clip_id: uuid.UUID, targets: list[Target], created_by_id=None,
                  scheduled_at: datetime | None = None) -> PublishBatch:
     """Cross-post a clip: one log per target, all committed together, then queued; with
@@ -252,6 +256,7 @@ def get_log(db, log_id: uuid.UUID, *, for_update: bool = False) -> PublishLog:
     return log_row
 
 
+@rolls_back
 def cancel(db, log_id: uuid.UUID) -> PublishLog:
     """Cancel a scheduled or queued post that has not started (commits); 409 once it has.
 
@@ -270,6 +275,7 @@ def cancel(db, log_id: uuid.UUID) -> PublishLog:
     return log_row
 
 
+@rolls_back
 def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
     """Move a scheduled post to another time before it starts (commits)."""
     log_row = get_log(db, log_id, for_update=True)
@@ -288,6 +294,7 @@ def reschedule(db, log_id: uuid.UUID, scheduled_at: datetime) -> PublishLog:
     return log_row
 
 
+@rolls_back
 def retry(db, log_id: uuid.UUID) -> PublishLog:
     """A person retries a failed or unconfirmed post, once: a new queued log linked to it
     (`retry_of_id`) and kept in its batch (commits); 409 when it was retried already (retry the
@@ -340,6 +347,7 @@ def retry_failed(db, batch_id: uuid.UUID) -> tuple[list[PublishLog], dict[uuid.U
     return queued, refused
 
 
+@rolls_back
 def mark_published(db, log_id: uuid.UUID, external_url: str | None = None) -> PublishLog:
     """A person confirms that an unconfirmed post did go out (commits)."""
     log_row = get_log(db, log_id, for_update=True)

@@ -38,6 +38,7 @@ from ..models import (
     platform_name,
     utcnow,
 )
+from ..transactions import rolls_back
 from . import journal
 from .journal import OutcomeNotRecorded
 from .models import PublishRequest, PublishResult
@@ -191,6 +192,7 @@ def publish_clip(db, request: PublishRequest) -> PublishResult:
     return publish_now(db, request).result
 
 
+@rolls_back
 def publish_now(db, request: PublishRequest) -> PublishAttempt:
     """Publish a clip to one platform now, recording the attempt and its every step.
 

@@ -172,7 +172,6 @@ def connect_callback(platform: str):
     try:
         account, created = linking.complete_connect(db, platform, pending, args, current_user.id)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.detail, "error")
         return redirect(url_for("accounts.index", _anchor=f"platform-{platform}"))
     flash(f"{'Connected' if created else 'Reconnected'} {platform_name(platform)} account "
@@ -218,7 +217,6 @@ def create():
         except ValidationError as exc:
             apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="handle")
         else:
             flash(f"Added {account.platform} account @{account.handle}.", "success")
@@ -248,7 +246,6 @@ def edit(account_id: uuid.UUID):
         except ValidationError as exc:
             apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="handle")
         else:
             flash(f"Saved {account.platform} account @{account.handle}.", "success")
@@ -269,7 +266,6 @@ def credentials(account_id: uuid.UUID):
         try:
             summary = set_account_credentials(db, account.id, form.values())
         except DomainError as exc:
-            db.session.rollback()
             aliases = {f"credentials.{key}": key for key in form.values()} | {"credentials": None}
             apply_domain_error(form, exc, aliases=aliases)
         else:

@@ -234,7 +234,6 @@ def cover(clip_id: uuid.UUID):
         try:
             clip = media_service.set_cover(db, clip_id, round(form.cover_seconds.data * 1000))
         except InvalidInput as exc:
-            db.session.rollback()
             form.cover_seconds.errors = [e.message for e in exc.errors] or [exc.detail]
         else:
             if not wants_fragment():
@@ -361,7 +360,6 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
     except ValidationError as exc:
         show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, PUBLISH_FIELD_MAP)
     except QuotaExceeded as exc:
-        db.session.rollback()
         form.social_account_id.errors = list(form.social_account_id.errors) + [exc.detail]
         return None, _quota_offer(form.account_id())
     except InvalidInput as exc:
@@ -564,7 +562,6 @@ def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade 
                                         scheduled_at=form.scheduled_for())
         return BatchMade(batch.id), None
     except InvalidInput as exc:
-        db.session.rollback()
         _crosspost_errors(form, exc, account_errors)
     except ClipNotFound:
         form.form_errors.append("This clip no longer exists: it may have been deleted.")

@@ -21,7 +21,6 @@ from wtforms.validators import (
 
 from ..credentials import REQUIRED_KEYS, allowed_keys
 from ..errors import Conflict, DomainError
-from ..extensions import db
 from ..models import PLATFORMS, ROLES, platform_name
 from ..users import MIN_PASSWORD_LENGTH
 
@@ -48,7 +47,6 @@ def run_button(action, refused=(Conflict,)):
     try:
         return action(), None
     except refused as exc:
-        db.session.rollback()
         # The fields' own messages read better than the detail, which prefixes each with its field.
         return None, "; ".join(e.message for e in exc.errors) or exc.detail
 

@@ -42,7 +42,6 @@ def index():
         try:
             set_timezone(db, current_user.id, form.timezone.data)
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="timezone")
         else:
             flash(f"Saved: times are shown in {form.timezone.data}.", "success")

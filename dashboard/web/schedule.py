@@ -143,7 +143,6 @@ def reschedule(log_id: uuid.UUID):
         try:
             moved = background.reschedule(db, log_id, form.scheduled_at.data)
         except (Conflict, InvalidInput) as exc:
-            db.session.rollback()
             error = "; ".join(e.message for e in exc.errors) or exc.detail
     else:
         error = " ".join(form.scheduled_at.errors) or FORM_EXPIRED

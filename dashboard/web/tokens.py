@@ -45,7 +45,6 @@ def create():
         try:
             new_token = create_token(db, current_user.id, form.name.data)
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="name")
         else:
             return _page(TokenForm(formdata=None), new_token=new_token, status=201)

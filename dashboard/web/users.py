@@ -52,7 +52,6 @@ def create():
         try:
             user = user_service.create_user(db, form.email.data, form.password.data, form.role.data)
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="email")
         else:
             flash(f"Added {user.role} {user.email}.", "success")
@@ -85,7 +84,6 @@ def change_role(user_id: uuid.UUID):
     try:
         user = user_service.change_role(db, user_id, form.role.data, actor_id=current_user.id)
     except DomainError as exc:
-        db.session.rollback()
         return _row_response(user_id, error=_capitalised(exc.detail))
     return _row_response(user_id, done=f"{user.email} is now {user.role}.")
 
@@ -111,7 +109,6 @@ def _set_active(user_id: uuid.UUID, active: bool):
     try:
         user = user_service.set_user_active(db, user_id, active, actor_id=current_user.id)
     except DomainError as exc:
-        db.session.rollback()
         return _row_response(user_id, error=_capitalised(exc.detail))
     return _row_response(user_id, done=f"{user.email} is {'active again' if active else 'deactivated'}.")
 

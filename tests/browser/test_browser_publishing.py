@@ -76,7 +76,7 @@ def test_publish_succeeds_then_fails_then_retry_succeeds(admin_page: Page, live)
     page.goto(f"/clips/{clip_id}")
     choose_account(page, "tiktok", account_id)
     page.fill("#caption", "New range, out now")
-    page.fill("#hashtags", "launch spring")
+    page.fill("#hashtags", "launch, spring")
     result = page.locator("#publish-result")
     history = page.locator("#clip-history-table tbody tr")
 

@@ -70,7 +70,7 @@ def test_schedule_a_post_see_it_on_the_schedule_then_published(admin_page: Page,
 
     scheduled = page.locator("#publish-scheduled")
     expect(scheduled).to_contain_text(f"Scheduled for {local:%Y-%m-%d %H:%M} IST, UTC+05:30")  # {ZONE}'s clock, named
-    expect(scheduled).to_contain_text("on Instagram as @acme.sports")
+    expect(scheduled).to_contain_text("@acme.sports on Instagram")
     expect(page.locator("#cancel-scheduled")).to_be_visible()
     screenshot(page, "clip-scheduled")
     with live.db() as db:
