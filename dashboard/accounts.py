@@ -64,7 +64,7 @@ def account_trees(db, platform: str | None = None, *, active_only: bool = False)
     for account in accounts:
         if account.is_main:
             continue
-        tree = by_main.get(account.parent_account_id)
+        tree = by_main.get(account.parent_account_id) if account.parent_account_id else None
         if tree is not None:
             tree.satellites.append(account)
         else:

@@ -22,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from flask import current_app
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -34,6 +36,7 @@ from .errors import AlreadySubmitted, Conflict, InvalidInput
 from .models import IdempotencyRecord, PublishBatch, PublishLog, utcnow
 
 MAX_KEY_LENGTH = 200
+T = TypeVar("T")
 # An unanswered reservation that created nothing after this long belongs to a request whose
 # process died before creating its work: the key may be used again.
 ABANDONED_AFTER = timedelta(minutes=10)
@@ -189,3 +192,43 @@ def delete_expired(db, ttl_seconds: float, now: datetime | None = None) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def submit_once(db, user_id: uuid.UUID, key: str | None, endpoint: str, body: Any,
+                run: Callable[[], T], answer: Callable[[T], tuple[int, Any] | None],
+                in_flight: Callable[[InFlight], T] | None = None) -> T | Replay:
+    """Run `run()` at most once per (user, key, endpoint): the one idempotent submit of the
+    pages' forms and the API alike.
+
+    A repeat with the same key and body gets the stored first answer (a Replay) and runs
+    nothing. A repeat whose first request created its work (a publish log or batch) but never
+    answered (it was killed, or is still in its platform call) gets `in_flight(InFlight)`, an
+    answer from that work's state, never a second run; without `in_flight` it is refused. The
+    same key with another body, or while the first request still runs and has created nothing,
+    raises AlreadySubmitted. `answer(result)` says what to store, (status, JSON body), or None
+    when the request was refused, which releases the key so the corrected request can be sent
+    again (so does an exception). Keys live IDEMPOTENCY_KEY_TTL_SECONDS. Without a key, `run()`
+    simply runs.
+    """
+    if key is None:
+        return run()
+    reserved = reserve(db, user_id, key, endpoint, request_fingerprint(endpoint, body),
+                       current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
+    if isinstance(reserved, Replay):
+        return reserved
+    if isinstance(reserved, InFlight):
+        if in_flight is None:
+            raise AlreadySubmitted("the first request with this Idempotency-Key is still running; "
+                                   "repeat it in a moment", still_running=True)
+        return in_flight(reserved)
+    try:
+        result = run()
+    except BaseException:
+        release(db, reserved)
+        raise
+    stored = answer(result)
+    if stored is None:
+        release(db, reserved)
+    else:
+        finish(db, reserved, *stored)
+    return result

@@ -421,7 +421,7 @@ class CrossPostFormBase(FlaskForm):
         body = {"accounts": sorted(self.accounts.data or []),
                 "with_satellites_of": sorted(self.with_satellites_of.data or []),
                 "caption": self.caption.data or "", "hashtags": self.hashtags.data or "",
-                "scheduled_at": self.scheduled_for().isoformat() if self.scheduled_for() else None}
+                "scheduled_at": when.isoformat() if (when := self.scheduled_for()) else None}
         for name, field in self._fields.items():
             if name.startswith(("caption_", "hashtags_")) and field.data:
                 body[name] = field.data

@@ -22,7 +22,6 @@ from .. import idempotency
 from ..api import uploads as tus
 from ..errors import (
     AccountNotFound,
-    AlreadySubmitted,
     ClipNotFound,
     FieldError,
     InvalidInput,
@@ -58,6 +57,7 @@ from .filters import new_idempotency_key
 from .forms import run_button
 from .htmx import go_to, retarget, wants_fragment
 from .profile import user_zone
+from .submit import submit_form_once
 
 bp = Blueprint("clips", __name__, url_prefix="/clips")
 
@@ -371,12 +371,6 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
     return None, None
 
 
-def _already_sent(exc: AlreadySubmitted) -> str:
-    if exc.still_running:
-        return "This form was already sent and is still being published: its result will show here."
-    return "This form was already sent with other values: reload the page to publish again."
-
-
 def _in_flight_outcome(reserved: idempotency.InFlight) -> PanelOutcome:
     """A repeat of a form whose first sending created its post but never answered: that post as
     it stands (scheduled, still publishing and followed, or its result), never a second publish."""
@@ -384,40 +378,6 @@ def _in_flight_outcome(reserved: idempotency.InFlight) -> PanelOutcome:
     if log_row.scheduled_at is not None:
         return PanelOutcome(scheduled=log_row, replayed=True)
     return PanelOutcome.of_attempt(log_row, replayed=True)
-
-
-def once(user_id: uuid.UUID, key: str | None, body: dict, run, on_refused):
-    """Run `run()` at most once per (user, key, URL): a repeat with the same key gets the stored
-    answer (`Replay`) and writes nothing.
-
-    `run()` returns (outcome with .body(), extra) or (None, extra) when the input was refused,
-    which releases the key so the corrected form can be sent again. Without a key (an old form,
-    a script) `run()` simply runs.
-    """
-    key = (key or "").strip()
-    if not key:
-        return run()
-    try:
-        reserved = idempotency.reserve(db, user_id, key, request.path,
-                                       idempotency.request_fingerprint(request.path, body),
-                                       current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
-    except (AlreadySubmitted, InvalidInput) as exc:
-        on_refused(_already_sent(exc) if isinstance(exc, AlreadySubmitted) else exc.detail)
-        return None, None
-    if isinstance(reserved, idempotency.Replay):
-        return reserved, None
-    if isinstance(reserved, idempotency.InFlight):
-        return _in_flight_outcome(reserved), None
-    try:
-        outcome, extra = run()
-    except BaseException:
-        idempotency.release(db, reserved)
-        raise
-    if outcome is None:
-        idempotency.release(db, reserved)
-    else:
-        idempotency.finish(db, reserved, 200, outcome.body())
-    return outcome, extra
 
 
 @bp.post("/<uuid:clip_id>/publish")
@@ -441,8 +401,9 @@ def publish(clip_id: uuid.UUID):
     form.social_account_id.choices = account_choices(db, form.platform.data)
     outcome = offer = None
     if form.validate_on_submit():
-        outcome, offer = once(current_user.id, form.idempotency_key.data, form.request_body(),
-                              lambda: _run_publish(clip_id, form), form.form_errors.append)
+        outcome, offer = submit_form_once(current_user.id, form.idempotency_key.data, form.request_body(),
+                              lambda: _run_publish(clip_id, form), form.form_errors.append,
+                                        in_flight=lambda reserved: (_in_flight_outcome(reserved), None))
         if isinstance(outcome, idempotency.Replay):
             outcome = PanelOutcome.replay(outcome.body)
     if outcome is None:
@@ -520,11 +481,17 @@ class BatchMade:
         return {"batch_id": str(self.batch_id)}
 
 
+ACCOUNT_GONE = "one of these accounts no longer exists; reload the page"
+
+
 def _crosspost_errors(form, exc: InvalidInput, account_errors: dict[uuid.UUID, list[str]]) -> None:
     """Put a refused batch's errors next to what caused them: the account's checkbox, its own
     caption/hashtags when it has them, else the default ones (naming the account)."""
     if isinstance(exc, background.TargetRefused):
         account = db.session.get(SocialAccount, exc.target.social_account_id)
+        if account is None:  # deleted since the batch was refused
+            form.accounts.errors = list(form.accounts.errors) + [ACCOUNT_GONE]
+            return
         own_caption, own_hashtags = form.override_fields(account.id)
         for error in exc.errors:
             rest = error.field.removeprefix(exc.prefix + ".")
@@ -545,8 +512,7 @@ def _crosspost_errors(form, exc: InvalidInput, account_errors: dict[uuid.UUID, l
             form.with_satellites_of.errors = list(form.with_satellites_of.errors) + [error.message]
         elif error.field.startswith("targets"):
             form.accounts.errors = list(form.accounts.errors) + [
-                "one of these accounts no longer exists; reload the page"
-                if error.field.endswith("social_account_id") else error.message]
+                ACCOUNT_GONE if error.field.endswith("social_account_id") else error.message]
         elif error.field == "scheduled_at":
             form.scheduled_at.errors = list(form.scheduled_at.errors) + [error.message]
         else:
@@ -566,8 +532,7 @@ def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade 
     except ClipNotFound:
         form.form_errors.append("This clip no longer exists: it may have been deleted.")
     except AccountNotFound:
-        form.accounts.errors = list(form.accounts.errors) + [
-            "one of these accounts no longer exists; reload the page"]
+        form.accounts.errors = list(form.accounts.errors) + [ACCOUNT_GONE]
     return None, None
 
 
@@ -583,8 +548,9 @@ def crosspost(clip_id: uuid.UUID):
     account_errors: dict[uuid.UUID, list[str]] = {}
     made = None
     if form.validate_on_submit():
-        made, _ = once(current_user.id, form.idempotency_key.data, form.request_body(),
-                       lambda: _run_crosspost(clip_id, form, account_errors), form.form_errors.append)
+        made, _ = submit_form_once(current_user.id, form.idempotency_key.data, form.request_body(),
+                       lambda: _run_crosspost(clip_id, form, account_errors), form.form_errors.append,
+                                     in_flight=lambda reserved: (BatchMade(reserved.created_batch_id), None))
         if isinstance(made, idempotency.Replay):
             made = BatchMade(uuid.UUID(made.body["batch_id"]))
     if made is not None:
