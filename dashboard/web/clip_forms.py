@@ -35,7 +35,6 @@ from wtforms.validators import (
 )
 
 from ..accounts import AccountTree, account_trees, list_accounts
-from ..errors import FieldError
 from ..ledger import ENTITY_TYPES, EVENT_TYPES
 from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
 from ..models import PLATFORMS, PublishStatus, platform_name
@@ -200,7 +199,8 @@ class PublishForm(FlaskForm):
 
 # Engine field paths -> publish form fields. Errors about the clip itself (title, duration) are
 # not the form's to fix: they show above it, with a link to edit the clip.
-PUBLISH_FIELD_MAP = {
+PUBLISH_FIELD_MAP: dict[str, str | None] = {
+    "clip": None,
     "scheduled_at": "scheduled_at",
     "timezone": "scheduled_at",
     "platform": "platform",
@@ -209,28 +209,6 @@ PUBLISH_FIELD_MAP = {
     "metadata": "caption",
     "metadata.hashtags": "hashtags",
 }
-
-
-def attach_errors(form: FlaskForm, errors: list[FieldError], field_map: dict[str, str]) -> list[str]:
-    """Append each FieldError to its form field; return the messages no field takes.
-
-    Paths are matched by their longest known prefix, so 'metadata.hashtags.3' lands on hashtags.
-    """
-    left: list[str] = []
-    for error in errors:
-        target = None
-        parts = error.field.split(".")
-        for end in range(len(parts), 0, -1):
-            name = field_map.get(".".join(parts[:end]))
-            if name:
-                target = name
-                break
-        field = form._fields.get(target) if target else None
-        if field is None:
-            left.append(error.message)
-        else:
-            field.errors = list(field.errors) + [error.message]
-    return left
 
 
 def account_choices(db, platform: str | None) -> list[SelectChoice]:

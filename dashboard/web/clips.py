@@ -23,7 +23,6 @@ from ..api import uploads as tus
 from ..errors import (
     AccountNotFound,
     ClipNotFound,
-    FieldError,
     InvalidInput,
     NotFound,
 )
@@ -48,13 +47,12 @@ from .clip_forms import (
     CoverForm,
     PublishForm,
     account_choices,
-    attach_errors,
     crosspost_accounts,
     crosspost_form,
     parse_hashtags,
 )
 from .filters import new_idempotency_key
-from .forms import run_button
+from .forms import apply_domain_error, run_button
 from .htmx import go_to, retarget, wants_fragment
 from .profile import user_zone
 from .submit import submit_form_once
@@ -63,12 +61,7 @@ bp = Blueprint("clips", __name__, url_prefix="/clips")
 
 PAGE_SIZE = 25
 CLIP_HISTORY_SIZE = 10
-CLIP_FIELD_MAP = {name: name for name in ("title", "description", "media", "duration_seconds")}
-
-
-def show_errors(form, errors: list[FieldError], field_map: dict[str, str]) -> None:
-    """Put each error next to its field; the rest above the form's buttons."""
-    form.form_errors.extend(attach_errors(form, errors, field_map))
+CLIP_FIELD_MAP: dict[str, str | None] = {name: name for name in ("title", "description", "media", "duration_seconds")}
 
 
 @bp.get("")
@@ -92,9 +85,9 @@ def new():
         try:
             clip = clip_service.create_clip(db, ClipIn(**form.clip_fields()))
         except ValidationError as exc:
-            show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, CLIP_FIELD_MAP)
+            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole=""), aliases=CLIP_FIELD_MAP)
         except InvalidInput as exc:
-            show_errors(form, exc.errors or [FieldError("", exc.detail)], CLIP_FIELD_MAP)
+            apply_domain_error(form, exc, aliases=CLIP_FIELD_MAP)
         else:
             flash(f"Clip \u201c{clip.title}\u201d created.", "success")
             return redirect(url_for("clips.detail", clip_id=clip.id))
@@ -114,9 +107,9 @@ def edit(clip_id: uuid.UUID):
         try:
             clip = clip_service.update_clip(db, clip_id, ClipPatch(**form.clip_fields()))
         except ValidationError as exc:
-            show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, CLIP_FIELD_MAP)
+            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole=""), aliases=CLIP_FIELD_MAP)
         except InvalidInput as exc:
-            show_errors(form, exc.errors or [FieldError("", exc.detail)], CLIP_FIELD_MAP)
+            apply_domain_error(form, exc, aliases=CLIP_FIELD_MAP)
         else:
             flash("Clip saved.", "success")
             return redirect(url_for("clips.detail", clip_id=clip.id))
@@ -234,7 +227,7 @@ def cover(clip_id: uuid.UUID):
         try:
             clip = media_service.set_cover(db, clip_id, round(form.cover_seconds.data * 1000))
         except InvalidInput as exc:
-            form.cover_seconds.errors = [e.message for e in exc.errors] or [exc.detail]
+            apply_domain_error(form, exc, aliases={"cover_offset_ms": "cover_seconds"}, default_field="cover_seconds")
         else:
             if not wants_fragment():
                 flash("Cover frame saved.", "success")
@@ -358,12 +351,12 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
             return PanelOutcome(result=attempt.result), None
         return PanelOutcome(processing=background.get_log(db, attempt.log_id)), None
     except ValidationError as exc:
-        show_errors(form, InvalidInput.from_pydantic(exc, whole="").errors, PUBLISH_FIELD_MAP)
+        apply_domain_error(form, InvalidInput.from_pydantic(exc, whole=""), aliases=PUBLISH_FIELD_MAP)
     except QuotaExceeded as exc:
-        form.social_account_id.errors = list(form.social_account_id.errors) + [exc.detail]
+        apply_domain_error(form, exc, default_field="social_account_id")
         return None, _quota_offer(form.account_id())
     except InvalidInput as exc:
-        show_errors(form, exc.errors or [FieldError("", exc.detail)], PUBLISH_FIELD_MAP)
+        apply_domain_error(form, exc, aliases=PUBLISH_FIELD_MAP)
     except AccountNotFound:
         form.social_account_id.errors = ["this account no longer exists; choose another"]
     except ClipNotFound:
@@ -507,16 +500,11 @@ def _crosspost_errors(form, exc: InvalidInput, account_errors: dict[uuid.UUID, l
             else:  # the clip itself breaks a rule of this account's platform
                 form.form_errors.append(f"@{account.handle} ({platform_name(account.platform)}): {error.message}")
         return
-    for error in exc.errors or [FieldError("", exc.detail)]:
-        if error.field.startswith("with_satellites_of"):
-            form.with_satellites_of.errors = list(form.with_satellites_of.errors) + [error.message]
-        elif error.field.startswith("targets"):
-            form.accounts.errors = list(form.accounts.errors) + [
-                ACCOUNT_GONE if error.field.endswith("social_account_id") else error.message]
-        elif error.field == "scheduled_at":
-            form.scheduled_at.errors = list(form.scheduled_at.errors) + [error.message]
-        else:
-            form.form_errors.append(error.message)
+    if any(e.field.startswith("targets") and e.field.endswith("social_account_id") for e in exc.errors):
+        form.accounts.errors = list(form.accounts.errors) + [ACCOUNT_GONE]
+        return
+    apply_domain_error(form, exc, aliases={"with_satellites_of": "with_satellites_of", "targets": "accounts",
+                                           "scheduled_at": "scheduled_at"})
 
 
 def _run_crosspost(clip_id: uuid.UUID, form, account_errors) -> tuple[BatchMade | None, None]:

@@ -47,8 +47,7 @@ def run_button(action, refused=(Conflict,)):
     try:
         return action(), None
     except refused as exc:
-        # The fields' own messages read better than the detail, which prefixes each with its field.
-        return None, "; ".join(e.message for e in exc.errors) or exc.detail
+        return None, refusal_message(exc)
 
 
 class LoginForm(FlaskForm):
@@ -228,21 +227,38 @@ def apply_domain_error(form: FlaskForm, exc: DomainError, *, aliases: dict[str, 
                        default_field: str | None = None) -> None:
     """Show a service's error next to the fields it names, or above the form (FlaskBB style).
 
-    `aliases` maps a service's field path (e.g. `credentials.access_token`) to a form field name,
-    or to None for an error about the whole form. An error that names no field of the form (a
-    Conflict, say) goes next to `default_field` when given, else above the form.
+    `aliases` maps a service's field path, or its longest known prefix (`metadata.hashtags`
+    takes `metadata.hashtags.3`), to a form field name, or to None for an error about the whole
+    form. An error that names no field of the form (a Conflict, say) goes next to
+    `default_field` when given, else above the form. The one way pages put a service's error
+    onto a form: they dispatch on the error's type and its field paths, never on its text.
     """
     aliases = aliases or {}
     if not exc.errors:
         _add_error(form, default_field, exc.detail)
     for error in exc.errors:
-        name = aliases.get(error.field, error.field)
+        name = _alias(aliases, error.field)
         if name is None:
             _add_error(form, None, error.message)
         elif name in form._fields:
             _add_error(form, name, error.message)
         else:
             _add_error(form, default_field, f"{error.field}: {error.message}")
+
+
+def _alias(aliases: dict[str, str | None], path: str) -> str | None:
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in aliases:
+            return aliases[prefix]
+    return path
+
+
+def refusal_message(exc: DomainError) -> str:
+    """A refused button's reason in one sentence: the fields' own messages read better than the
+    detail, which prefixes each with its field."""
+    return "; ".join(e.message for e in exc.errors) or exc.detail
 
 
 def _add_error(form: FlaskForm, name: str | None, message: str) -> None:

@@ -23,7 +23,7 @@ from ..publishing import background
 from .access import role_required
 from .clip_forms import RescheduleForm, ScheduleWeekForm
 from .filters import user_zone
-from .forms import FORM_EXPIRED, run_button
+from .forms import FORM_EXPIRED, refusal_message, run_button
 from .htmx import wants_fragment
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -143,7 +143,7 @@ def reschedule(log_id: uuid.UUID):
         try:
             moved = background.reschedule(db, log_id, form.scheduled_at.data)
         except (Conflict, InvalidInput) as exc:
-            error = "; ".join(e.message for e in exc.errors) or exc.detail
+            error = refusal_message(exc)
     else:
         error = " ".join(form.scheduled_at.errors) or FORM_EXPIRED
     if moved is not None and not wants_fragment():

@@ -123,7 +123,7 @@ def test_a_cover_past_the_end_is_refused_inline(client, db, login, uploaded):
     response = client.post(f"/clips/{clip.id}/cover", data={"cover_seconds": "99"}, headers=HTMX)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert re.search(r'id="cover-error"[^>]*>must be between 0 and 4\d\d\d', html)
+    assert re.search(r'id="cover-error"[^>]*>Must be between 0 and 4\d\d\d', html)
     db.session.expire_all()
     clip = db.session.get(Clip, clip.id)
     assert (clip.cover_offset_ms, clip.thumbnail_key) == before

@@ -136,7 +136,7 @@ def test_a_past_time_is_refused_next_to_the_field(client, db, editor_in, make_cl
     response = schedule(client, clip.id, an_hour_ago)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#publish-form"
-    assert field_error(html, "scheduled_at") == "is in the past"
+    assert field_error(html, "scheduled_at") == "Is in the past."
     assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="scheduled_at"[^>]*value="' + an_hour_ago, html)
     assert '<input checked id="when-1"' in html  # still on "later", for correction
     assert logs(db) == [] and count(db, IdempotencyRecord) == 0  # the key is free again
@@ -607,7 +607,7 @@ def test_a_scheduled_crosspost_needs_a_future_time(client, db, editor_in, make_c
     past = local_value(utcnow() - timedelta(days=1), "UTC")
     html = crosspost_refused(crosspost(client, clip_id, **{"xp-accounts": [str(main.id)], "xp-when": "later",
                                                            "xp-scheduled_at": past}), db)
-    assert field_error(html, "xp-scheduled_at") == "is in the past"
+    assert field_error(html, "xp-scheduled_at") == "Is in the past."
 
 
 def test_the_api_schedules_a_crosspost_through_the_same_builder(client, db, make_clip, family, api_headers):

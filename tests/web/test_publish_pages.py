@@ -246,7 +246,7 @@ def test_too_many_hashtags_and_run_together_hashtags(client, db, login, make_cli
     clip = make_clip()
     tags = ", ".join(f"tag{i}" for i in range(31))
     html = assert_refused(publish(client, clip, hashtags=tags), db)
-    assert "the post has 31 hashtags; Instagram allows at most 30" in field_error(html, "hashtags")
+    assert "The post has 31 hashtags; Instagram allows at most 30." in field_error(html, "hashtags")
     html = assert_refused(publish(client, clip, hashtags="#spring#sale"), db)
     assert "is not one hashtag" in field_error(html, "hashtags")
 
@@ -256,7 +256,7 @@ def test_clip_too_long_for_youtube_is_shown_above_the_form(client, db, login, ma
     clip = make_clip(duration_seconds=600.0)
     html = assert_refused(publish(client, clip, platform="youtube"), db)
     errors = re.search(r'<div id="publish-form-errors".*?</div>', html, re.S).group(0)
-    assert "the clip lasts 600 s; YouTube allows at most 180 s" in errors
+    assert "The clip lasts 600 s; YouTube allows at most 180 s." in errors
 
 
 def test_unknown_platform(client, db, login, make_clip):
