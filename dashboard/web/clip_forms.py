@@ -1,4 +1,4 @@
-"""Flask-WTF forms of the clips, publish history and ledger pages (one form per use).
+"""Flask-WTF forms of the clips pages and the clip page's publish and cross-post panels.
 
 Forms check what a browser can get wrong (required, lengths, numbers, dates); the services stay
 the judges of the domain rules, and views map their FieldErrors back onto these fields.
@@ -11,7 +11,6 @@ from datetime import datetime
 
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     DateTimeLocalField,
     FloatField,
     HiddenField,
@@ -21,24 +20,21 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
-    URLField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
-    URL,
     DataRequired,
     Length,
     NumberRange,
     Optional,
-    Regexp,
     ValidationError,
 )
 
-from ..accounts import AccountTree, account_trees, list_accounts
-from ..ledger import ENTITY_TYPES, EVENT_TYPES
-from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
-from ..models import PLATFORMS, PublishStatus, platform_name
-from .filters import local_day_end, local_day_start, user_zone
+from ..accounts import AccountTree, account_trees
+from ..local_times import validate_local_field
+from ..models import PLATFORMS, platform_name
+from .filters import user_zone
+from .forms import BAD_TIME, LOCAL_FORMATS
 
 NO_ACCOUNT_LABEL = "No account (simulator)"
 
@@ -92,10 +88,6 @@ class ClipSearchForm(FlaskForm):
 
     q = SearchField("Search clips", validators=[Optional(), Length(max=200)])
 
-
-# datetime-local sends minutes (or seconds with a step); the first is how values are rendered.
-BAD_TIME = "enter a date and a time, e.g. 2026-11-26 09:00"
-LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
 # The rule the hashtag fields state and static/publish-panel.js repeats: tags are separated by
 # commas, the # is optional, and a tag is one word. "#spring #sale" (every word with its #) is two
@@ -237,103 +229,6 @@ def _account_label(account) -> str:
     return f"@{account.handle}"
 
 
-def all_account_choices(db) -> list[SelectChoice]:
-    """Any account, then every account (active or not) in an optgroup per platform: the history filter."""
-    choices = [SelectChoice("", "Any account")]
-    for account in list_accounts(db):
-        label = f"@{account.handle}" + ("" if account.active else " (inactive)")
-        group = platform_name(account.platform)
-        choices.append(SelectChoice(str(account.id), label, optgroup=group))
-    return choices
-
-
-class _DateRangeForm(FlaskForm):
-    """From/to dates, both inclusive, read as days on the user's clock (their profile zone)."""
-
-    class Meta:
-        csrf = False
-
-    date_from = DateField("From", name="from", validators=[Optional()])
-    date_to = DateField("To", name="to", validators=[Optional()])
-
-    def validate_date_from(self, field):
-        if field.data and not day_in_range(field.data):
-            raise ValidationError(OUT_OF_RANGE)
-
-    def validate_date_to(self, field):
-        """An empty range is a mistake, not a query."""
-        if field.data and not day_in_range(field.data):
-            raise ValidationError(OUT_OF_RANGE)
-        if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("must be on or after the From date")
-
-    def since(self) -> datetime | None:
-        """The start of the From day (inclusive)."""
-        return local_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
-
-    def until(self) -> datetime | None:
-        """The start of the day after To (exclusive), so To's whole day is included."""
-        if self.date_to.data and not self.date_to.errors:
-            return local_day_end(self.date_to.data)
-        return None
-
-
-class HistoryFilterForm(_DateRangeForm):
-    """Filters of the publish history page (GET)."""
-
-    # default="": an absent parameter means "any", not an invalid choice.
-    status = SelectField(
-        "Status",
-        default="",
-        choices=[SelectChoice("", "Any status")]
-        + [SelectChoice(s.value, s.label) for s in PublishStatus],
-    )
-    platform = SelectField(
-        "Platform",
-        default="",
-        choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, platform_name(p)) for p in PLATFORMS],
-    )
-    account = SelectField("Account", default="", validate_choice=False)
-    clip = HiddenField()
-
-    def validate_account(self, field):
-        """An account id from the list (or none)."""
-        if field.data and uuid_or_none(field.data) is None:
-            raise ValidationError("choose an account from the list")
-
-    def validate_clip(self, field):
-        """The clip id the clip page links with."""
-        if field.data and uuid_or_none(field.data) is None:
-            raise ValidationError("is not a clip id")
-
-
-class LedgerFilterForm(_DateRangeForm):
-    """Filters of the ledger page (GET)."""
-
-    event_type = SelectField(
-        "Event type", default="",
-        choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
-    entity_type = SelectField(
-        "Entity type", default="",
-        choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
-    entity_id = StringField("Entity id", validators=[Optional(), Length(max=40)],
-                            render_kw={"placeholder": "e.g. a clip id", "autocomplete": "off",
-                                       "spellcheck": "false"})
-
-    def validate_entity_id(self, field):
-        """A UUID, with or without dashes."""
-        if field.data and uuid_or_none(field.data) is None:
-            raise ValidationError("is not an id (a UUID such as 3f2b…)")
-
-
-def uuid_or_none(value: str | None) -> uuid.UUID | None:
-    """The UUID in `value`, None when it is empty or not a UUID."""
-    try:
-        return uuid.UUID(value.strip()) if value else None
-    except ValueError:
-        return None
-
-
 # Publishing later and elsewhere -------------------------------------------------------------------
 
 class CrossPostFormBase(FlaskForm):
@@ -435,39 +330,3 @@ def crosspost_form(groups: dict[str, list[AccountTree]], **kwargs) -> CrossPostF
     form.with_satellites_of.choices = mains
     form.account_ids = [uuid.UUID(choice.value) for choice in choices]
     return form
-
-
-class RescheduleForm(FlaskForm):
-    """Move a scheduled post: a new time on the user's clock."""
-
-    scheduled_at = DateTimeLocalField("New date and time", format=LOCAL_FORMATS, tz=user_zone,
-                                      validators=[DataRequired(message="choose the new date and time")],
-                                      invalid_value_message=BAD_TIME)
-    week = HiddenField()
-
-    def validate_scheduled_at(self, field):
-        """A time that exists, once, on the user's clock (not in a daylight-saving change)."""
-        validate_local_field(field, user_zone())
-
-
-class MarkPublishedForm(FlaskForm):
-    """A person confirms that an unconfirmed post went out, optionally with its address."""
-
-    external_url = URLField("Post URL (optional)", validators=[
-        Optional(), Length(max=500),
-        URL(message="enter the post's address, e.g. https://www.instagram.com/reel/…"),
-        Regexp(r"^https?://", message="enter an http(s) address"),
-    ])
-
-
-class ScheduleWeekForm(FlaskForm):
-    """Which week the schedule shows (GET): any day of it."""
-
-    class Meta:
-        csrf = False
-
-    week = DateField("Week of", validators=[Optional()])
-
-    def validate_week(self, field):
-        if field.data and not day_in_range(field.data):
-            raise ValidationError(OUT_OF_RANGE)

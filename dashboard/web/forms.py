@@ -1,4 +1,7 @@
-"""Flask-WTF forms of the sign-in, accounts, credentials, tokens and users pages.
+"""Form helpers every page shares (EmptyForm, run_button, apply_domain_error, DateRangeForm,
+the datetime-local formats) and the forms of the sign-in, accounts, credentials, tokens, users and
+profile pages. The other pages keep their forms beside them (clip_forms.py, history.py, ledger.py,
+schedule.py).
 
 One form per use, microblog style. The services stay the judges of what is valid (they raise
 InvalidInput/Conflict, which `apply_domain_error` maps back onto the form's fields, FlaskBB
@@ -7,8 +10,11 @@ style); the checks here only catch what a browser can get wrong before a service
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import (
     DataRequired,
     EqualTo,
@@ -21,8 +27,10 @@ from wtforms.validators import (
 
 from ..credentials import REQUIRED_KEYS, allowed_keys
 from ..errors import Conflict, DomainError
+from ..local_times import OUT_OF_RANGE, day_in_range
 from ..models import PLATFORMS, ROLES, platform_name
 from ..users import MIN_PASSWORD_LENGTH
+from .filters import local_day_end, local_day_start
 
 # The same pattern the API's AccountIn enforces, so the form and the service agree.
 HANDLE_PATTERN = r"^@?[\w.\-]+$"
@@ -48,6 +56,50 @@ def run_button(action, refused=(Conflict,)):
         return action(), None
     except refused as exc:
         return None, refusal_message(exc)
+
+
+# datetime-local sends minutes (or seconds with a step); the first is how values are rendered.
+BAD_TIME = "enter a date and a time, e.g. 2026-11-26 09:00"
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+class DateRangeForm(FlaskForm):
+    """From/to dates, both inclusive, read as days on the user's clock (their profile zone)."""
+
+    class Meta:
+        csrf = False
+
+    date_from = DateField("From", name="from", validators=[Optional()])
+    date_to = DateField("To", name="to", validators=[Optional()])
+
+    def validate_date_from(self, field):
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)
+
+    def validate_date_to(self, field):
+        """An empty range is a mistake, not a query."""
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("must be on or after the From date")
+
+    def since(self) -> datetime | None:
+        """The start of the From day (inclusive)."""
+        return local_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
+
+    def until(self) -> datetime | None:
+        """The start of the day after To (exclusive), so To's whole day is included."""
+        if self.date_to.data and not self.date_to.errors:
+            return local_day_end(self.date_to.data)
+        return None
+
+
+def uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """The UUID in `value`, None when it is empty or not a UUID."""
+    try:
+        return uuid.UUID(value.strip()) if value else None
+    except ValueError:
+        return None
 
 
 class LoginForm(FlaskForm):

@@ -6,18 +6,72 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, URLField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, Length, Optional, Regexp, ValidationError
 
+from ..accounts import list_accounts
 from ..clips import get_clip
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, get_publish_log, list_publish_logs
+from ..models import PLATFORMS, PublishStatus, platform_name
 from ..publishing import background
 from .access import role_required
-from .clip_forms import HistoryFilterForm, MarkPublishedForm, all_account_choices, uuid_or_none
-from .forms import FORM_EXPIRED, run_button
+from .forms import FORM_EXPIRED, DateRangeForm, run_button, uuid_or_none
 from .htmx import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
+
+
+class HistoryFilterForm(DateRangeForm):
+    """Filters of the publish history page (GET)."""
+
+    # default="": an absent parameter means "any", not an invalid choice.
+    status = SelectField(
+        "Status",
+        default="",
+        choices=[SelectChoice("", "Any status")]
+        + [SelectChoice(s.value, s.label) for s in PublishStatus],
+    )
+    platform = SelectField(
+        "Platform",
+        default="",
+        choices=[SelectChoice("", "Any platform")] + [SelectChoice(p, platform_name(p)) for p in PLATFORMS],
+    )
+    account = SelectField("Account", default="", validate_choice=False)
+    clip = HiddenField()
+
+    def validate_account(self, field):
+        """An account id from the list (or none)."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("choose an account from the list")
+
+    def validate_clip(self, field):
+        """The clip id the clip page links with."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("is not a clip id")
+
+
+def all_account_choices(db) -> list[SelectChoice]:
+    """Any account, then every account (active or not) in an optgroup per platform: the history filter."""
+    choices = [SelectChoice("", "Any account")]
+    for account in list_accounts(db):
+        label = f"@{account.handle}" + ("" if account.active else " (inactive)")
+        group = platform_name(account.platform)
+        choices.append(SelectChoice(str(account.id), label, optgroup=group))
+    return choices
+
+
+class MarkPublishedForm(FlaskForm):
+    """A person confirms that an unconfirmed post went out, optionally with its address."""
+
+    external_url = URLField("Post URL (optional)", validators=[
+        Optional(), Length(max=500),
+        URL(message="enter the post's address, e.g. https://www.instagram.com/reel/…"),
+        Regexp(r"^https?://", message="enter an http(s) address"),
+    ])
 
 PAGE_SIZE = 50
 

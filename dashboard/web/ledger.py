@@ -6,14 +6,36 @@ import json
 import uuid
 
 from flask import Blueprint, render_template, request
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
-from ..ledger import LedgerFilter, get_event, list_events
+from ..ledger import ENTITY_TYPES, EVENT_TYPES, LedgerFilter, get_event, list_events
 from .access import role_required
-from .clip_forms import LedgerFilterForm, uuid_or_none
+from .forms import DateRangeForm, uuid_or_none
 from .htmx import wants_fragment
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+
+
+class LedgerFilterForm(DateRangeForm):
+    """Filters of the ledger page (GET)."""
+
+    event_type = SelectField(
+        "Event type", default="",
+        choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
+    entity_type = SelectField(
+        "Entity type", default="",
+        choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
+    entity_id = StringField("Entity id", validators=[Optional(), Length(max=40)],
+                            render_kw={"placeholder": "e.g. a clip id", "autocomplete": "off",
+                                       "spellcheck": "false"})
+
+    def validate_entity_id(self, field):
+        """A UUID, with or without dashes."""
+        if field.data and uuid_or_none(field.data) is None:
+            raise ValidationError("is not an id (a UUID such as 3f2b…)")
 
 PAGE_SIZE = 50
 

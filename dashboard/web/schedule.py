@@ -13,20 +13,48 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import DateField, DateTimeLocalField, HiddenField
+from wtforms.validators import DataRequired, Optional, ValidationError
 
 from ..errors import Conflict, InvalidInput
 from ..extensions import db
-from ..local_times import day_in_range
+from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
 from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
-from .clip_forms import RescheduleForm, ScheduleWeekForm
 from .filters import user_zone
-from .forms import FORM_EXPIRED, refusal_message, run_button
+from .forms import BAD_TIME, FORM_EXPIRED, LOCAL_FORMATS, refusal_message, run_button
 from .htmx import wants_fragment
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
+
+
+class RescheduleForm(FlaskForm):
+    """Move a scheduled post: a new time on the user's clock."""
+
+    scheduled_at = DateTimeLocalField("New date and time", format=LOCAL_FORMATS, tz=user_zone,
+                                      validators=[DataRequired(message="choose the new date and time")],
+                                      invalid_value_message=BAD_TIME)
+    week = HiddenField()
+
+    def validate_scheduled_at(self, field):
+        """A time that exists, once, on the user's clock (not in a daylight-saving change)."""
+        validate_local_field(field, user_zone())
+
+
+class ScheduleWeekForm(FlaskForm):
+    """Which week the schedule shows (GET): any day of it."""
+
+    class Meta:
+        csrf = False
+
+    week = DateField("Week of", validators=[Optional()])
+
+    def validate_week(self, field):
+        if field.data and not day_in_range(field.data):
+            raise ValidationError(OUT_OF_RANGE)
 
 
 @dataclass
