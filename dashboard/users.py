@@ -70,6 +70,7 @@ def _check_password_strength(password: str, field: str = "password") -> None:
         raise InvalidInput.field(field, "is too long (at most 1000 characters)")
 
 
+@rolls_back
 def set_password(db, user_id: uuid.UUID, new_password: str, actor_id: uuid.UUID | None = None,
                  keep_session_id: uuid.UUID | None = None) -> User:
     """Give a user a new password (commits): an admin's reset, the CLI, or the user's own change.
@@ -88,6 +89,7 @@ def set_password(db, user_id: uuid.UUID, new_password: str, actor_id: uuid.UUID 
     return user
 
 
+@rolls_back
 def change_own_password(db, user_id: uuid.UUID, current_password: str, new_password: str,
                         keep_session_id: uuid.UUID | None) -> User:
     """A user changes their own password, proving they know the current one (commits)."""

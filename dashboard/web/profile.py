@@ -75,7 +75,6 @@ def password():
             change_own_password(db, current_user.id, form.current_password.data,
                                 form.new_password.data, keep_session_id=_current_session_id())
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="new_password")
         else:
             flash("Password changed; your other sessions are signed out.", "success")

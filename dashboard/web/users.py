@@ -133,7 +133,6 @@ def reset_password(user_id: uuid.UUID):
             user_service.set_password(db, user_id, form.new_password.data, actor_id=current_user.id,
                                       keep_session_id=keep)
         except DomainError as exc:
-            db.session.rollback()
             apply_domain_error(form, exc, default_field="new_password")
         else:
             flash(f"New password set for {user.email}; they are signed out everywhere.", "success")
