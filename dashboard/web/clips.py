@@ -51,10 +51,9 @@ from .clip_forms import (
     crosspost_form,
     parse_hashtags,
 )
-from .filters import new_idempotency_key
+from .filters import new_idempotency_key, user_zone
 from .forms import apply_domain_error, run_button
 from .htmx import go_to, retarget, wants_fragment
-from .profile import user_zone
 from .submit import submit_form_once
 
 bp = Blueprint("clips", __name__, url_prefix="/clips")
