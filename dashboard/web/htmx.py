@@ -14,8 +14,7 @@ from htmx_flask import request  # flask's request, typed with its .htmx
 
 def wants_fragment() -> bool:
     """An htmx request that swaps part of the page (a history restore needs the whole page)."""
-    details = request.htmx  # type: ignore[attr-defined]  # Flask-HTMX's HTMXDetails
-    return bool(details) and not details.history_restore_request
+    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def retarget(body: str, target: str, swap: str = "outerHTML", status: int = 200):
