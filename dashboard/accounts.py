@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .credentials import OPTIONAL_KEYS, REQUIRED_KEYS
 from .errors import AccountNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
-from .models import PLATFORMS, SocialAccount, platform_name
+from .models import PLATFORMS, LedgerEvent, SocialAccount, platform_name
 from .schemas import AccountIn, AccountPatch
 from .transactions import rolls_back
 
@@ -30,6 +32,21 @@ def list_accounts(db, platform: str | None = None) -> list[SocialAccount]:
     if platform:
         query = query.where(SocialAccount.platform == platform)
     return list(db.session.scalars(query))
+
+
+def credentials_refused_at(db, accounts: Iterable[SocialAccount]) -> dict[uuid.UUID, datetime]:
+    """When the platform last refused the credentials of each account that needs new ones
+    (the ledger's `account_needs_credentials` events; one query for all)."""
+    flagged = [account.id for account in accounts if account.needs_credentials]
+    if not flagged:
+        return {}
+    rows = db.session.execute(
+        select(LedgerEvent.entity_id, func.max(LedgerEvent.created_at))
+        .where(LedgerEvent.entity_type == "account",
+               LedgerEvent.event_type == "account_needs_credentials",
+               LedgerEvent.entity_id.in_(flagged))
+        .group_by(LedgerEvent.entity_id))
+    return {account_id: when for account_id, when in rows}
 
 
 @dataclass

@@ -36,6 +36,23 @@ OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Each key as a person names it: forms and pages show these, never the raw key.
+KEY_LABELS: dict[str, str] = {
+    "access_token": "Access token",
+    "instagram_account_id": "Instagram account ID",
+    "facebook_page_id": "Facebook Page ID",
+    "client_key": "Client key",
+    "client_secret": "Client secret",
+    "client_id": "Client ID",
+    "refresh_token": "Refresh token",
+}
+
+
+def key_label(key: str) -> str:
+    """A credential key as words: `access_token` -> "Access token"."""
+    return KEY_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
 class CredentialError(Exception):
     """Stored credentials exist but cannot be decrypted with any configured key."""
 
@@ -110,16 +127,10 @@ def allowed_keys(platform: str) -> tuple[str, ...]:
     return REQUIRED_KEYS.get(platform, ()) + OPTIONAL_KEYS.get(platform, ())
 
 
-@rolls_back
-def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -> CredentialSummary:
-    """Encrypt and store an account's credentials, replacing any earlier ones (commits).
-
-    Unknown keys are refused; empty values are dropped, so a partial set is stored as
-    `incomplete` and the publishing engine falls back to the simulator for it.
-    """
-    account = _account(db.session, account_id)
+def _check_values(account: SocialAccount, values: dict[str, str], clear=()) -> dict[str, str]:
+    """The stripped, non-empty values; refuses keys the platform does not take."""
     allowed = allowed_keys(account.platform)
-    unknown = sorted(set(values) - set(allowed))
+    unknown = sorted((set(values) | set(clear)) - set(allowed))
     if unknown:
         raise InvalidInput(
             f"{account.platform} credentials take only: {', '.join(allowed)}",
@@ -129,25 +140,73 @@ def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -
     bad_type = [key for key, value in values.items() if not isinstance(value, str)]
     if bad_type:
         raise InvalidInput.field(f"credentials.{bad_type[0]}", "must be a string")
-    cleaned = {key: value.strip() for key, value in values.items() if value and value.strip()}
-    if not cleaned:
-        raise InvalidInput.field("credentials", "at least one value is needed")
-    account.credentials_ciphertext = encrypt_credentials(cleaned)
+    return {key: value.strip() for key, value in values.items() if value and value.strip()}
+
+
+def _store(db, account: SocialAccount, values: dict[str, str], cleared: list[str]) -> CredentialSummary:
+    """Encrypt and store `values` (or forget the credentials when empty), record it, commit."""
+    account.credentials_ciphertext = encrypt_credentials(values) if values else None
     # New credentials are the fix for a refused token: publishing may go on. Tokens entered by
     # hand are not the linked ones: their expiry is unknown, so nothing refreshes them.
-    account.needs_credentials = False
-    account.needs_credentials_reason = None
+    if values:
+        account.needs_credentials = False
+        account.needs_credentials_reason = None
     account.forget_token_metadata()
     summary = summarize(account)
-    record_event(
-        db.session,
-        "account_credentials_set",
-        "account",
-        account.id,
-        {"platform": account.platform, "keys_set": list(summary.keys_set), "status": summary.status},
-    )
+    if values:
+        metadata = {"platform": account.platform, "keys_set": list(summary.keys_set), "status": summary.status}
+        if cleared:
+            metadata["keys_cleared"] = cleared
+        record_event(db.session, "account_credentials_set", "account", account.id, metadata)
+    else:
+        record_event(db.session, "account_credentials_removed", "account", account.id,
+                     {"platform": account.platform, "keys_cleared": cleared})
     db.session.commit()
     return summary
+
+
+@rolls_back
+def set_account_credentials(db, account_id: uuid.UUID, values: dict[str, str]) -> CredentialSummary:
+    """Encrypt and store an account's credentials, replacing any earlier ones (commits).
+
+    Unknown keys are refused; empty values are dropped, so a partial set is stored as
+    `incomplete` and the publishing engine falls back to the simulator for it.
+    """
+    account = _account(db.session, account_id)
+    cleaned = _check_values(account, values)
+    if not cleaned:
+        raise InvalidInput.field("credentials", "at least one value is needed")
+    return _store(db, account, cleaned, [])
+
+
+@rolls_back
+def update_account_credentials(db, account_id: uuid.UUID, values: dict[str, str],
+                               clear: tuple[str, ...] | list[str] = ()) -> CredentialSummary:
+    """Merge `values` into an account's stored credentials (commits): empty values keep what is
+    stored, keys in `clear` are forgotten, the rest stays.
+
+    Credentials no configured key can open cannot be merged: the typed values replace them.
+    Clearing every key forgets the credentials, as `remove_account_credentials` does.
+    """
+    account = _account(db.session, account_id)
+    cleaned = _check_values(account, values, clear)
+    both = sorted(set(cleaned) & set(clear))
+    if both:
+        raise InvalidInput(
+            "type a new value or clear the stored one, not both",
+            [FieldError(f"credentials.{key}", "type a new value or clear the stored one, not both")
+             for key in both])
+    stored: dict[str, str] = {}
+    if account.credentials_ciphertext is not None:
+        try:
+            stored = decrypt_credentials(account.credentials_ciphertext)
+        except CredentialError:
+            stored = {}
+    cleared = sorted(key for key in clear if key in stored)
+    merged = {key: value for key, value in stored.items() if key not in clear} | cleaned
+    if not cleaned and not cleared:
+        raise InvalidInput.field("credentials", "type at least one value, or tick a stored key to clear")
+    return _store(db, account, merged, cleared)
 
 
 @rolls_back

@@ -166,6 +166,18 @@ def revoke_token(db, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
         db.session.commit()
 
 
+def revoke_all_tokens(db, user_id: uuid.UUID) -> int:
+    """Revoke every active token of the user (commits); how many were revoked."""
+    now = utcnow()
+    tokens = list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))))
+    for token in tokens:
+        token.revoked_at = now
+        record_event(db.session, "api_token_revoked", "user", user_id, {"name": token.name, "prefix": token.prefix})
+    db.session.commit()
+    return len(tokens)
+
+
 def user_for_token(db, plaintext: str) -> User | None:
     """The active user a bearer token belongs to, else None; notes when the token was used."""
     # One query: the token with its user (the user is needed for every request).

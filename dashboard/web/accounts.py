@@ -1,6 +1,6 @@
 """Accounts: the list grouped by platform, create and edit (admins), and credentials (admins).
 
-Credential values travel one way only: from the form into `set_account_credentials`. Pages show
+Credential values travel one way only: from the form into `update_account_credentials`. Pages show
 a `CredentialSummary` (a status and key names), and the password inputs are never pre-filled.
 """
 
@@ -26,15 +26,17 @@ from .. import linking
 from ..accounts import (
     account_trees,
     create_account,
+    credentials_refused_at,
     get_account,
     main_accounts,
     update_account,
 )
 from ..credentials import (
     REQUIRED_KEYS,
+    key_label,
     remove_account_credentials,
-    set_account_credentials,
     summarize,
+    update_account_credentials,
 )
 from ..errors import DomainError, InvalidInput
 from ..extensions import db
@@ -42,6 +44,7 @@ from ..models import platform_name, utcnow
 from ..publishing.quotas import quota_states
 from ..schemas import AccountIn, AccountPatch
 from .access import role_required
+from .confirm import ask_first, confirmed
 from .forms import (
     MAIN_ACCOUNT,
     AccountCreateForm,
@@ -84,7 +87,8 @@ def index():
     quotas = quota_states(db.session, accounts, utcnow()) if accounts else {}
     return render_template("accounts/index.html", groups=groups, modes=modes, quotas=quotas,
                            linking=link_panels(), health={a.id: token_health(a) for a in accounts},
-                           now=utcnow(), disconnect_form=EmptyForm())
+                           now=utcnow(), disconnect_form=EmptyForm(),
+                           refused_at=credentials_refused_at(db, accounts))
 
 
 # --- linking by OAuth ----------------------------------------------------------------------
@@ -184,6 +188,12 @@ def connect_callback(platform: str):
 def disconnect(account_id: uuid.UUID):
     """Revoke the account's token at the platform (where offered) and forget it."""
     account = get_account(db, account_id)
+    if not confirmed():
+        return ask_first(f"Disconnect @{account.handle}?",
+                         f"The dashboard forgets the account's tokens and asks "
+                         f"{platform_name(account.platform)} to revoke them; publishing to it needs "
+                         "Connect again afterwards.",
+                         "Disconnect", url_for("accounts.index", _anchor=f"account-{account.id}"))
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
     handle, platform = account.handle, account.platform
@@ -259,24 +269,28 @@ def edit(account_id: uuid.UUID):
 @bp.route("/<uuid:account_id>/credentials", methods=["GET", "POST"])
 @role_required("admin")
 def credentials(account_id: uuid.UUID):
-    """Store an account's credentials (encrypted); afterwards only the key names are shown."""
+    """Change an account's stored credentials (encrypted): typed values replace their key, ticked
+    keys are cleared, empty fields keep what is stored. Afterwards only the key names are shown."""
     account = get_account(db, account_id)
     form = credentials_form_class(account.platform)()
     if form.validate_on_submit():
         try:
-            summary = set_account_credentials(db, account.id, form.values())
+            summary = update_account_credentials(db, account.id, form.values(), form.cleared())
         except DomainError as exc:
             aliases = {f"credentials.{key}": key for key in form.values()} | {"credentials": None}
             apply_domain_error(form, exc, aliases=aliases)
         else:
-            flash(f"Saved the credentials of @{account.handle}: "
-                  f"{', '.join(summary.keys_set)} set; status {MODES[summary.status][0]}.", "success")
+            keys = ", ".join(key_label(key) for key in summary.keys_set) or "no keys"
+            flash(f"Saved the credentials of @{account.handle}: {keys} set; "
+                  f"status {MODES[summary.status][0]}.", "success")
             return redirect(url_for("accounts.credentials", account_id=account.id))
         account = get_account(db, account_id)
     status = 400 if form.is_submitted() else 200
     return render_template(
         "accounts/credentials.html", account=account, form=form, mode=publish_mode(account),
-        required=REQUIRED_KEYS.get(account.platform, ())), status
+        required=REQUIRED_KEYS.get(account.platform, ()), key_label=key_label,
+        refused_at=credentials_refused_at(db, [account]),
+        can_reconnect=linking.app_credentials(current_app.config, account.platform) is not None), status
 
 
 @bp.post("/<uuid:account_id>/credentials/remove")
@@ -284,6 +298,11 @@ def credentials(account_id: uuid.UUID):
 def remove_credentials(account_id: uuid.UUID):
     """Forget an account's credentials; publishing to it falls back to the simulator."""
     account = get_account(db, account_id)
+    if not confirmed():
+        return ask_first(f"Remove the credentials of @{account.handle}?",
+                         "Every stored key is forgotten and cannot be shown again; publishing to "
+                         "the account falls back to the simulator until you enter them again.",
+                         "Remove credentials", url_for("accounts.credentials", account_id=account.id))
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
     remove_account_credentials(db, account.id)

@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..credentials import REQUIRED_KEYS, allowed_keys
+from ..credentials import REQUIRED_KEYS, allowed_keys, key_label
 from ..errors import Conflict, DomainError
 from ..local_times import OUT_OF_RANGE, day_in_range
 from ..models import PLATFORMS, ROLES, platform_name
@@ -177,12 +177,16 @@ class CredentialsFormBase(FlaskForm):
     platform: str = ""
 
     def credential_fields(self):
-        """The form's credential inputs, required ones first."""
-        return [self[key] for key in allowed_keys(self.platform)]
+        """(value input, its "clear the stored one" box) per key, required ones first."""
+        return [(self[key], self[f"clear_{key}"]) for key in allowed_keys(self.platform)]
 
     def values(self) -> dict[str, str]:
-        """The typed values by key; blanks are left out (the service drops them anyway)."""
+        """The typed values by key; blanks are left out, so saving keeps what is stored there."""
         return {key: self[key].data for key in allowed_keys(self.platform) if self[key].data}
+
+    def cleared(self) -> list[str]:
+        """The keys whose stored value the user asked to clear."""
+        return [key for key in allowed_keys(self.platform) if self[f"clear_{key}"].data]
 
 
 _CREDENTIALS_FORMS: dict[str, type[CredentialsFormBase]] = {}
@@ -192,16 +196,16 @@ def credentials_form_class(platform: str) -> type[CredentialsFormBase]:
     """A form with exactly `platform`'s credential fields, as never-prefilled password inputs."""
     if platform not in _CREDENTIALS_FORMS:
         required = REQUIRED_KEYS.get(platform, ())
-        fields = {
-            key: PasswordField(
-                key,
+        fields: dict = {}
+        for key in allowed_keys(platform):
+            fields[key] = PasswordField(
+                key_label(key),
                 validators=[Optional(), Length(max=4000)],
-                description="required for the provider client" if key in required else "optional",
+                description="Required for the provider client." if key in required else "Optional.",
                 # autocomplete=off keeps password managers from offering (or saving) these.
                 render_kw={"autocomplete": "off", "spellcheck": "false"},
             )
-            for key in allowed_keys(platform)
-        }
+            fields[f"clear_{key}"] = BooleanField(f"Clear the stored {key_label(key)}")
         _CREDENTIALS_FORMS[platform] = type(
             f"{platform.capitalize()}CredentialsForm", (CredentialsFormBase,),
             {"platform": platform, **fields})

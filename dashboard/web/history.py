@@ -19,6 +19,7 @@ from ..history import HistoryFilter, get_publish_log, list_publish_logs
 from ..models import PLATFORMS, PublishStatus, platform_name
 from ..publishing import background
 from .access import role_required
+from .confirm import ask_first, confirmed
 from .forms import FORM_EXPIRED, DateRangeForm, run_button, uuid_or_none
 from .htmx import wants_fragment
 
@@ -139,7 +140,10 @@ def retry(log_id: uuid.UUID):
 @role_required("editor")
 def cancel(log_id: uuid.UUID):
     """Cancel a scheduled or queued post before it starts; htmx gets the row in place."""
-    get_publish_log(db, log_id)
+    log = get_publish_log(db, log_id)
+    if not confirmed():
+        return ask_first("Cancel this post?", f"“{log.clip.title}” will not go out.", "Cancel the post",
+                         url_for("history.index"))
     _, error = run_button(lambda: background.cancel(db, log_id))
     if wants_fragment():
         return render_template("history/_row.html", log=get_publish_log(db, log_id), action_error=error)

@@ -24,7 +24,8 @@ from ..local_times import OUT_OF_RANGE, day_in_range, validate_local_field
 from ..models import Clip, PublishLog, SocialAccount, utcnow
 from ..publishing import background
 from .access import role_required
-from .filters import user_zone
+from .confirm import ask_first, confirmed
+from .filters import local_text, user_zone
 from .forms import BAD_TIME, FORM_EXPIRED, LOCAL_FORMATS, refusal_message, run_button
 from .htmx import wants_fragment
 
@@ -147,7 +148,12 @@ def index():
 @role_required("editor")
 def cancel(log_id: uuid.UUID):
     """Cancel a scheduled post; htmx gets the post's item, saying so, in place."""
-    background.get_log(db, log_id)  # NotFound for an unknown post
+    post = background.get_log(db, log_id)  # NotFound for an unknown post
+    if not confirmed():
+        return ask_first("Cancel this scheduled post?",
+                         f"“{post.clip.title}” will not go out at "
+                         f"{local_text(post.next_attempt_at or post.scheduled_at)}.",
+                         "Cancel the post", url_for("schedule.index", week=request.form.get("week") or None))
     _, error = run_button(lambda: background.cancel(db, log_id))
     if not wants_fragment():
         flash(f"Not cancelled: {error}" if error else "Cancelled the scheduled post.",

@@ -14,8 +14,9 @@ from flask_login import current_user
 from ..errors import DomainError
 from ..extensions import db
 from ..models import ApiToken
-from ..users import create_token, list_tokens, revoke_token
+from ..users import create_token, list_tokens, revoke_all_tokens, revoke_token
 from .access import role_required
+from .confirm import ask_first, confirmed
 from .forms import EmptyForm, TokenForm, apply_domain_error
 from .htmx import wants_fragment
 
@@ -55,6 +56,13 @@ def create():
 @role_required("viewer")
 def revoke(token_id: uuid.UUID):
     """Revoke one of the user's own tokens; an htmx request gets the updated row."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404, "That token does not exist.")
+    if not confirmed():
+        return ask_first(f"Revoke the token “{token.name}”?",
+                         "Scripts that use it stop working at once; a revoked token cannot be "
+                         "turned back on.", "Revoke", url_for("tokens.index"))
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
     revoke_token(db, current_user.id, token_id)  # NotFound for someone else's token
@@ -62,4 +70,20 @@ def revoke(token_id: uuid.UUID):
         token = db.session.get(ApiToken, token_id)  # revoke_token checked it is the user's
         return render_template("tokens/_token_row.html", token=token)
     flash("Token revoked: it no longer works for API calls.", "info")
+    return redirect(url_for("tokens.index"))
+
+
+@bp.post("/revoke-all")
+@role_required("viewer")
+def revoke_all():
+    """Revoke every active token of the signed-in user (after asking)."""
+    if not confirmed():
+        return ask_first("Revoke all your API tokens?",
+                         "Every script that calls the API as you stops working at once; revoked "
+                         "tokens cannot be turned back on.", "Revoke all", url_for("tokens.index"))
+    if not EmptyForm().validate_on_submit():
+        abort(400, "The form has expired; reload the page and try again.")
+    count = revoke_all_tokens(db, current_user.id)
+    flash(f"Revoked {count} token{'' if count == 1 else 's'}: they no longer work for API calls."
+          if count else "You had no active token to revoke.", "info")
     return redirect(url_for("tokens.index"))

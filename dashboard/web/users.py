@@ -12,6 +12,7 @@ from .. import users as user_service
 from ..errors import DomainError
 from ..extensions import db
 from .access import role_required
+from .confirm import ask_first, confirmed
 from .forms import (
     EmptyForm,
     ResetPasswordForm,
@@ -91,7 +92,13 @@ def change_role(user_id: uuid.UUID):
 @bp.post("/<uuid:user_id>/deactivate")
 @role_required("admin")
 def deactivate(user_id: uuid.UUID):
-    """Stop a user from signing in or using their API tokens."""
+    """Stop a user from signing in or using their API tokens (after asking)."""
+    if not confirmed():
+        user = user_service.get_user(db, user_id)
+        return ask_first(f"Deactivate {user.email}?",
+                         "They are signed out and can no longer sign in or use their API tokens, "
+                         "until an admin reactivates them.", "Deactivate",
+                         url_for("users.index", _anchor=f"user-{user_id}"))
     return _set_active(user_id, False)
 
 

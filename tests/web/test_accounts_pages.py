@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.credentials import set_account_credentials
-from dashboard.models import LedgerEvent, SocialAccount
+from dashboard.credentials import get_account_credentials, key_label, set_account_credentials
+from dashboard.models import LedgerEvent, SocialAccount, utcnow
 
 from conftest import ROLES
 
@@ -135,16 +136,52 @@ def test_publish_mode_badges(client, db, login, make_account):
         assert secret not in html
 
 
-def test_needs_new_credentials_badge_with_its_reason(client, db, login, family):
-    family["sports"].needs_credentials = True
-    family["sports"].needs_credentials_reason = "OAuthException: token expired"
+def refuse_credentials(db, account, reason, when):
+    """What the publishing engine does on a permanent authentication error, at `when`."""
+    account.needs_credentials, account.needs_credentials_reason = True, reason
+    db.session.add(LedgerEvent(event_type="account_needs_credentials", entity_type="account",
+                               entity_id=account.id, event_metadata={"error": reason}, created_at=when))
     db.session.commit()
+
+
+def test_needs_new_credentials_says_what_happened_when_and_what_to_do(client, db, login, family):
+    refuse_credentials(db, family["sports"], "OAuthException: token expired",
+                       datetime(2026, 7, 1, 16, 5, tzinfo=UTC))
     login("viewer")
     html = client.get("/accounts/").get_data(as_text=True)
     row = re.search(rf'<tr id="account-{family["sports"].id}".*?</tr>', html, re.S).group(0)
-    assert re.search(r'<span class="badge badge-needs-credentials" data-needs-credentials="true" '
-                     r'title="OAuthException: token expired">needs new credentials</span>', row)
+    note = " ".join(re.sub(r"<[^>]+>", "", row[row.index('<div class="needs-credentials-note"'):]).split())
+    # A simulator account: the simulator refused, on the UTC clock of a viewer who chose no zone.
+    assert ("Publishing to @acme.sports is stopped. The simulator, playing Instagram, refused its "
+            "credentials on 2026-07-01 16:05 UTC: OAuthException: token expired.") in note
+    assert "An admin must enter new credentials before it can be published to." in note
     assert html.count("badge-needs-credentials") == 1
+    assert "needs new credentials" not in row
+
+
+def test_needs_new_credentials_links_admins_to_the_fix(client, db, login, family):
+    refuse_credentials(db, family["sports"], "token revoked", datetime(2026, 7, 1, 16, 5, tzinfo=UTC))
+    login("admin")
+    html = client.get("/accounts/").get_data(as_text=True)
+    row = re.search(rf'<tr id="account-{family["sports"].id}".*?</tr>', html, re.S).group(0)
+    assert f'href="/accounts/{family["sports"].id}/credentials" class="enter-credentials">enter new credentials' in row
+    page = client.get(f"/accounts/{family['sports'].id}/credentials").get_data(as_text=True)
+    note = " ".join(re.sub(r"<[^>]+>", "", page[page.index('<div class="needs-credentials-note"'):]).split())
+    assert note.startswith("Publishing to @acme.sports is stopped. The simulator, playing Instagram, refused "
+                           "its credentials on 2026-07-01 16:05 UTC: token revoked. "
+                           "To publish again, enter new credentials below.")
+    # Saving new credentials is the fix: the note goes.
+    client.post(f"/accounts/{family['sports'].id}/credentials", data={"access_token": "fresh-token"})
+    assert "needs-credentials-note" not in client.get("/accounts/").get_data(as_text=True)
+
+
+def test_needs_new_credentials_offers_reconnect_when_linking_is_set_up(app, client, db, login, family):
+    app.config.update(INSTAGRAM_APP_ID="app-id", INSTAGRAM_APP_SECRET="app-secret")
+    refuse_credentials(db, family["main"], "token revoked", datetime(2026, 7, 1, 16, 5, tzinfo=UTC))
+    login("admin")
+    page = client.get(f"/accounts/{family['main'].id}/credentials").get_data(as_text=True)
+    assert (f'or <a href="/accounts/connect/instagram?account={family["main"].id}" class="reconnect-now">'
+            'reconnect @acme with Instagram</a>.') in page
 
 
 def test_remaining_quota_per_account_in_one_query(app, client, db, login, family, make_clip):
@@ -338,7 +375,8 @@ def test_credentials_form_has_exactly_the_platforms_fields(client, login, make_a
         assert 'autocomplete="off"' in attributes
         assert not re.search(r'value="[^"]', attributes)
     for key in keys:
-        assert f'<label for="{key}">{key}</label>' in form
+        assert f'<label for="{key}">{key_label(key)}</label>' in form
+        assert f">{key}<" not in form  # words, never the raw key
     assert 'data-mode="none"' in html and ">simulator<" in html
 
 
@@ -348,11 +386,12 @@ def test_saving_credentials_shows_only_key_names(client, db, login, make_account
     response = client.post(f"/accounts/{account.id}/credentials", data=SECRETS)
     assert response.status_code == 302 and response.location == f"/accounts/{account.id}/credentials"
     html = client.get(response.location).get_data(as_text=True)
-    assert "Saved the credentials of @acme: access_token, facebook_page_id, instagram_account_id set; " \
+    assert "Saved the credentials of @acme: Access token, Facebook Page ID, Instagram account ID set; " \
            "status provider ready." in html
     assert 'id="credentials-mode">provider ready<' in html
-    assert re.search(r'id="credential-keys-set"><code>access_token</code>, <code>facebook_page_id</code>, '
-                     r'<code>instagram_account_id</code>', html)
+    assert re.search(r'id="credential-keys-set"><span title="access_token">Access token</span>, '
+                     r'<span title="facebook_page_id">Facebook Page ID</span>, '
+                     r'<span title="instagram_account_id">Instagram account ID</span>', html)
     for value in SECRETS.values():
         assert value not in html
     db.session.expire_all()
@@ -367,7 +406,8 @@ def test_partial_credentials_are_incomplete_and_name_the_missing_keys(client, lo
     client.post(f"/accounts/{account.id}/credentials", data={"client_key": "ck-secret-1", "client_secret": ""})
     html = client.get(f"/accounts/{account.id}/credentials").get_data(as_text=True)
     assert 'id="credentials-mode">incomplete<' in html
-    assert 'id="credential-keys-missing"><code>client_secret</code>, <code>access_token</code>' in html
+    assert ('id="credential-keys-missing"><span title="client_secret">Client secret</span>, '
+            '<span title="access_token">Access token</span>') in html
     assert "ck-secret-1" not in html
 
 
@@ -377,7 +417,8 @@ def test_all_blank_credentials_are_refused_inline(client, db, login, make_accoun
     response = client.post(f"/accounts/{account.id}/credentials", data={"client_id": "", "access_token": " "})
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert 'id="credentials-form-error"' in html and "At least one value is needed." in html
+    assert 'id="credentials-form-error"' in html
+    assert "Type at least one value, or tick a stored key to clear." in html
     db.session.expire_all()
     assert db.session.get(SocialAccount, account.id).credentials_ciphertext is None
 
@@ -388,7 +429,7 @@ def test_unknown_credential_keys_are_ignored_by_the_form(client, db, login, make
     client.post(f"/accounts/{account.id}/credentials",
                 data={"client_id": "cid-secret", "instagram_account_id": "not-for-youtube"})
     html = client.get(f"/accounts/{account.id}/credentials").get_data(as_text=True)
-    assert '<code>client_id</code>' in html and "instagram_account_id" not in html
+    assert '<span title="client_id">Client ID</span>' in html and "instagram_account_id" not in html
 
 
 def test_remove_credentials(client, db, login, make_account):
@@ -397,7 +438,8 @@ def test_remove_credentials(client, db, login, make_account):
     login("admin")
     html = client.get(f"/accounts/{account.id}/credentials").get_data(as_text=True)
     assert 'id="remove-credentials"' in html
-    response = client.post(f"/accounts/{account.id}/credentials/remove", follow_redirects=True)
+    response = client.post(f"/accounts/{account.id}/credentials/remove", data={"confirm": "yes"},
+                           follow_redirects=True)
     html = response.get_data(as_text=True)
     assert "it now publishes through the simulator" in html
     assert 'id="credentials-mode">simulator<' in html and 'id="remove-credentials"' not in html
@@ -466,7 +508,109 @@ class TestCsrfEnforced:
     def test_remove_without_token_is_refused(self, client, db, login, family):
         set_account_credentials(db, family["main"].id, {"access_token": "kept-secret"})
         login("admin")
-        response = client.post(f"/accounts/{family['main'].id}/credentials/remove")
+        response = client.post(f"/accounts/{family['main'].id}/credentials/remove", data={"confirm": "yes"})
         assert response.status_code == 400
         db.session.expire_all()
         assert db.session.get(SocialAccount, family["main"].id).credentials_ciphertext is not None
+
+
+# --- saving merges; stored keys are replaced or cleared one by one ---------------------------
+
+def stored(app, db, account_id) -> dict:
+    db.session.expire_all()
+    with app.app_context():
+        return get_account_credentials(db, account_id)
+
+
+def test_saving_only_the_missing_key_keeps_the_stored_one(app, client, db, login, make_account):
+    account = make_account("instagram", handle="acme")
+    set_account_credentials(db, account.id, {"access_token": "saved-token-1"})
+    login("admin")
+    html = client.get(f"/accounts/{account.id}/credentials").get_data(as_text=True)
+    assert 'id="credential-access_token" data-stored="true"' in html
+    assert "Stored. Leave empty to keep it, or type a new value to replace it." in html
+    response = client.post(f"/accounts/{account.id}/credentials",
+                           data={"access_token": "", "instagram_account_id": "1784"})
+    assert response.status_code == 302
+    assert stored(app, db, account.id) == {"access_token": "saved-token-1", "instagram_account_id": "1784"}
+    html = client.get(response.location).get_data(as_text=True)
+    assert 'id="credentials-mode">provider ready<' in html
+    assert "saved-token-1" not in html and "1784" not in html
+
+
+def test_a_typed_value_replaces_only_its_key(app, client, db, login, make_account):
+    account = make_account("tiktok")
+    set_account_credentials(db, account.id, {"client_key": "ck", "client_secret": "cs", "access_token": "old"})
+    login("admin")
+    client.post(f"/accounts/{account.id}/credentials", data={"access_token": "new"})
+    assert stored(app, db, account.id) == {"client_key": "ck", "client_secret": "cs", "access_token": "new"}
+
+
+def test_a_ticked_key_is_cleared_and_the_rest_kept(app, client, db, login, make_account):
+    account = make_account("youtube")
+    set_account_credentials(db, account.id, {"client_id": "cid", "client_secret": "cs", "access_token": "at",
+                                             "refresh_token": "rt"})
+    login("admin")
+    html = client.get(f"/accounts/{account.id}/credentials").get_data(as_text=True)
+    assert '<label for="clear_refresh_token"><input id="clear_refresh_token" name="clear_refresh_token" ' \
+           'type="checkbox" value="y"> Clear the stored Refresh token</label>' in html
+    response = client.post(f"/accounts/{account.id}/credentials", data={"clear_refresh_token": "y"},
+                           follow_redirects=True)
+    assert "Saved the credentials of @" in response.get_data(as_text=True)
+    assert ": Access token, Client ID, Client secret set; status provider ready." in response.get_data(as_text=True)
+    assert stored(app, db, account.id) == {"client_id": "cid", "client_secret": "cs", "access_token": "at"}
+    [event] = db.session.scalars(select(LedgerEvent.event_metadata).where(
+        LedgerEvent.event_type == "account_credentials_set").order_by(LedgerEvent.created_at.desc()).limit(1))
+    assert event["keys_cleared"] == ["refresh_token"] and "rt" not in str(event)
+
+
+def test_typing_and_clearing_the_same_key_is_refused_inline(app, client, db, login, make_account):
+    account = make_account("instagram")
+    set_account_credentials(db, account.id, {"access_token": "keep-me"})
+    login("admin")
+    response = client.post(f"/accounts/{account.id}/credentials",
+                           data={"access_token": "other", "clear_access_token": "y"})
+    assert response.status_code == 400
+    assert field_error(response.get_data(as_text=True), "access_token") == \
+        "Type a new value or clear the stored one, not both."
+    assert stored(app, db, account.id) == {"access_token": "keep-me"}
+
+
+def test_clearing_every_stored_key_forgets_the_credentials(app, client, db, login, make_account):
+    account = make_account("instagram")
+    set_account_credentials(db, account.id, {"access_token": "a"})
+    login("admin")
+    client.post(f"/accounts/{account.id}/credentials", data={"clear_access_token": "y"})
+    assert stored(app, db, account.id) is None
+    assert events(db, "account_credentials_removed") == 1
+
+
+# --- destructive actions ask first -----------------------------------------------------------
+
+def test_remove_credentials_asks_first(app, client, db, login, make_account):
+    account = make_account("instagram", handle="acme")
+    set_account_credentials(db, account.id, {"access_token": "to-keep"})
+    login("admin")
+    response = client.post(f"/accounts/{account.id}/credentials/remove")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<h1 id="confirm-question">Remove the credentials of @acme?</h1>' in html
+    form = re.search(r'<form method="post" action="([^"]+)" id="confirm-form".*?</form>', html, re.S)
+    assert form.group(1) == f"/accounts/{account.id}/credentials/remove"
+    assert '<input type="hidden" name="confirm" value="yes">' in form.group(0)
+    assert f'<a href="/accounts/{account.id}/credentials" id="confirm-keep"' in html
+    assert stored(app, db, account.id) == {"access_token": "to-keep"}
+    client.post(f"/accounts/{account.id}/credentials/remove", data={"confirm": "yes"})
+    assert stored(app, db, account.id) is None
+
+
+def test_disconnect_asks_first(client, db, login, family):
+    account = family["main"]
+    account.linked_at, account.connected_as = utcnow(), "Acme"
+    db.session.commit()
+    login("admin")
+    html = client.post(f"/accounts/{account.id}/disconnect").get_data(as_text=True)
+    assert '<h1 id="confirm-question">Disconnect @acme?</h1>' in html
+    db.session.expire_all()
+    assert db.session.get(SocialAccount, account.id).linked_at is not None
+    assert events(db, "account_disconnected") == 0

@@ -413,10 +413,10 @@ def test_cancel_a_waiting_post_in_its_row(client, db, login, make_log, status):
     page = client.get("/history").get_data(as_text=True)
     form = re.search(rf'<form[^>]*action="/history/{log_id}/cancel".*?</form>', page, re.S).group(0)
     assert 'hx-target="closest tr"' in form
-    html = client.post(f"/history/{log_id}/cancel", headers=HTMX).get_data(as_text=True)
+    html = client.post(f"/history/{log_id}/cancel", data={"confirm": "yes"}, headers=HTMX).get_data(as_text=True)
     assert html.strip().startswith(f'<tr id="log-{log_id}" data-status="cancelled"')
     assert "cancel-button" not in html
-    again = client.post(f"/history/{log_id}/cancel", headers=HTMX).get_data(as_text=True)
+    again = client.post(f"/history/{log_id}/cancel", data={"confirm": "yes"}, headers=HTMX).get_data(as_text=True)
     assert "this post is cancelled and can no longer be cancelled" in again
 
 

@@ -192,20 +192,20 @@ def test_cancel_in_place(client, db, user_in, scheduled):
     form = re.search(rf'<form[^>]*action="/schedule/{log_id}/cancel".*?</form>', page, re.S).group(0)
     assert 'hx-target="closest li"' in form and 'hx-swap="outerHTML"' in form
 
-    response = client.post(f"/schedule/{log_id}/cancel", headers=HTMX)
+    response = client.post(f"/schedule/{log_id}/cancel", data={"confirm": "yes"}, headers=HTMX)
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith(f'<li id="post-{log_id}"') and 'data-status="cancelled"' in html
     assert "Cancelled: it will not go out." in html and "cancel-button" not in html
     assert get_log(db, log_id).status == "cancelled"
 
-    again = client.post(f"/schedule/{log_id}/cancel", headers=HTMX).get_data(as_text=True)
+    again = client.post(f"/schedule/{log_id}/cancel", data={"confirm": "yes"}, headers=HTMX).get_data(as_text=True)
     assert "Not cancelled: this post is cancelled and can no longer be cancelled" in again
 
 
 def test_cancel_without_htmx_redirects_to_the_week(client, db, user_in, scheduled):
     user_in()
     log_id = scheduled(utcnow() + timedelta(days=2))
-    response = client.post(f"/schedule/{log_id}/cancel", data={"week": "2026-01-05"})
+    response = client.post(f"/schedule/{log_id}/cancel", data={"week": "2026-01-05", "confirm": "yes"})
     assert response.status_code == 302 and response.headers["Location"] == "/schedule?week=2026-01-05"
     assert get_log(db, log_id).status == "cancelled"
 

@@ -88,7 +88,8 @@ def test_revoke_through_htmx_swaps_the_row(client, db, login):
     token_id, plaintext = new.token.id, new.plaintext
     html = client.get("/tokens/").get_data(as_text=True)
     assert f'hx-post="/tokens/{token_id}/revoke" hx-target="closest tr" hx-swap="outerHTML"' in html
-    response = client.post(f"/tokens/{token_id}/revoke", headers=HTMX)
+    assert 'hx-confirm="Revoke the token “old-script”? Scripts using it will stop working."' in html
+    response = client.post(f"/tokens/{token_id}/revoke", data={"confirm": "yes"}, headers=HTMX)
     assert response.status_code == 200
     fragment = response.get_data(as_text=True)
     assert "<html" not in fragment and fragment.lstrip().startswith(f'<tr id="token-{token_id}" class="revoked">')
@@ -99,7 +100,7 @@ def test_revoke_through_htmx_swaps_the_row(client, db, login):
 def test_revoke_without_htmx_redirects(client, db, login):
     me = login("viewer")
     token_id = create_token(db, me.id, "x").token.id
-    response = client.post(f"/tokens/{token_id}/revoke", follow_redirects=True)
+    response = client.post(f"/tokens/{token_id}/revoke", data={"confirm": "yes"}, follow_redirects=True)
     assert response.request.path == "/tokens/"
     assert "Token revoked" in response.get_data(as_text=True)
 

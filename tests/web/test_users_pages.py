@@ -191,7 +191,7 @@ def test_admins_cannot_demote_or_deactivate_themselves(client, db, login, make_u
     html = client.post(f"/users/{me.id}/role", data={f"u{me.id.hex}-role": "viewer"},
                        headers=HTMX).get_data(as_text=True)
     assert "You cannot change the role of yourself; ask another admin." in html
-    html = client.post(f"/users/{me.id}/deactivate", headers=HTMX).get_data(as_text=True)
+    html = client.post(f"/users/{me.id}/deactivate", data={"confirm": "yes"}, headers=HTMX).get_data(as_text=True)
     assert "You cannot deactivate yourself; ask another admin." in html
     assert (fresh(db, me).role, fresh(db, me).active) == ("admin", True)
 
@@ -211,7 +211,7 @@ def test_the_last_active_admin_stays(db, make_user):
 def test_deactivate_and_reactivate(client, db, login, make_user):
     login("admin")
     target = make_user("editor")
-    html = client.post(f"/users/{target.id}/deactivate", headers=HTMX).get_data(as_text=True)
+    html = client.post(f"/users/{target.id}/deactivate", data={"confirm": "yes"}, headers=HTMX).get_data(as_text=True)
     assert '<span class="badge badge-inactive">deactivated</span>' in html
     assert f'hx-post="/users/{target.id}/reactivate"' in html
     assert fresh(db, target).active is False
@@ -253,7 +253,7 @@ class TestCsrfEnforced:
         target = make_user("viewer")
         assert client.post(f"/users/{target.id}/role", data={f"u{target.id.hex}-role": "admin"},
                            headers=HTMX).status_code == 400
-        assert client.post(f"/users/{target.id}/deactivate", headers=HTMX).status_code == 400
+        assert client.post(f"/users/{target.id}/deactivate", data={"confirm": "yes"}, headers=HTMX).status_code == 400
         assert (fresh(db, target).role, fresh(db, target).active) == ("viewer", True)
 
     def test_row_forms_carry_their_token(self, client, db, login, make_user):
