@@ -436,3 +436,12 @@ def test_a_failed_target_of_a_batch_is_retried_through_the_queue(client, db, log
     assert f'<a href="/batches/{batch.id}">follow it on the batch page</a>' in retried
     db.session.expire_all()
     assert {row.status for row in db.session.get(type(batch), batch.id).logs} == {"failed", "queued"}
+
+
+def test_cancel_without_javascript_asks_first(client, db, login, make_log):
+    login("editor")
+    log_id = make_log(status="scheduled", next_attempt_at=utcnow() + timedelta(hours=1))
+    html = client.post(f"/history/{log_id}/cancel").get_data(as_text=True)
+    assert '<h1 id="confirm-question">Cancel this post?</h1>' in html
+    db.session.expire_all()
+    assert db.session.get(PublishLog, log_id).status == "scheduled"

@@ -270,3 +270,16 @@ def test_a_started_post_cannot_be_rescheduled(client, db, user_in, scheduled):
     assert client.post(f"/schedule/{uuid.uuid4()}/reschedule", headers=HTMX,
                        data={"scheduled_at": when}).status_code == 404
     assert db.session.scalars(select(PublishLog)).one().status == "publishing"
+
+
+def test_cancel_asks_first(client, db, user_in, scheduled):
+    user_in()
+    when = utcnow() + timedelta(days=2)
+    log_id = scheduled(when)
+    page = client.get(f"/schedule?week={when.date().isoformat()}").get_data(as_text=True)
+    form = re.search(rf'<form[^>]*action="/schedule/{log_id}/cancel"[^>]*>', page, re.S).group(0)
+    assert 'hx-confirm="Cancel the post of “' in form and """hx-vals='{"confirm": "yes"}'""" in form
+    html = client.post(f"/schedule/{log_id}/cancel", data={"week": "2026-01-05"}).get_data(as_text=True)
+    assert '<h1 id="confirm-question">Cancel this scheduled post?</h1>' in html
+    assert '<input type="hidden" name="week" value="2026-01-05">' in html  # carried to the real POST
+    assert get_log(db, log_id).status == "scheduled"

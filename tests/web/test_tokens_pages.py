@@ -136,3 +136,29 @@ class TestCsrfEnforced:
         token_id, plaintext = new.token.id, new.plaintext
         assert client.post(f"/tokens/{token_id}/revoke", headers=HTMX).status_code == 400
         assert user_for_token(db, plaintext) is not None
+
+
+def test_revoke_without_javascript_asks_first(client, db, login):
+    me = login("viewer")
+    new = create_token(db, me.id, "deploy")
+    html = client.post(f"/tokens/{new.token.id}/revoke").get_data(as_text=True)
+    assert '<h1 id="confirm-question">Revoke the token “deploy”?</h1>' in html
+    assert user_for_token(db, new.plaintext) is not None
+    client.post(f"/tokens/{new.token.id}/revoke", data={"confirm": "yes"})
+    assert user_for_token(db, new.plaintext) is None
+
+
+def test_revoke_all_asks_then_revokes_every_active_token(client, db, login, make_user):
+    me = login("viewer")
+    mine = [create_token(db, me.id, name) for name in ("ci", "zapier")]
+    theirs = create_token(db, make_user("viewer").id, "other")
+    page = client.get("/tokens/").get_data(as_text=True)
+    assert '<form method="post" action="/tokens/revoke-all" id="revoke-all-form"' in page
+    html = client.post("/tokens/revoke-all").get_data(as_text=True)
+    assert '<h1 id="confirm-question">Revoke all your API tokens?</h1>' in html
+    assert all(user_for_token(db, new.plaintext) for new in mine)
+    response = client.post("/tokens/revoke-all", data={"confirm": "yes"}, follow_redirects=True)
+    assert "Revoked 2 tokens: they no longer work for API calls." in response.get_data(as_text=True)
+    assert not any(user_for_token(db, new.plaintext) for new in mine)
+    assert user_for_token(db, theirs.plaintext) is not None  # only my own
+    assert 'id="revoke-all"' not in response.get_data(as_text=True)  # nothing left to revoke

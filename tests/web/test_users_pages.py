@@ -266,3 +266,20 @@ class TestCsrfEnforced:
                                data={f"u{target.id.hex}-role": "editor", f"u{target.id.hex}-csrf_token": token},
                                headers=HTMX)
         assert response.status_code == 200 and fresh(db, target).role == "editor"
+
+
+def test_deactivate_asks_first(client, db, login, make_user):
+    login("admin")
+    target = make_user("editor")
+    page = client.get("/users/").get_data(as_text=True)
+    form = re.search(rf'<form[^>]*action="/users/{target.id}/deactivate".*?>', page, re.S).group(0)
+    assert f'hx-confirm="Deactivate {target.email}? They can no longer sign in' in form
+    assert """hx-vals='{"confirm": "yes"}'""" in form
+    html = client.post(f"/users/{target.id}/deactivate").get_data(as_text=True)
+    assert f'<h1 id="confirm-question">Deactivate {target.email}?</h1>' in html
+    assert fresh(db, target).active is True
+    client.post(f"/users/{target.id}/deactivate", data={"confirm": "yes"})
+    assert fresh(db, target).active is False
+    # Reactivating takes nothing away: it does not ask.
+    client.post(f"/users/{target.id}/reactivate")
+    assert fresh(db, target).active is True
