@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .errors import NotFound
-from .models import LedgerEvent, utcnow
+from .models import Clip, LedgerEvent, SocialAccount, User, platform_name, utcnow
 from .pagination import DbSession, Page, keyset_page
 
 # What the ledger filter offers. Add a type here when a service starts recording it.
@@ -66,6 +66,64 @@ EVENT_TYPES = (
     "user_timezone_changed",
 )
 ENTITY_TYPES = ("clip", "account", "user", "system")
+# Event types whose words are not simply the type's own ("api_token_created" -> "API token created").
+_EVENT_WORDS = {
+    "api_token_created": "API token created",
+    "api_token_revoked": "API token revoked",
+    "publish_successful": "Published",
+    "publish_marked_published": "Marked as published",
+    "publish_provider_ready": "Provider client used",
+    "publish_provider_fallback": "Fell back to the simulator",
+    "publish_late_answer": "Late answer from the platform",
+    "publish_step": "Publish step done",
+    "account_linked": "Account connected",
+    "user_timezone_changed": "User time zone changed",
+}
+# Metadata that names a person: shown to admins only (the ledger is read by every role).
+PERSONAL_KEYS = ("email",)
+
+
+def event_label(event_type: str) -> str:
+    """An event type in words, as pages show it (`publish_retry_scheduled` -> "Publish retry
+    scheduled"); the raw type stays the filter's value and the label's hover text."""
+    return _EVENT_WORDS.get(event_type) or event_type.replace("_", " ").capitalize()
+
+
+def entity_names(session: DbSession, events: list[LedgerEvent], *, show_emails: bool,
+                 me: uuid.UUID | None = None) -> dict[uuid.UUID, str]:
+    """What pages call each event's entity: a clip's title, an account's handle and platform, a
+    user's email (to admins; to others only "you" or the user's role), one query per type."""
+    ids: dict[str, set[uuid.UUID]] = {}
+    for event in events:
+        ids.setdefault(event.entity_type, set()).add(event.entity_id)
+    names: dict[uuid.UUID, str] = {}
+    if ids.get("clip"):
+        names |= dict(session.execute(select(Clip.id, Clip.title).where(Clip.id.in_(ids["clip"]))).all())
+    if ids.get("account"):
+        for account in session.scalars(select(SocialAccount).where(SocialAccount.id.in_(ids["account"]))):
+            names[account.id] = f"@{account.handle} ({platform_name(account.platform)})"
+    if ids.get("user"):
+        for user in session.scalars(select(User).where(User.id.in_(ids["user"]))):
+            role = user.role.capitalize()
+            if show_emails:
+                names[user.id] = user.email
+            else:
+                names[user.id] = f"You ({role})" if user.id == me else f"A user ({role})"
+    for event in events:  # a deleted clip keeps the title its deletion recorded
+        title = (event.event_metadata or {}).get("title")
+        if event.entity_type == "clip" and event.entity_id not in names and title:
+            names[event.entity_id] = title
+    return names
+
+
+def visible_metadata(metadata: dict[str, Any] | None, *, show_emails: bool) -> dict[str, Any]:
+    """An event's metadata as a page may show it: without people's emails unless `show_emails`."""
+    metadata = dict(metadata or {})
+    if not show_emails:
+        for key in PERSONAL_KEYS:
+            if key in metadata:
+                metadata[key] = "(shown to admins only)"
+    return metadata
 
 # Keys that must never reach the ledger, whatever a caller passes.
 _FORBIDDEN_KEYS = {"credentials", "password", "token", "access_token", "client_secret", "secret",

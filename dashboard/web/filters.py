@@ -205,6 +205,7 @@ def init_app(app: Flask) -> None:
     """Register the app-wide filters, globals and context processors (every page's templates)."""
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(local_text, "local_text")
     app.add_template_filter(local_input, "local_input")
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(platform_name, "platform_name")

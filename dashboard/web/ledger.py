@@ -6,12 +6,22 @@ import json
 import uuid
 
 from flask import Blueprint, render_template, request
+from flask_login import current_user
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..extensions import db
-from ..ledger import ENTITY_TYPES, EVENT_TYPES, LedgerFilter, get_event, list_events
+from ..ledger import (
+    ENTITY_TYPES,
+    EVENT_TYPES,
+    LedgerFilter,
+    entity_names,
+    event_label,
+    get_event,
+    list_events,
+    visible_metadata,
+)
 from .access import role_required
 from .forms import DateRangeForm, uuid_or_none
 from .htmx import wants_fragment
@@ -24,7 +34,7 @@ class LedgerFilterForm(DateRangeForm):
 
     event_type = SelectField(
         "Event type", default="",
-        choices=[SelectChoice("", "Any event")] + [SelectChoice(t) for t in EVENT_TYPES])
+        choices=[SelectChoice("", "Any event")] + [SelectChoice(t, event_label(t)) for t in EVENT_TYPES])
     entity_type = SelectField(
         "Entity type", default="",
         choices=[SelectChoice("", "Any entity")] + [SelectChoice(t) for t in ENTITY_TYPES])
@@ -64,7 +74,9 @@ def index():
     filters = filters_of(form)
     cursor = request.args.get("cursor") or None
     page = list_events(db.session, filters, cursor, PAGE_SIZE)
-    context = dict(form=form, page=page, cursor=cursor)
+    names = entity_names(db.session, page.items, show_emails=_shows_emails(), me=current_user.id)
+    context = dict(form=form, page=page, cursor=cursor, names=names, event_label=event_label,
+                   show_emails=_shows_emails())
     if wants_fragment():
         return render_template("ledger/_results.html", oob_errors=True, **context)
     return render_template("ledger/index.html", **context)
@@ -75,6 +87,13 @@ def index():
 def event(event_id: uuid.UUID):
     """One event: htmx gets the detail row swapped in under the event's row, browsers a page."""
     entry = get_event(db.session, event_id)
-    metadata = json.dumps(entry.event_metadata or {}, indent=2, sort_keys=True, ensure_ascii=False)
+    shown = visible_metadata(entry.event_metadata, show_emails=_shows_emails())
+    metadata = json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=False)
+    names = entity_names(db.session, [entry], show_emails=_shows_emails(), me=current_user.id)
     template = "ledger/_detail_row.html" if wants_fragment() else "ledger/event.html"
-    return render_template(template, event=entry, metadata=metadata)
+    return render_template(template, event=entry, metadata=metadata, names=names, event_label=event_label)
+
+
+def _shows_emails() -> bool:
+    """Only admins, who manage users, see who a user is; the others see a role."""
+    return current_user.has_role("admin")

@@ -119,7 +119,7 @@ def test_search_as_you_type_answers_a_fragment(client, login, make_clip):
     assert "<html" in html
     search = re.search(r'<input type="search"[^>]*>', html).group(0)
     assert 'hx-get="/clips"' in search
-    assert 'hx-trigger="search, keyup delay:200ms changed"' in search
+    assert 'hx-trigger="input changed delay:200ms, search"' in search
     assert 'hx-target="#clip-results"' in search and 'hx-push-url="true"' in search
     assert 'for="q"' in html  # labelled
 

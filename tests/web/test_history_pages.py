@@ -445,3 +445,19 @@ def test_cancel_without_javascript_asks_first(client, db, login, make_log):
     assert '<h1 id="confirm-question">Cancel this post?</h1>' in html
     db.session.expire_all()
     assert db.session.get(PublishLog, log_id).status == "scheduled"
+
+
+def test_a_target_waiting_to_retry_says_so_with_when(client, db, login, make_log):
+    user = login("viewer")
+    user.timezone = "Europe/Paris"
+    db.session.commit()
+    next_at = datetime(2031, 1, 6, 9, 30, tzinfo=UTC)
+    waiting = make_log(status="queued", attempts=1, next_attempt_at=next_at, error_message="rate limited")
+    fresh = make_log(status="queued")
+    html = client.get("/history").get_data(as_text=True)
+    row = re.search(rf'<tr id="log-{waiting}".*?</tr>', html, re.S).group(0)
+    assert ('<span class="badge badge-retrying" title="Next attempt at 2031-01-06 10:30 CET, UTC+01:00">'
+            'Waiting to retry</span>') in row
+    assert "rate limited; next attempt at" in row and "Queued" not in row
+    never_tried = re.search(rf'<tr id="log-{fresh}".*?</tr>', html, re.S).group(0)
+    assert '<span class="badge badge-queued">Queued</span>' in never_tried

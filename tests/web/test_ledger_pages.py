@@ -244,3 +244,50 @@ def test_every_event_type_the_code_records_is_in_the_filter():
     recorded |= {"publish_provider_ready", "publish_provider_fallback"}  # chosen in service.py
     assert {"user_deactivated", "account_credentials_set"} <= recorded  # the parsing works
     assert recorded <= set(EVENT_TYPES), sorted(recorded - set(EVENT_TYPES))
+
+
+def test_event_types_in_words_and_entities_by_name_with_the_raw_values_on_hover(
+        client, db, login, make_event, make_clip, make_account):
+    login("viewer")
+    clip = make_clip(title="Spring launch")
+    account = make_account("tiktok", handle="brand")
+    make_event("publish_retry_scheduled", "clip", clip.id)
+    make_event("account_credentials_set", "account", account.id)
+    make_event("api_token_created", "user", uuid.uuid4())  # a user since deleted
+    html = client.get("/ledger").get_data(as_text=True)
+    assert '<span class="event-type" title="publish_retry_scheduled">Publish retry scheduled</span>' in html
+    assert '<span class="event-type" title="api_token_created">API token created</span>' in html
+    assert (f'<span class="muted">Clip</span> <a class="entity" href="/clips/{clip.id}" '
+            f'title="clip {clip.id}">Spring launch</a>') in html
+    assert (f'<span class="muted">Account</span> <a class="entity" href="/accounts/#account-{account.id}" '
+            f'title="account {account.id}">@brand (TikTok)</a>') in html
+    assert "<code>publish_retry_scheduled</code>" not in html
+    select_html = re.search(r'<select[^>]*id="event_type".*?</select>', html, re.S).group(0)
+    assert '<option value="publish_retry_scheduled">Publish retry scheduled</option>' in select_html
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_only_admins_see_users_emails(client, db, login, make_user, role):
+    from dashboard import users as user_service
+
+    me = login(role)
+    other = user_service.create_user(db, "someone.else@example.com", "a-long-password-1", "editor")
+    html = client.get("/ledger").get_data(as_text=True)
+    row = re.search(r'<tr id="event-([0-9a-f-]{36})" data-event-type="user_created">.*?</tr>', html, re.S)
+    assert "someone.else@example.com" not in html
+    assert f'<span class="entity" title="user {other.id}">A user (Editor)</span>' in row.group(0)
+    detail = client.get(f"/ledger/{row.group(1)}", headers=HTMX).get_data(as_text=True)
+    assert "someone.else@example.com" not in detail and "(shown to admins only)" in detail
+    page = client.get(f"/ledger/{row.group(1)}").get_data(as_text=True)
+    assert "someone.else@example.com" not in page
+    user_service.set_timezone(db, me.id, "Europe/Paris")
+    assert "You (" in client.get("/ledger").get_data(as_text=True)
+
+
+def test_admins_see_users_emails(client, db, login):
+    from dashboard import users as user_service
+
+    login("admin")
+    user_service.create_user(db, "someone.else@example.com", "a-long-password-1", "editor")
+    html = client.get("/ledger").get_data(as_text=True)
+    assert html.count("someone.else@example.com") == 2  # the entity's name and the summary's email
