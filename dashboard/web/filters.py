@@ -119,9 +119,11 @@ def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M", label: bool
     return Markup(f'<time datetime="{escape(iso)}" title="{escape(zone.key)}">') + text + Markup("</time>")
 
 
-def local_text(moment: datetime, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def local_text(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC moment as plain text on the user's clock, zone named (`2026-11-26 09:00 CET,
     UTC+01:00`): for sentences that are escaped as a whole, such as messages."""
+    if moment is None:
+        return "an unknown time"
     shown = moment.astimezone(user_zone())
     return f"{shown.strftime(fmt)} {zone_label(shown)}"
 

@@ -151,8 +151,7 @@ def cancel(log_id: uuid.UUID):
     post = background.get_log(db, log_id)  # NotFound for an unknown post
     if not confirmed():
         return ask_first("Cancel this scheduled post?",
-                         f"“{post.clip.title}” will not go out at "
-                         f"{local_text(post.next_attempt_at or post.scheduled_at)}.",
+                         f"“{post.clip.title}” will not go out at {local_text(post.next_attempt_at)}.",
                          "Cancel the post", url_for("schedule.index", week=request.form.get("week") or None))
     _, error = run_button(lambda: background.cancel(db, log_id))
     if not wants_fragment():

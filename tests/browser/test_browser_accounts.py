@@ -44,15 +44,14 @@ def test_add_an_account_and_its_credentials(admin_page: Page, live):
     page.fill("#access_token", ACCESS_TOKEN)
     page.click("#credentials-submit")
     expect(page.locator("#credentials-mode")).to_have_attribute("data-mode", "incomplete")
-    expect(page.locator("#credential-keys-missing")).to_have_text("instagram_account_id")
+    expect(page.locator("#credential-keys-missing")).to_have_text("Instagram account ID")
 
-    # Saving replaces every value: enter them all.
-    page.fill("#access_token", ACCESS_TOKEN)
+    # Saving merges: typing only the missing key keeps the stored token.
     page.fill("#instagram_account_id", INSTAGRAM_ACCOUNT_ID)
     page.click("#credentials-submit")
     expect(page.locator("#credentials-mode")).to_have_attribute("data-mode", "complete")
     expect(page.locator("#credentials-mode")).to_have_text("provider ready")
-    expect(page.locator("#credential-keys-set")).to_have_text("access_token, instagram_account_id")
+    expect(page.locator("#credential-keys-set")).to_have_text("Access token, Instagram account ID")
     expect(page.locator("#access_token")).to_have_value("")  # never filled back in
     screenshot(page, "credentials")
     assert_secrets_absent(page)
@@ -63,9 +62,11 @@ def test_add_an_account_and_its_credentials(admin_page: Page, live):
     expect(badge).to_have_text("provider ready")
     assert_secrets_absent(page)
 
-    # Remove them: back to the simulator.
+    # Remove them (the page asks first): back to the simulator.
     page.locator("a.account-credentials").click()
     page.click("#remove-credentials")
+    expect(page.locator("#confirm-question")).to_have_text("Remove the credentials of @acme.sports?")
+    page.click("#confirm-yes")
     expect(page.locator("#credentials-mode")).to_have_attribute("data-mode", "none")
     expect(page.locator("#credentials-mode")).to_have_text(re.compile("simulator"))
 
