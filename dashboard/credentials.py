@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from .errors import AccountNotFound, FieldError, InvalidInput
 from .ledger import record_event
-from .models import SocialAccount
+from .models import SocialAccount, platform_name
 from .transactions import rolls_back
 
 # The keys a provider client needs, per platform (see shared/platforms.md).
@@ -133,8 +133,8 @@ def _check_values(account: SocialAccount, values: dict[str, str], clear=()) -> d
     unknown = sorted((set(values) | set(clear)) - set(allowed))
     if unknown:
         raise InvalidInput(
-            f"{account.platform} credentials take only: {', '.join(allowed)}",
-            [FieldError(f"credentials.{key}", f"is not a {account.platform} credential")
+            f"{platform_name(account.platform)} credentials take only: {', '.join(allowed)}",
+            [FieldError(f"credentials.{key}", f"is not a {platform_name(account.platform)} credential")
              for key in unknown],
         )
     bad_type = [key for key, value in values.items() if not isinstance(value, str)]

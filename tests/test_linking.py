@@ -374,7 +374,7 @@ def test_a_refresh_that_loses_a_scope_asks_for_reconnecting(client, db, admin, p
 def test_disconnect_revokes_at_the_platform_then_forgets(client, db, admin, platforms, platform):
     account = _linked(client, db, platform)
     tokens = get_account_credentials(db, account.id)
-    response = client.post(f"/accounts/{account.id}/disconnect", follow_redirects=True)
+    response = client.post(f"/accounts/{account.id}/disconnect", data={"confirm": "yes"}, follow_redirects=True)
     assert "confirmed the token is revoked" in " ".join(flashes(response.get_data(as_text=True)))
     assert not platforms.book.check(tokens["access_token"])
     assert not platforms.book.valid(tokens["refresh_token"], "refresh")
@@ -387,7 +387,7 @@ def test_disconnecting_instagram_forgets_the_token_and_says_there_is_no_revocati
         client, db, admin, platforms):
     account = _linked(client, db, "instagram")
     calls = sum(platforms.facebook.calls.values())
-    response = client.post(f"/accounts/{account.id}/disconnect", follow_redirects=True)
+    response = client.post(f"/accounts/{account.id}/disconnect", data={"confirm": "yes"}, follow_redirects=True)
     assert "Instagram offers no revocation" in " ".join(flashes(response.get_data(as_text=True)))
     assert sum(platforms.facebook.calls.values()) == calls
     db.session.expire_all()

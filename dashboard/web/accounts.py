@@ -229,7 +229,7 @@ def create():
         except DomainError as exc:
             apply_domain_error(form, exc, default_field="handle")
         else:
-            flash(f"Added {account.platform} account @{account.handle}.", "success")
+            flash(f"Added {platform_name(account.platform)} account @{account.handle}.", "success")
             return redirect(url_for("accounts.index", _anchor=f"account-{account.id}"))
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/form.html", form=form, account=None), status
@@ -258,7 +258,7 @@ def edit(account_id: uuid.UUID):
         except DomainError as exc:
             apply_domain_error(form, exc, default_field="handle")
         else:
-            flash(f"Saved {account.platform} account @{account.handle}.", "success")
+            flash(f"Saved {platform_name(account.platform)} account @{account.handle}.", "success")
             return redirect(url_for("accounts.index", _anchor=f"account-{account.id}"))
         account = get_account(db, account_id)
     status = 400 if form.is_submitted() else 200

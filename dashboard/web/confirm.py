@@ -10,7 +10,7 @@ browser asks and the page is never needed.
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import abort, render_template, request
 
 CONFIRM_FIELD = "confirm"
 
@@ -22,7 +22,12 @@ def confirmed() -> bool:
 
 def ask_first(question: str, consequence: str, action_label: str, keep_url: str):
     """The page that asks before a destructive POST: `question` as its heading, what will
-    happen, a button that repeats the POST (with the form's other fields) and a way back."""
+    happen, a button that repeats the POST (with the form's other fields) and a way back.
+
+    An htmx request swaps a fragment, never a page: one that comes unconfirmed (a form without
+    `confirm_attrs`) is refused with the question, which the page's error handler shows."""
+    if request.headers.get("HX-Request"):
+        abort(400, f"{question} Confirm first: this cannot be undone.")
     carried = {key: value for key, value in request.form.items()
                if key not in ("csrf_token", CONFIRM_FIELD)}
     return render_template("confirm/ask.html", question=question, consequence=consequence,

@@ -27,7 +27,7 @@ def test_add_an_account_and_its_credentials(admin_page: Page, live):
     expect(page.locator("#active")).to_be_checked()
     page.click("#account-submit")
 
-    expect(page.locator("#flashes")).to_contain_text("Added instagram account @acme.sports")
+    expect(page.locator("#flashes")).to_contain_text("Added Instagram account @acme.sports")
     row = page.locator("tr[id^=account-]", has_text="@acme.sports")
     expect(row).to_have_count(1)
     expect(row.locator(".mode-badge")).to_have_attribute("data-mode", "none")

@@ -73,6 +73,7 @@ def test_connect_one_account_per_platform_in_two_clicks(admin_page: Page, live):
         page.goto("/accounts/")
         row = page.locator("tr[id^=account-]", has_text="@acme.tok")
         row.locator("button.disconnect-account").click()
+        page.click("#confirm-yes")  # the page asks first
         expect(page.locator("#flashes")).to_contain_text("TikTok confirmed the token is revoked")
         expect(page.locator("tr[id^=account-]", has_text="@acme.tok")
                .locator(".token-health")).to_have_text("not connected")

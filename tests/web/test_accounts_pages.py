@@ -264,7 +264,7 @@ def test_create_main_account(client, db, login):
     assert response.location == f"/accounts/#account-{account.id}"
     assert events(db, "account_created") == 1
     page = client.get("/accounts/").get_data(as_text=True)
-    assert "Added youtube account @AcmeChannel." in page
+    assert "Added YouTube account @AcmeChannel." in page
 
 
 def test_create_inactive_satellite(client, db, login, family):

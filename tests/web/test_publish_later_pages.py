@@ -504,7 +504,7 @@ class TestCsrf:
             (f"/clips/{a['clip']}/publish", {"platform": "instagram", "when": "now", "idempotency_key": "k1"}),
             (f"/clips/{a['clip']}/crosspost", {"xp-accounts": str(a["account"]), "xp-idempotency_key": "k2"}),
             (f"/clips/{a['clip']}/scheduled/{a['scheduled'][0]}/cancel", {}),
-            (f"/schedule/{a['scheduled'][1]}/cancel", {}),
+            (f"/schedule/{a['scheduled'][1]}/cancel", {"confirm": "yes"}),
             (f"/schedule/{a['scheduled'][2]}/reschedule", {"scheduled_at": a["later"]}),
             (f"/batches/{a['batch']}/logs/{a['batch_log']}/mark-published", {}),
             (f"/history/{a['unconfirmed']}/mark-published", {"external_url": ""}),

@@ -162,3 +162,12 @@ def test_revoke_all_asks_then_revokes_every_active_token(client, db, login, make
     assert not any(user_for_token(db, new.plaintext) for new in mine)
     assert user_for_token(db, theirs.plaintext) is not None  # only my own
     assert 'id="revoke-all"' not in response.get_data(as_text=True)  # nothing left to revoke
+
+
+def test_an_unconfirmed_htmx_revoke_is_refused_and_changes_nothing(client, db, login):
+    me = login("viewer")
+    new = create_token(db, me.id, "deploy")
+    response = client.post(f"/tokens/{new.token.id}/revoke", headers=HTMX)
+    assert response.status_code == 400
+    assert "Revoke the token “deploy”? Confirm first" in response.get_data(as_text=True)
+    assert user_for_token(db, new.plaintext) is not None
