@@ -208,3 +208,13 @@ def test_ledger_rows_cannot_be_changed_or_deleted(db, make_clip):
 def test_secret_looking_metadata_is_refused(db, make_clip):
     with pytest.raises(ValueError):
         record_event(db.session, "oops", "clip", make_clip().id, {"access_token": "x"})
+
+
+@pytest.mark.parametrize("role, sees_emails", [("viewer", False), ("editor", False), ("admin", True)])
+def test_only_admins_read_users_emails_in_the_ledger(client, db, api_headers, make_user, role, sees_emails):
+    headers = api_headers(role)
+    other = make_user("editor", email="someone.else@example.com")  # the service records user_created
+    items = client.get("/api/ledger?event_type=user_created", headers=headers).json["items"]
+    mine = [item for item in items if item["entity_id"] == str(other.id)]
+    assert [item["metadata"]["role"] for item in mine] == ["editor"]
+    assert (mine[0]["metadata"]["email"] == "someone.else@example.com") is sees_emails

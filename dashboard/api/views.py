@@ -12,7 +12,7 @@ from .. import clips as clip_service
 from ..credentials import remove_account_credentials, set_account_credentials, summarize
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
-from ..ledger import LedgerFilter, list_events
+from ..ledger import LedgerFilter, list_events, visible_metadata
 from ..linking import missing_scopes
 from ..media import clips as media_service
 from ..media.http import accepts_uploads, send_stored
@@ -116,11 +116,12 @@ def account_out(account: SocialAccount) -> AccountOut:
     )
 
 
-def event_out(event: LedgerEvent) -> LedgerEventOut:
-    """A ledger event as the API shows it."""
+def event_out(event: LedgerEvent, show_emails: bool) -> LedgerEventOut:
+    """A ledger event as the API shows it (users' emails to admins only, as on the page)."""
     return LedgerEventOut(
         id=event.id, event_type=event.event_type, entity_type=event.entity_type,
-        entity_id=event.entity_id, metadata=event.event_metadata or {}, created_at=event.created_at,
+        entity_id=event.entity_id, metadata=visible_metadata(event.event_metadata, show_emails=show_emails),
+        created_at=event.created_at,
     )
 
 
@@ -331,4 +332,5 @@ def ledger(query: LedgerQuery):
         query.cursor,
         query.limit,
     )
-    return json_of(LedgerPage(items=[event_out(e) for e in page.items], next_cursor=page.next_cursor))
+    show_emails = g.api_user.has_role("admin")
+    return json_of(LedgerPage(items=[event_out(e, show_emails) for e in page.items], next_cursor=page.next_cursor))

@@ -51,6 +51,7 @@ from .clip_forms import (
     crosspost_form,
     parse_hashtags,
 )
+from .confirm import ask_first, confirmed
 from .filters import new_idempotency_key, user_zone
 from .forms import apply_domain_error, run_button
 from .htmx import go_to, retarget, wants_fragment
@@ -438,6 +439,9 @@ def cancel_scheduled(clip_id: uuid.UUID, log_id: uuid.UUID):
     """Cancel the post just scheduled from the panel; the panel's result says so in place."""
     if background.get_log(db, log_id).clip_id != clip_id:
         raise NotFound(f"publish log {log_id} is not a post of this clip")
+    if not confirmed():
+        return ask_first("Cancel this scheduled post?", "It will not go out.", "Cancel the post",
+                         url_for("clips.detail", clip_id=clip_id))
     _, error = run_button(lambda: background.cancel(db, log_id))
     log_row = background.get_log(db, log_id)
     if not wants_fragment():

@@ -183,14 +183,15 @@ def test_cancel_from_the_panel(client, db, editor_in, make_clip):
     schedule(client, clip_id, local_value(utcnow() + timedelta(hours=5), "UTC"))
     [log] = logs(db)
 
-    response = client.post(f"/clips/{clip_id}/scheduled/{log.id}/cancel", headers=HTMX)
+    response = client.post(f"/clips/{clip_id}/scheduled/{log.id}/cancel", data={"confirm": "yes"}, headers=HTMX)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'data-status="cancelled"' in html and "will not go out" in html
     assert 'id="cancel-scheduled"' not in html
     assert logs(db)[0].status == "cancelled"
 
-    again = client.post(f"/clips/{clip_id}/scheduled/{log.id}/cancel", headers=HTMX).get_data(as_text=True)
+    again = client.post(f"/clips/{clip_id}/scheduled/{log.id}/cancel", data={"confirm": "yes"},
+                        headers=HTMX).get_data(as_text=True)
     assert "Not cancelled: this post is cancelled and can no longer be cancelled" in again
     other_clip = make_clip(title="Other").id
     assert client.post(f"/clips/{other_clip}/scheduled/{log.id}/cancel", headers=HTMX).status_code == 404
@@ -503,7 +504,7 @@ class TestCsrf:
         return [
             (f"/clips/{a['clip']}/publish", {"platform": "instagram", "when": "now", "idempotency_key": "k1"}),
             (f"/clips/{a['clip']}/crosspost", {"xp-accounts": str(a["account"]), "xp-idempotency_key": "k2"}),
-            (f"/clips/{a['clip']}/scheduled/{a['scheduled'][0]}/cancel", {}),
+            (f"/clips/{a['clip']}/scheduled/{a['scheduled'][0]}/cancel", {"confirm": "yes"}),
             (f"/schedule/{a['scheduled'][1]}/cancel", {"confirm": "yes"}),
             (f"/schedule/{a['scheduled'][2]}/reschedule", {"scheduled_at": a["later"]}),
             (f"/batches/{a['batch']}/logs/{a['batch_log']}/mark-published", {}),
@@ -623,3 +624,15 @@ def test_the_api_schedules_a_crosspost_through_the_same_builder(client, db, make
     assert {log.scheduled_at for log in by_account.values()} == {datetime(2031, 3, 9, 8, 0, tzinfo=UTC)}
     assert (by_account[tiktok.id].caption, by_account[fr.id].caption) == ("Tok", "Hi")
     assert response.json["status"] == "running" and response.json["counts"] == {"scheduled": 4}
+
+
+def test_cancel_from_the_panel_asks_first(client, db, editor_in, make_clip):
+    editor_in()
+    clip_id = make_clip().id
+    html = schedule(client, clip_id, local_value(utcnow() + timedelta(hours=5), "UTC")).get_data(as_text=True)
+    form = re.search(r'<form id="cancel-scheduled-form"[^>]*>', html).group(0)
+    assert 'hx-confirm="Cancel the post scheduled on Instagram? It will not go out."' in form
+    [log] = logs(db)
+    page = client.post(f"/clips/{clip_id}/scheduled/{log.id}/cancel").get_data(as_text=True)
+    assert '<h1 id="confirm-question">Cancel this scheduled post?</h1>' in page
+    assert logs(db)[0].status == "scheduled"
