@@ -189,10 +189,12 @@ def disconnect(account_id: uuid.UUID):
     """Revoke the account's token at the platform (where offered) and forget it."""
     account = get_account(db, account_id)
     if not confirmed():
+        name = platform_name(account.platform)
+        revoke = (f"asks {name} to revoke them" if linking.APPS[account.platform].revocable
+                  else f"{name} offers no revocation, so its access ends only when you remove the app there")
         return ask_first(f"Disconnect @{account.handle}?",
-                         f"The dashboard forgets the account's tokens and asks "
-                         f"{platform_name(account.platform)} to revoke them; publishing to it needs "
-                         "Connect again afterwards.",
+                         f"The dashboard forgets the account's tokens and {revoke}; publishing to it "
+                         "with its own tokens needs Connect again afterwards.",
                          "Disconnect", url_for("accounts.index", _anchor=f"account-{account.id}"))
     if not EmptyForm().validate_on_submit():
         abort(400, "The form has expired; reload the page and try again.")
