@@ -43,6 +43,7 @@ def signed_in(browser, live, width):
 
 def fits(page: Page, javascript: bool = True) -> None:
     """The page fits the window and (where scripts run, as axe is one) passes axe-core."""
+    page.wait_for_load_state("load")  # after a click, measure with the stylesheets applied
     assert overflow(page) <= 0, f"{page.url} is {overflow(page)} px wider than the window"
     if javascript:
         assert violations(page) == []
