@@ -87,6 +87,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     pagination.add_argument("--scale", type=int, default=100_000,
                             help="publish logs in the big database; ledger events are 3x that "
                             "(default 100,000; the full run is --scale 1000000)")
+    pagination.add_argument("--small-clips", type=int, default=1000,
+                            help="clips in the small database, for clip search (default 1,000; "
+                            "at least those the logs use)")
+    pagination.add_argument("--clips", type=int, default=100_000,
+                            help="clips in the big database (default 100,000; the full run is --clips 1000000)")
     pagination.add_argument("--repeat", type=int, default=20,
                             help="timed repetitions of each query (default 20)")
     youtube = parser.add_argument_group("youtube_upload")

@@ -59,6 +59,10 @@ def _sqlite_ts(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+# The columns generate() gives values, where the database has a default of its own.
+GENERATED_COLUMNS = {"attempts"}
+
+
 def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID, str]], seed: int):
     """Yield (publish_log_rows, ledger_event_rows) in batches, oldest first.
 
@@ -123,14 +127,36 @@ def generate(n_logs: int, clips: list[uuid.UUID], accounts: list[tuple[uuid.UUID
         yield logs, events
 
 
+NEEDLE = "Needle in the archive"
+
+
+def _archive_clips(n: int):
+    """Batches of `n` clips for clip search (the clips of the logs come first: these are older);
+    the middle one is the needle."""
+    start = datetime.now(UTC) - SPAN - timedelta(days=1)
+    batch = []
+    for i in range(n):
+        batch.append({"id": uuid.uuid4(), "title": NEEDLE if i == n // 2 else f"Archive {i}",
+                      "description": "", "media": f"https://cdn.example.com/archive/{i}.mp4",
+                      "duration_seconds": 30.0, "created_at": start + timedelta(seconds=i),
+                      "updated_at": start + timedelta(seconds=i)})
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _columns(table_name: str) -> list[str]:
     from dashboard.extensions import db
 
-    # Not the columns the database computes itself (publish_logs.counts_at).
-    return [c.name for c in db.metadata.tables[table_name].columns if c.computed is None]
+    # Not the columns the database computes itself (publish_logs.counts_at), nor those it
+    # defaults that the generated rows leave out (columns added since, such as restarts).
+    return [c.name for c in db.metadata.tables[table_name].columns
+            if c.computed is None and (c.server_default is None or c.name in GENERATED_COLUMNS)]
 
 
-def _load_sqlite(path: str, batches) -> None:
+def _load_sqlite(path: str, batches, clip_batches=()) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-1000000")  # 1 GB page cache for the load only
@@ -146,14 +172,21 @@ def _load_sqlite(path: str, batches) -> None:
     log_sql = f"INSERT INTO publish_logs ({', '.join(log_cols)}) VALUES ({', '.join('?' * len(log_cols))})"
     event_sql = (f"INSERT INTO ledger_events ({', '.join(event_cols)}) "
                  f"VALUES ({', '.join('?' * len(event_cols))})")
+    clip_cols = list(ARCHIVE_CLIP_COLUMNS)
+    clip_sql = f"INSERT INTO clips ({', '.join(clip_cols)}) VALUES ({', '.join('?' * len(clip_cols))})"
     with conn:
         for logs, events in batches:
             conn.executemany(log_sql, ([value(r.get(c)) for c in log_cols] for r in logs))
             conn.executemany(event_sql, ([value(r.get(c)) for c in event_cols] for r in events))
+        for clips in clip_batches:  # the search table's triggers fill it as they go
+            conn.executemany(clip_sql, ([value(r[c]) for c in clip_cols] for r in clips))
     conn.close()
 
 
-def _load_postgresql(url: str, batches) -> None:
+ARCHIVE_CLIP_COLUMNS = ("id", "title", "description", "media", "duration_seconds", "created_at", "updated_at")
+
+
+def _load_postgresql(url: str, batches, clip_batches=()) -> None:
     import psycopg
 
     log_cols, event_cols = _columns("publish_logs"), _columns("ledger_events")
@@ -166,6 +199,10 @@ def _load_postgresql(url: str, batches) -> None:
                 with cur.copy(f"COPY ledger_events ({', '.join(event_cols)}) FROM STDIN") as copy:
                     for r in events:
                         copy.write_row([r.get(c) for c in event_cols])
+            for clips in clip_batches:
+                with cur.copy(f"COPY clips ({', '.join(ARCHIVE_CLIP_COLUMNS)}) FROM STDIN") as copy:
+                    for r in clips:
+                        copy.write_row([r[c] for c in ARCHIVE_CLIP_COLUMNS])
         conn.commit()
         conn.autocommit = True
         # What autovacuum would do shortly after such a load; SQLite keeps no statistics unless
@@ -173,8 +210,10 @@ def _load_postgresql(url: str, batches) -> None:
         conn.execute("ANALYZE")
 
 
-def fill(app, db_url: str, backend: str, n_logs: int, seed: int = 42) -> Filled:
-    """Migrate the empty database, then add clips, accounts, logs and events."""
+def fill(app, db_url: str, backend: str, n_logs: int, n_clips: int = 0, seed: int = 42) -> Filled:
+    """Migrate the empty database, then add clips, accounts, logs and events; then, for clip
+    search, clips without logs (`Archive <n>`, one of them `Needle in the archive`) up to
+    `n_clips` in all."""
     from flask_migrate import upgrade
 
     from dashboard.extensions import db
@@ -183,9 +222,8 @@ def fill(app, db_url: str, backend: str, n_logs: int, seed: int = 42) -> Filled:
     started = time.perf_counter()
     with app.app_context():
         upgrade()
-        n_clips = max(20, n_logs // 1000)
         clips = [Clip(title=f"Clip {i}", description="", media=f"https://cdn.example.com/{i}.mp4",
-                      duration_seconds=30.0) for i in range(n_clips)]
+                      duration_seconds=30.0) for i in range(max(20, n_logs // 1000))]
         accounts = [SocialAccount(platform=p, handle=f"{p}-{i}", display_name=f"{p} {i}")
                     for p in PLATFORMS for i in range(4)]
         db.session.add_all(clips + accounts)
@@ -203,10 +241,11 @@ def fill(app, db_url: str, backend: str, n_logs: int, seed: int = 42) -> Filled:
             times.append(logs[len(logs) // 2]["requested_at"])
             yield logs, events
 
+    archive = _archive_clips(n_clips - len(clip_ids))
     if backend == "sqlite":
-        _load_sqlite(db_url.removeprefix("sqlite:///"), tracked())
+        _load_sqlite(db_url.removeprefix("sqlite:///"), tracked(), archive)
     else:
-        _load_postgresql(db_url, tracked())
+        _load_postgresql(db_url, tracked(), archive)
     middle = times[len(times) // 2]
     return Filled(n_logs, n_logs * EVENTS_PER_LOG, clip_ids, account_ids, middle,
                   time.perf_counter() - started)
@@ -323,6 +362,10 @@ def build_queries(app, filled: Filled) -> dict[str, Query]:
     http("GET /accounts (page: every account's quota)", "/accounts/")
     http("GET /schedule (page)", "/schedule")
     http("GET /clips?q=<no match> (page)", "/clips?q=no-such-clip")
+    http("GET /api/clips?q=<no match>", "/api/clips?limit=50&q=no-such-clip", auth, items)
+    http("GET /api/clips?q=<one clip>", "/api/clips?limit=50&q=needle+in", auth, items)
+    http("GET /api/clips?q=<most clips>", "/api/clips?limit=50&q=archive", auth, items)
+    http("GET /api/clips?q=<2 characters, no match> (scan)", "/api/clips?limit=50&q=zq", auth, items)
     http("GET /history (page)", "/history")
     http("GET /history?status=failed&platform=tiktok (page)", "/history?status=failed&platform=tiktok")
     # A publish to an account with a long history (~6 % of all logs): its quota is counted.
@@ -383,7 +426,7 @@ def run_backend(backend: str, args) -> dict[str, SizeResult]:
     with ExitStack() as stack:
         # Nothing here is queued, but the app opens its queue: a temporary file, not instance/'s.
         queue_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pages-queue-"))
-        for label, n_logs in (("small", args.small), ("big", args.scale)):
+        for label, n_logs, n_clips in (("small", args.small, args.small_clips), ("big", args.scale, args.clips)):
             database = stack.enter_context(fresh_database(backend, f"pages_{label}"))
             app = create_app({
                 "SQLALCHEMY_DATABASE_URI": normalise_database_url(database.url),
@@ -394,7 +437,9 @@ def run_backend(backend: str, args) -> dict[str, SizeResult]:
             apps.append(app)
             print(f"\n[pagination/{backend}] filling {n_logs:,} publish logs and "
                   f"{n_logs * EVENTS_PER_LOG:,} ledger events", flush=True)
-            filled = fill(app, database.url, backend, n_logs)
+            if n_clips:
+                print(f"  and clips up to {n_clips:,} in all", flush=True)
+            filled = fill(app, database.url, backend, n_logs, n_clips)
             print(f"  filled in {filled.seconds:.1f} s", flush=True)
             results[label] = SizeResult(filled)
             queries[label] = build_queries(app, filled)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, text
 
 from .errors import ClipNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
-from .models import Clip, PublishLog
+from .models import CLIP_SEARCH_COLUMNS, CLIP_SEARCH_TABLE, Clip, PublishLog
 from .pagination import Page, keyset_page
 from .schemas import ClipIn, ClipPatch
 from .transactions import rolls_back
@@ -22,14 +22,39 @@ def get_clip(db, clip_id: uuid.UUID) -> Clip:
     return clip
 
 
+# The trigram indexes answer substrings of at least this many characters; shorter ones scan.
+TRIGRAM = 3
+# SQLite: up to this many clips matching, the search table's answer picks the clips; beyond it,
+# walking the clips newest first meets a page of matches soon, as PostgreSQL's planner also chooses.
+SEARCH_CANDIDATES = 2000
+
+
 def list_clips(db, search: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[Clip]:
-    """Clips newest first, optionally matching `search` in title, description or media."""
+    """Clips newest first, optionally those whose title, description or media contains `search`
+    (case-insensitive; `%` and `_` are plain characters)."""
     query = select(Clip)
+    search = (search or "").strip()
     if search:
-        pattern = f"%{search.strip()}%"
-        query = query.where(or_(Clip.title.ilike(pattern), Clip.description.ilike(pattern),
-                                Clip.media.ilike(pattern)))
+        query = query.where(or_(*(getattr(Clip, name).icontains(search, autoescape=True)
+                                  for name in CLIP_SEARCH_COLUMNS)))
+        if len(search) >= TRIGRAM and db.session.get_bind().dialect.name == "sqlite":
+            candidates = _sqlite_search_candidates(db.session, search)
+            if candidates is not None:
+                query = query.where(Clip.id.in_(candidates))
     return keyset_page(db.session, query, Clip.created_at, Clip.id, cursor, limit)
+
+
+def _sqlite_search_candidates(session, search: str) -> list[uuid.UUID] | None:
+    """The ids of the clips the FTS5 trigram table finds for `search`, or None when there are
+    more than SEARCH_CANDIDATES. A superset of the ILIKE's answer, which still decides: the
+    tokenizer folds the case of more letters than SQLite's lower()."""
+    phrase = '"' + search.replace('"', '""') + '"'
+    found = session.execute(
+        text(f"SELECT clip_id FROM {CLIP_SEARCH_TABLE} WHERE {CLIP_SEARCH_TABLE} MATCH :match LIMIT :most")
+        .columns(clip_id=Clip.id.type),
+        {"match": f"{{{' '.join(CLIP_SEARCH_COLUMNS)}}} : {phrase}", "most": SEARCH_CANDIDATES + 1},
+    ).scalars().all()
+    return list(found) if len(found) <= SEARCH_CANDIDATES else None
 
 
 @rolls_back

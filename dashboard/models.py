@@ -143,9 +143,18 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+CLIP_SEARCH_COLUMNS = ("title", "description", "media")
+
+
 class Clip(TimestampMixin, Model):
     __tablename__ = "clips"
-    __table_args__ = (Index("ix_clips_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_clips_created_at_id", "created_at", "id"),
+        # Clip search (`?q=`, a substring ILIKE) through trigram indexes: PostgreSQL's pg_trgm
+        # here, SQLite's FTS5 table below (CLIP_SEARCH_DDL).
+        *(Index(f"ix_clips_{name}_trgm", name, postgresql_using="gin", postgresql_ops={name: "gin_trgm_ops"})
+          .ddl_if(dialect="postgresql") for name in CLIP_SEARCH_COLUMNS),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     title: Mapped[str] = mapped_column(String(200))
@@ -177,6 +186,39 @@ class Clip(TimestampMixin, Model):
     def has_upload(self) -> bool:
         """True when the clip's video is a file the dashboard stores (not a URL string)."""
         return self.media_key is not None
+
+
+# SQLite's side of clip search: an FTS5 table with the trigram tokenizer (case-insensitive
+# substrings of 3 or more characters), one row per clip, kept by triggers. It copies the three
+# columns and the clip's id rather than pointing at clips' rowid, which VACUUM may renumber in a
+# table without an INTEGER PRIMARY KEY; the triggers find a clip's row by a phrase match on its
+# 32-hex-digit id, which the same index answers.
+CLIP_SEARCH_TABLE = "clip_search"
+_SEARCHED = ", ".join(CLIP_SEARCH_COLUMNS)
+_ROW_OF_OLD = f"{CLIP_SEARCH_TABLE} MATCH 'clip_id : \"' || OLD.id || '\"'"
+CLIP_SEARCH_DDL = {
+    "sqlite": [
+        f"""CREATE VIRTUAL TABLE IF NOT EXISTS {CLIP_SEARCH_TABLE}
+        USING fts5(clip_id, {_SEARCHED}, tokenize = 'trigram')""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_search_insert AFTER INSERT ON clips BEGIN
+          INSERT INTO {CLIP_SEARCH_TABLE} (clip_id, {_SEARCHED}) VALUES (NEW.id, NEW.title, NEW.description, NEW.media);
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_search_update AFTER UPDATE OF {_SEARCHED} ON clips BEGIN
+          UPDATE {CLIP_SEARCH_TABLE} SET title = NEW.title, description = NEW.description, media = NEW.media
+          WHERE {_ROW_OF_OLD};
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_search_delete AFTER DELETE ON clips BEGIN
+          DELETE FROM {CLIP_SEARCH_TABLE} WHERE {_ROW_OF_OLD};
+        END""",
+    ],
+}
+# The trigram operator class must exist before create_all (the tests) makes the indexes.
+event.listen(db.metadata, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+for _statement in CLIP_SEARCH_DDL["sqlite"]:
+    event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+event.listen(db.metadata, "before_drop",
+             DDL(f"DROP TABLE IF EXISTS {CLIP_SEARCH_TABLE}").execute_if(dialect="sqlite"))
 
 
 class MediaUpload(TimestampMixin, Model):

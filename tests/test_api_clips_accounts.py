@@ -161,6 +161,52 @@ def test_list_clips_newest_first_with_search_and_cursor(client, editor):
     assert found["next_cursor"] is None
 
 
+def search_titles(client, headers, q):
+    response = client.get("/api/clips", query_string={"q": q}, headers=headers)
+    assert response.status_code == 200, response.json
+    return sorted(clip["title"] for clip in response.json["items"])
+
+
+def test_clip_search_is_a_case_insensitive_substring_of_any_searched_field(client, editor):
+    new_clip(client, editor, title="Launch teaser", description="Spring collection, 50% off_now")
+    new_clip(client, editor, title="Behind the scenes", media="https://cdn.example.com/BTS-Take_2.mp4")
+    new_clip(client, editor, title="Say \"cheese\"", description="")
+
+    assert search_titles(client, editor, "AUNCH TEA") == ["Launch teaser"]  # inside words, any case
+    assert search_titles(client, editor, "collection") == ["Launch teaser"]  # description
+    assert search_titles(client, editor, "bts-take") == ["Behind the scenes"]  # media
+    assert search_titles(client, editor, "  scenes ") == ["Behind the scenes"]  # trimmed
+    assert search_titles(client, editor, '"cheese"') == ['Say "cheese"']
+    # Short queries, which no trigram answers, still search every clip.
+    assert search_titles(client, editor, "BT") == ["Behind the scenes"]
+    assert search_titles(client, editor, "e") == ["Behind the scenes", "Launch teaser", 'Say "cheese"']
+    # % and _ are characters, not wildcards.
+    assert search_titles(client, editor, "50%") == ["Launch teaser"]
+    assert search_titles(client, editor, "5%") == []
+    assert search_titles(client, editor, "off_now") == ["Launch teaser"]
+    assert search_titles(client, editor, "launch_teaser") == []
+    assert search_titles(client, editor, "_") == ["Behind the scenes", "Launch teaser"]
+    # A match never spans two fields.
+    assert search_titles(client, editor, "teaser Spring") == []
+
+
+def test_clip_search_follows_changes_and_deletions(client, editor):
+    clip = new_clip(client, editor, title="Old name", description="first words")
+    other = new_clip(client, editor, title="Other name")
+
+    assert client.patch(f"/api/clips/{clip['id']}", headers=editor,
+                        json={"title": "New title", "description": "second words"}).status_code == 200
+    assert search_titles(client, editor, "old name") == []
+    assert search_titles(client, editor, "first") == []
+    assert search_titles(client, editor, "new title") == ["New title"]
+    assert search_titles(client, editor, "second") == ["New title"]
+    assert search_titles(client, editor, "name") == ["Other name"]
+
+    assert client.delete(f"/api/clips/{other['id']}", headers=editor).status_code == 204
+    assert search_titles(client, editor, "name") == []
+    assert search_titles(client, editor, "words") == ["New title"]
+
+
 @pytest.mark.parametrize(("query", "field"), [
     ("limit=0", "limit"), ("limit=201", "limit"), ("limit=ten", "limit"),
     ("cursor=garbage", "cursor"), ("colour=red", "colour"),
