@@ -190,8 +190,9 @@ def test_bad_query_is_400(client, viewer, query, field):
 
 
 def test_ledger_rows_cannot_be_changed_or_deleted(db, make_clip):
-    event = record_event(db.session, "clip_created", "clip", make_clip().id, {})
+    event_id = record_event(db.session, "clip_created", "clip", make_clip().id, {})
     db.session.commit()
+    event = db.session.get(LedgerEvent, event_id)
 
     event.event_type = "clip_forged"
     with pytest.raises(AppendOnlyError):
