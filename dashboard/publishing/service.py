@@ -247,12 +247,24 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
     # step in its own short transaction.
     session.commit()
 
+    sync_wait = current_app.config["PUBLISH_SYNC_WAIT"]
     try:
-        pipeline.run(db, attempt, may_retry=False,
-                     sync_wait=current_app.config["PUBLISH_SYNC_WAIT"])
-        log_row = session.get(PublishLog, log_id, populate_existing=True)
-        published = PublishAttempt(log_id, log_row.status, result_of(log_row))
-        session.commit()
+        if attempt.live:
+            pipeline.run(db, attempt, may_retry=False, sync_wait=sync_wait)
+            log_row = session.get(PublishLog, log_id, populate_existing=True)
+            published = PublishAttempt(log_id, log_row.status, result_of(log_row))
+            session.commit()
+        else:
+            # One call: the pipeline reads the log FOR UPDATE, records the outcome on it and
+            # commits. Kept unexpired by that commit, the log holds what was committed: no need
+            # to read it again.
+            real_session = session()
+            expire_on_commit, real_session.expire_on_commit = real_session.expire_on_commit, False
+            try:
+                pipeline.run(db, attempt, may_retry=False, sync_wait=sync_wait)
+            finally:
+                real_session.expire_on_commit = expire_on_commit
+            published = PublishAttempt(log_id, log_row.status, result_of(log_row))
     except SQLAlchemyError as exc:
         # The platform may have been called: a bare "database unreachable" would hide a post
         # that went out. The log is settled once the database is back (journal.py).
