@@ -1,4 +1,4 @@
-"""`python -m bench [floor] [throughput] [concurrency] [crosspost] [scheduled] [pagination]
+"""`python -m bench [floor] [publish_cpu] [throughput] [concurrency] [crosspost] [scheduled] [pagination]
 [youtube_upload] [media] [live_publish]`: run the benchmarks (all by default) and print Markdown figures.
 
 Results are also written as JSON under bench/results/ (not committed).
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from .common import DEFAULT_REDIS_URL, REPO_ROOT, machine_summary, pg_server_version
 
-BENCHMARKS = ("floor", "throughput", "concurrency", "crosspost", "scheduled", "pagination",
+BENCHMARKS = ("floor", "publish_cpu", "throughput", "concurrency", "crosspost", "scheduled", "pagination",
               "youtube_upload", "media", "live_publish")
 
 
@@ -49,6 +49,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        help="publishes per server, split over the rounds (default 4000)")
     floor.add_argument("--floor-rounds", type=int, default=8,
                        help="alternating rounds of project and floor (default 8)")
+    cpu = parser.add_argument_group("publish_cpu (CPU per publish in one process, project and floor)")
+    cpu.add_argument("--cpu-publishes", type=int, default=100, help="publishes per round (default 100)")
+    cpu.add_argument("--cpu-rounds", type=int, default=10,
+                     help="rounds per app, alternating; the best counts (default 10)")
+    cpu.add_argument("--profile", type=int, default=0, metavar="N",
+                     help="also profile a round of the project with cProfile and print its top N functions")
     queues = parser.add_argument_group("queue workers (crosspost, scheduled)")
     queues.add_argument("--queue", default="auto",
                         help="queue storage: auto (SQLite, plus Redis when it answers; the default) or "
