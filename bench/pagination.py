@@ -205,9 +205,11 @@ def _load_postgresql(url: str, batches, clip_batches=()) -> None:
                         copy.write_row([r[c] for c in ARCHIVE_CLIP_COLUMNS])
         conn.commit()
         conn.autocommit = True
-        # What autovacuum would do shortly after such a load; SQLite keeps no statistics unless
+        # What autovacuum would do shortly after such a load (it vacuums after inserts too, which
+        # merges the trigram indexes' GIN pending list: before that, a clip search at 1,000,000
+        # clips read the list for 145 ms; after it, 0.06 ms). SQLite keeps no statistics unless
         # asked (`ANALYZE`/`PRAGMA optimize`), and the app never asks, so it is left without.
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")
 
 
 def fill(app, db_url: str, backend: str, n_logs: int, n_clips: int = 0, seed: int = 42) -> Filled:
