@@ -10,9 +10,9 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 
 from .errors import NotFound
 from .models import Clip, LedgerEvent, SocialAccount, User, platform_name, utcnow
@@ -149,7 +149,7 @@ def _event_time() -> datetime:
 
 
 # Events are only ever inserted: a Core INSERT, with none of the ORM's unit of work per event.
-_INSERT_EVENT = LedgerEvent.__table__.insert()
+_INSERT_EVENT = insert(cast(Table, LedgerEvent.__table__))
 
 
 def record_event(
