@@ -129,7 +129,7 @@ def test_clip_search_migration_finds_the_clips_made_before_it(migrated_app):
     from dashboard.clips import list_clips
     from dashboard.models import Clip
 
-    flask_migrate.downgrade(revision="d4e8a1c7b3f5")
+    flask_migrate.downgrade(revision="b7e3c1d9a4f2")
     db.session.add(Clip(title="Made before the search index", media="https://cdn.example.com/a.mp4"))
     db.session.commit()
     flask_migrate.upgrade()

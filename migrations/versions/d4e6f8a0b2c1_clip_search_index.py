@@ -1,7 +1,7 @@
 """clip search index: pg_trgm GIN indexes (PostgreSQL), an FTS5 trigram table (SQLite)
 
 Revision ID: d4e6f8a0b2c1
-Revises: d4e8a1c7b3f5
+Revises: b7e3c1d9a4f2
 Create Date: 2026-12-01 14:10:00
 
 `?q=` on the clips page and GET /api/clips is a case-insensitive substring match (ILIKE) on
@@ -16,7 +16,7 @@ from dashboard.models import CLIP_SEARCH_COLUMNS, CLIP_SEARCH_DDL, CLIP_SEARCH_T
 
 # revision identifiers, used by Alembic.
 revision = 'd4e6f8a0b2c1'
-down_revision = 'd4e8a1c7b3f5'
+down_revision = 'b7e3c1d9a4f2'
 branch_labels = None
 depends_on = None
 
