@@ -133,16 +133,23 @@ _stamp_lock = threading.Lock()
 _last_stamp: datetime | None = None
 
 
+# The most a new event time is moved past the clock to stay after the previous one.
+_MAX_BUMP = timedelta(seconds=1)
+
+
 def _event_time() -> datetime:
     """The current UTC time, strictly later than the previous event's in this process.
 
     Events recorded in one transaction are microseconds apart and the clock may hand two of them
     the same instant; the ledger lists by time, so a tie would show a timeline out of order.
+    Only a tie or a tiny step back is bumped: after the clock was set back further (an NTP step,
+    a test travelling in time) the clock's time is used again, or every later event of this
+    process would carry the old, later time and sort after events other processes record.
     """
     global _last_stamp
     with _stamp_lock:
         now = utcnow()
-        if _last_stamp is not None and now <= _last_stamp:
+        if _last_stamp is not None and now <= _last_stamp < now + _MAX_BUMP:
             now = _last_stamp + timedelta(microseconds=1)
         _last_stamp = now
         return now

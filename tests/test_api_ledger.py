@@ -219,3 +219,20 @@ def test_only_admins_read_users_emails_in_the_ledger(client, db, api_headers, ma
     mine = [item for item in items if item["entity_id"] == str(other.id)]
     assert [item["metadata"]["role"] for item in mine] == ["editor"]
     assert (mine[0]["metadata"]["email"] == "someone.else@example.com") is sees_emails
+
+
+def test_event_times_follow_the_clock_after_it_was_set_back(db, make_clip):
+    """Events of one transaction get strictly increasing times, but an event recorded while the
+    clock was far ahead (a clock step, a test travelling in time) does not push every later
+    event of the process into the future, after the events other processes record."""
+    import time_machine
+
+    clip = make_clip()
+    with time_machine.travel(utcnow() + timedelta(days=40), tick=False):
+        record_event(db.session, "clip_updated", "clip", clip.id, {})
+    back = utcnow()
+    later_ids = [record_event(db.session, "clip_updated", "clip", clip.id, {}) for _ in range(3)]
+    db.session.commit()
+    later = [db.session.get(LedgerEvent, event_id).created_at for event_id in later_ids]
+    assert later == sorted(set(later))  # strictly increasing, no tie
+    assert later[0] - back < timedelta(seconds=1)  # the clock's time, not 40 days ahead

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -100,9 +101,9 @@ def test_a_refused_account_says_what_happened_when_and_what_to_do(signed_in, liv
     with live.db() as db:
         account = db.session.get(SocialAccount, account_id)
         account.needs_credentials, account.needs_credentials_reason = True, "access_token_invalid"
-        event = record_event(db.session, "account_needs_credentials", "account", account_id,
-                             {"error": "access_token_invalid"})
-        event.created_at = datetime(2026, 7, 1, 16, 5, tzinfo=UTC)
+        with time_machine.travel(datetime(2026, 7, 1, 16, 5, tzinfo=UTC), tick=False):
+            record_event(db.session, "account_needs_credentials", "account", account_id,
+                         {"error": "access_token_invalid"})
         db.session.commit()
     page.goto("/accounts/")
     note = page.locator(f"#needs-credentials-{account_id}")
