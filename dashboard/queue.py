@@ -47,15 +47,22 @@ def _drop_trace_headers(task) -> None:
     task.kwargs.pop("sentry_headers", None)
 
 
-def init_app(app: Flask) -> None:
-    """Create the app's queue and register its tasks (tasks run inside this app's context)."""
+def register_all_tasks(huey, app: Flask):
+    """Register every task of the app on `huey` (they run inside `app`'s context): the one list,
+    so any consumer can run whatever any process of the app enqueued. The publish tasks."""
     from .media.tasks import register_media_tasks
     from .publishing.worker import register_tasks
 
+    publish_tasks = register_tasks(huey, app)
+    register_media_tasks(huey, app)
+    return publish_tasks
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's queue and register its tasks (tasks run inside this app's context)."""
     huey = make_huey(app.config["QUEUE_URL"])
     app.extensions["huey"] = huey
-    app.extensions["publish_tasks"] = register_tasks(huey, app)
-    register_media_tasks(huey, app)
+    app.extensions["publish_tasks"] = register_all_tasks(huey, app)
 
 
 def tasks():

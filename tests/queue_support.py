@@ -29,8 +29,7 @@ from sqlalchemy import select
 from dashboard.extensions import db as _db
 from dashboard.ledger import events_for
 from dashboard.models import LedgerEvent, PublishLog
-from dashboard.publishing.worker import register_tasks
-from dashboard.queue import make_huey
+from dashboard.queue import make_huey, register_all_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")
@@ -137,7 +136,7 @@ class InProcessWorker:
 
     def __init__(self, app, threads: int):
         self.huey = make_huey(app.config["QUEUE_URL"])
-        register_tasks(self.huey, app)
+        register_all_tasks(self.huey, app)
         self.consumer = self.huey.create_consumer(
             workers=threads, worker_type="thread", periodic=True, initial_delay=0.02,
             backoff=1.2, max_delay=0.2, scheduler_interval=1, check_worker_health=False,
