@@ -84,6 +84,8 @@ def _event(event_type: str, clip_id: uuid.UUID, data: dict) -> dict:
 
 
 app = Flask(__name__)
+# gunicorn.conf.py starts the dashboard's web sweep in every worker; the floor has nothing to sweep.
+app.config["WEB_SWEEP_INTERVAL_SECONDS"] = 0
 
 
 @app.post("/publish")
