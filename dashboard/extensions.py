@@ -1,6 +1,11 @@
 """Extensions, created unbound here and bound to the app in `create_app`."""
 
+from __future__ import annotations
+
+import os
 import sqlite3
+import threading
+from functools import lru_cache
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -9,6 +14,8 @@ from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import Pool
 
 # Named constraints so that Alembic can alter them on every backend.
 NAMING_CONVENTION = {
@@ -51,9 +58,46 @@ def _sqlite_on_connect(dbapi_connection, _record):
 # written) and the transaction starts again with BEGIN IMMEDIATE, which waits for the lock under
 # the busy timeout. What was read before stays as read, as with PostgreSQL's READ COMMITTED: a
 # decision that must hold until the commit locks first (FOR UPDATE / take_write_lock), then reads.
+#
+# Writers of one process queue for the lock on a lock of the process's own (_writer_lock) before
+# BEGIN IMMEDIATE. Waiting in BEGIN IMMEDIATE means SQLite's busy handler, which sleeps with
+# back-off (1, 2, 5, 10 ... 100 ms) however soon the lock is free: under load most threads of a
+# gunicorn worker slept there while the lock stood idle. Queued on a threading lock, a writer
+# starts as soon as the one before it commits; only one thread per process still meets the busy
+# handler, against writers of other processes. The SQLite lock stays the guarantee: the process
+# lock is given up on every end of the transaction, and a writer that cannot get it within the
+# connection's busy timeout goes on to BEGIN IMMEDIATE without it (SQLite decides, as before).
 _SQLITE_STATE = "dashboard.sqlite_transaction"
+_PROCESS_LOCK = "dashboard.sqlite_process_lock"  # the _writer_lock this connection holds
 _NOT_BEGUN, _READING, _WRITING = "not begun", "reading", "writing"
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "EXPLAIN")
+
+
+@lru_cache(maxsize=None)
+def _writer_lock_of_file(path: str) -> threading.Lock:
+    return threading.Lock()
+
+
+def _writer_lock(conn) -> threading.Lock | None:
+    """This process's lock for writers of the connection's database file (None in memory)."""
+    database = conn.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return _writer_lock_of_file(os.path.realpath(database))
+
+
+def _acquire(lock: threading.Lock, raw: sqlite3.Connection) -> bool:
+    """Wait for the process lock at most as long as SQLite would wait for its own."""
+    if lock.acquire(blocking=False):
+        return True
+    (busy_timeout_ms,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    return lock.acquire(timeout=busy_timeout_ms / 1000) if busy_timeout_ms else False
+
+
+def _release(info: dict) -> None:
+    lock = info.pop(_PROCESS_LOCK, None)
+    if lock is not None:
+        lock.release()
 
 
 @event.listens_for(Engine, "begin")
@@ -64,10 +108,41 @@ def _sqlite_begin(conn):
 
 
 @event.listens_for(Engine, "commit")
+def _sqlite_commit(conn):
+    """A writer commits before it gives up the process lock (SQLAlchemy's own COMMIT, after
+    this event, then has nothing left to do): the next writer must find SQLite's lock free."""
+    if conn.dialect.name != "sqlite" or conn.info.pop(_SQLITE_STATE, None) != _WRITING:
+        return
+    try:
+        conn.connection.driver_connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise OperationalError("COMMIT", None, exc) from exc
+    finally:
+        _release(conn.info)
+
+
 @event.listens_for(Engine, "rollback")
-def _sqlite_end(conn):
-    if conn.dialect.name == "sqlite":
-        conn.info.pop(_SQLITE_STATE, None)
+def _sqlite_rollback(conn):
+    if conn.dialect.name != "sqlite" or conn.info.pop(_SQLITE_STATE, None) != _WRITING:
+        return
+    try:
+        conn.connection.driver_connection.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001  (SQLAlchemy's own ROLLBACK follows and reports)
+        pass
+    finally:
+        _release(conn.info)
+
+
+@event.listens_for(Pool, "checkin")
+def _released_at_checkin(_dbapi_connection, record):
+    """Never keep the process lock past a connection's use (the pool rolled it back)."""
+    if record is not None:
+        _release(record.info)
+
+
+@event.listens_for(Pool, "invalidate")
+def _released_at_invalidate(_dbapi_connection, record, _exception):
+    _release(record.info)
 
 
 def _writes(statement: str, context) -> bool:
@@ -88,7 +163,15 @@ def _sqlite_lock(conn) -> None:
     raw = conn.connection.driver_connection
     if state == _READING:
         raw.execute("COMMIT")  # ends the reads only: nothing was written yet
-    raw.execute("BEGIN IMMEDIATE")
+        conn.info[_SQLITE_STATE] = _NOT_BEGUN
+    lock = _writer_lock(conn)
+    if lock is not None and _acquire(lock, raw):
+        conn.info[_PROCESS_LOCK] = lock
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        _release(conn.info)
+        raise
     conn.info[_SQLITE_STATE] = _WRITING
 
 
