@@ -73,17 +73,19 @@ _NOT_BEGUN, _READING, _WRITING = "not begun", "reading", "writing"
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "EXPLAIN")
 
 
+_writer_locks: dict[str, threading.Lock] = {}
+
+
 @lru_cache(maxsize=None)
-def _writer_lock_of_file(path: str) -> threading.Lock:
-    return threading.Lock()
+def _writer_lock_of(database: str | None) -> threading.Lock | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return _writer_locks.setdefault(os.path.realpath(database), threading.Lock())
 
 
 def _writer_lock(conn) -> threading.Lock | None:
     """This process's lock for writers of the connection's database file (None in memory)."""
-    database = conn.engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return _writer_lock_of_file(os.path.realpath(database))
+    return _writer_lock_of(conn.engine.url.database)
 
 
 def _acquire(lock: threading.Lock, raw: sqlite3.Connection) -> bool:
@@ -123,7 +125,9 @@ def _sqlite_commit(conn):
 
 @event.listens_for(Engine, "rollback")
 def _sqlite_rollback(conn):
-    if conn.dialect.name != "sqlite" or conn.info.pop(_SQLITE_STATE, None) != _WRITING:
+    # An invalidated connection has no info left (its pool event gave the lock up).
+    if (conn.dialect.name != "sqlite" or conn.invalidated
+            or conn.info.pop(_SQLITE_STATE, None) != _WRITING):
         return
     try:
         conn.connection.driver_connection.execute("ROLLBACK")

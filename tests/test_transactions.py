@@ -96,3 +96,100 @@ def test_a_refusing_service_leaves_no_transaction_open(db, make_account, make_cl
     with pytest.raises(InvalidInput):
         background.create_batch(db, clip_id, [background.Target("instagram", None, "x" * 3000, [])])
     assert not db.session().in_transaction()
+
+
+def _writer_lock_held(db) -> bool:
+    """Whether this process's SQLite writer lock (dashboard/extensions.py) is taken."""
+    from dashboard.extensions import _writer_lock_of
+
+    lock = _writer_lock_of(db.engine.url.database)
+    return lock is not None and lock.locked()
+
+
+def test_writers_of_one_process_take_turns_and_every_write_lands(db):
+    """Sixteen threads, each reading then writing in its own transactions: every write lands and
+    none meets "database is locked" (on SQLite they queue on the process's writer lock)."""
+    import threading
+
+    errors, written = [], []
+    engine = db.engine
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with engine.connect() as conn:
+                    conn.execute(select(func.count()).select_from(Clip))  # a read first
+                    conn.execute(Clip.__table__.insert().values(
+                        id=uuid.uuid4(), title=f"w{n}-{i}", description="",
+                        media="https://cdn.example.com/x.mp4"))
+                    conn.commit()
+                written.append(1)
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert db.session.scalar(select(func.count()).select_from(Clip)) == 160 == len(written)
+    assert not _writer_lock_held(db)
+
+
+def test_no_end_of_a_write_keeps_the_writer_lock(db, make_clip):
+    """Commit, rollback, a failed flush, a session closed mid-write, a connection returned to
+    the pool mid-write or invalidated: after each, another writer that will not wait writes."""
+    from sqlalchemy.exc import IntegrityError
+
+    clip_id = make_clip(title="first").id
+    db.session.remove()
+
+    def new_clip(title: str) -> Clip:
+        return Clip(id=uuid.uuid4(), title=title, description="", media="https://cdn.example.com/y.mp4")
+
+    def committed():
+        db.session.add(new_clip("committed"))
+        db.session.commit()
+
+    def rolled_back():
+        db.session.add(new_clip("rolled back"))
+        db.session.flush()
+        db.session.rollback()
+
+    def failed_flush():
+        db.session.add(Clip(id=clip_id, title="a duplicate id", description="",
+                            media="https://cdn.example.com/z.mp4"))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+
+    def closed_mid_write():
+        db.session.add(new_clip("never committed"))
+        db.session.flush()
+        db.session.close()
+
+    def returned_mid_write():
+        conn = db.engine.connect()
+        conn.execute(Clip.__table__.insert().values(
+            id=uuid.uuid4(), title="never committed either", description="",
+            media="https://cdn.example.com/w.mp4"))
+        conn.close()
+
+    def invalidated_mid_write():
+        with db.engine.connect() as conn:
+            conn.execute(text("DELETE FROM clips WHERE id IS NULL"))  # takes the lock
+            conn.invalidate()  # as after a lost connection
+            conn.rollback()
+
+    for ending in (committed, rolled_back, failed_flush, closed_mid_write, returned_mid_write,
+                   invalidated_mid_write):
+        ending()
+        assert not _writer_lock_held(db), ending.__name__
+        _write_without_waiting(db, f"after {ending.__name__}")
+        db.session.remove()
+
+    titles = set(db.session.scalars(select(Clip.title)))
+    assert {"first", "committed"} <= titles
+    assert not titles & {"rolled back", "never committed", "never committed either"}

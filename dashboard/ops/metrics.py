@@ -24,9 +24,14 @@ from prometheus_client.multiprocess import MultiProcessCollector
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+# Read once: prometheus_client asks for the identifier on every increment (to notice a fork),
+# under its one lock, and a process does not change host.
+_HOST = socket.gethostname().replace("_", "-")
+
+
 def _process_identifier() -> str:
     """Host and pid: two containers sharing the directory both have a pid 7."""
-    return f"{socket.gethostname().replace('_', '-')}-{os.getpid()}"
+    return f"{_HOST}-{os.getpid()}"
 
 
 if os.environ.get(MULTIPROC_DIR_ENV):
