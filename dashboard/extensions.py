@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from functools import lru_cache
+from functools import cache
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -76,7 +76,7 @@ _READ_STATEMENTS = ("SELECT", "PRAGMA", "EXPLAIN")
 _writer_locks: dict[str, threading.Lock] = {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _writer_lock_of(database: str | None) -> threading.Lock | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
