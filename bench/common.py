@@ -271,8 +271,33 @@ class Gunicorn:
         """CPU time (user + system) of the master and its workers so far."""
         return process_tree_cpu(self.process.pid)
 
+    def context_switches(self) -> int:
+        """Context switches of every thread of the master and its workers so far."""
+        return process_tree_context_switches(self.process.pid)
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def process_tree_context_switches(root: int) -> int:
+    """Voluntary and involuntary context switches of `root`'s threads and its direct children's,
+    from /proc: each is a thread giving up the CPU (a lock, the GIL, I/O) or being preempted."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if int(entry) != root and parent != root:
+                continue
+            for task in os.listdir(f"/proc/{entry}/task"):
+                with open(f"/proc/{entry}/task/{task}/status") as handle:
+                    total += sum(int(line.split()[1]) for line in handle
+                                 if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+        except OSError:
+            continue
+    return total
 
 
 def process_tree_cpu(root: int) -> float:

@@ -64,6 +64,7 @@ class LoadResult:
     log_findings: dict[str, int] = field(default_factory=dict)
     server_cores: float = 0.0  # CPU the gunicorn processes used, in cores, during the run
     machine_busy: float = 0.0  # fraction of all cores busy during the run (anything running)
+    context_switches: int = 0  # of the gunicorn processes' threads during the run
     db_check: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -147,6 +148,7 @@ def drive(server: Gunicorn, name: str, clients: int, total: int, max_seconds: fl
     for thread in threads:
         thread.start()
     cpu_start, (busy_start, all_start) = server.cpu_seconds(), machine_busy()
+    switches_start = server.context_switches()
     deadline = time.monotonic() + max_seconds
     t_start = time.perf_counter()
     start_line.wait()
@@ -155,6 +157,7 @@ def drive(server: Gunicorn, name: str, clients: int, total: int, max_seconds: fl
     result.elapsed = time.perf_counter() - t_start
     busy_end, all_end = machine_busy()
     result.server_cores = (server.cpu_seconds() - cpu_start) / result.elapsed
+    result.context_switches = server.context_switches() - switches_start
     result.machine_busy = (busy_end - busy_start) / max(all_end - all_start, 1)
     result.hit_time_limit = issued < total
     return result
@@ -239,7 +242,8 @@ def run_backend(backend: str, args, workdir: Path) -> BackendReport:
             print(f"  {result.name}: {result.completed} requests in {result.elapsed:.1f} s = "
                   f"{result.rps:.0f}/s, p50 {result.p(0.5) * 1000:.1f} ms, p99 {result.p(0.99) * 1000:.1f} ms, "
                   f"non-2xx {result.non_2xx}, transport errors {result.transport_errors}, server CPU "
-                  f"{result.server_cores:.2f} cores, machine {result.machine_busy:.0%} busy", flush=True)
+                  f"{result.server_cores:.2f} cores, {result.context_switches / max(result.completed, 1):.0f} "
+                  f"context switches/req, machine {result.machine_busy:.0%} busy", flush=True)
             return result
 
         # Latency 0: the baseline (/healthz) and the publish path, same server, same clients.
@@ -299,7 +303,8 @@ def report(reports: list[BackendReport], args) -> str:
         f"{args.slow_requests} requests (each also capped at {args.max_seconds:g} s).")
     lines.append("")
     headers = ["backend", "run", "requests", "req/s", "p50 ms", "p99 ms", "ratio", "non-2xx",
-               "platform failures", "server CPU cores / ms per req", "machine busy"]
+               "platform failures", "server CPU cores / ms per req", "context switches per req",
+               "machine busy"]
     rows = []
     for rep in reports:
         base_rps = None
@@ -317,12 +322,13 @@ def report(reports: list[BackendReport], args) -> str:
                          str(r.non_2xx + r.transport_errors),
                          str(r.platform_failures) if "publish" in name else "-",
                          f"{r.server_cores:.2f} / {r.server_cores * r.elapsed / max(r.completed, 1) * 1000:.1f}",
-                         f"{r.machine_busy:.0%}"])
+                         f"{r.context_switches / max(r.completed, 1):.0f}", f"{r.machine_busy:.0%}"])
     lines.append(table(headers, rows))
     lines.append("")
     lines.append("`ratio`: publish at latency 0 against the /healthz baseline of the same server; the "
                  "slow run against the latency bound clients / mean simulated latency. `server CPU`: "
-                 "CPU used by gunicorn's processes during the run. `machine busy`: all cores, any "
+                 "CPU used by gunicorn's processes during the run. `context switches`: of their threads (a "
+                 "thread waiting for a lock, the GIL or I/O, or preempted). `machine busy`: all cores, any "
                  "process (other work on the machine included).")
     lines.append("")
     lines.append("Server log and database checks (every publish run on the backend together):")
@@ -354,7 +360,8 @@ def main(args) -> tuple[str, dict]:
             name: {"requests": r.completed, "elapsed_s": r.elapsed, "rps": r.rps, "p50_ms": r.p(0.5) * 1000,
                    "p99_ms": r.p(0.99) * 1000, "mean_ms": r.mean * 1000, "clients": r.clients,
                    "statuses": dict(r.statuses), "server_cores": r.server_cores,
-                   "machine_busy": r.machine_busy, "transport_errors": r.transport_errors,
+                   "machine_busy": r.machine_busy, "context_switches": r.context_switches,
+                   "transport_errors": r.transport_errors,
                    "platform_failures": r.platform_failures, "log_findings": r.log_findings,
                    "db_check": r.db_check}
             for name, r in rep.runs.items()
