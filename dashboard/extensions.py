@@ -83,6 +83,15 @@ def _writer_lock_of(database: str | None) -> threading.Lock | None:
     return _writer_locks.setdefault(os.path.realpath(database), threading.Lock())
 
 
+def _forget_writer_locks() -> None:
+    """A forked child starts with free locks: a thread of the parent may have held one."""
+    _writer_locks.clear()
+    _writer_lock_of.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_writer_locks)
+
+
 def _writer_lock(conn) -> threading.Lock | None:
     """This process's lock for writers of the connection's database file (None in memory)."""
     return _writer_lock_of(conn.engine.url.database)
@@ -113,7 +122,8 @@ def _sqlite_begin(conn):
 def _sqlite_commit(conn):
     """A writer commits before it gives up the process lock (SQLAlchemy's own COMMIT, after
     this event, then has nothing left to do): the next writer must find SQLite's lock free."""
-    if conn.dialect.name != "sqlite" or conn.info.pop(_SQLITE_STATE, None) != _WRITING:
+    if (conn.dialect.name != "sqlite" or conn.invalidated
+            or conn.info.pop(_SQLITE_STATE, None) != _WRITING):
         return
     try:
         conn.connection.driver_connection.execute("COMMIT")

@@ -193,3 +193,21 @@ def test_no_end_of_a_write_keeps_the_writer_lock(db, make_clip):
     titles = set(db.session.scalars(select(Clip.title)))
     assert {"first", "committed"} <= titles
     assert not titles & {"rolled back", "never committed", "never committed either"}
+
+
+def test_a_forked_child_starts_with_the_writer_lock_free(db, make_clip):
+    """A process forked while one of its threads writes (a server or worker forking after using
+    the database) can write at once instead of waiting for a lock no thread of it will release."""
+    import os
+
+    make_clip(title="first")
+    db.session.remove()
+    take_write_lock(db.session)
+    pid = os.fork()
+    if pid == 0:  # the child: report by exit status only
+        os._exit(1 if _writer_lock_held(db) else 0)
+    _, status = os.waitpid(pid, 0)
+    held_here = _writer_lock_held(db)
+    db.session.commit()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert held_here == (db.engine.dialect.name == "sqlite")
