@@ -61,5 +61,14 @@
     var target = event.detail.target;
     if (target && target.id === "publish-form") updateCounts();
     if (target && target.id === "publish-result" && target.isConnected) target.focus();
+    // A followed attempt (a live publish, a retry) reached its end: its result takes the focus,
+    // unless the person has moved on to another control meanwhile.
+    var result = document.getElementById("publish-result");
+    var final = document.getElementById("publish-final");
+    if (final && result && !final.dataset.focused) {
+      final.dataset.focused = "true";
+      var active = document.activeElement;
+      if (!active || active === document.body || result.contains(active)) result.focus();
+    }
   });
 })();

@@ -328,6 +328,12 @@ def retry(db, log_id: uuid.UUID) -> PublishLog:
     return log_row
 
 
+def retry_of(db, log_id: uuid.UUID) -> PublishLog | None:
+    """The retry made of a publish log (there is at most one), or None: what a refused second
+    Retry shows instead, so the person follows the one that was made."""
+    return db.session.scalar(select(PublishLog).where(PublishLog.retry_of_id == log_id).limit(1))
+
+
 def retry_failed(db, batch_id: uuid.UUID) -> tuple[list[PublishLog], dict[uuid.UUID, str]]:
     """Retry every target of a batch whose latest attempt failed, each through `retry` (once,
     linked, in the batch; commits each). Unconfirmed targets are left to a person, who checks

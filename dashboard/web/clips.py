@@ -23,6 +23,7 @@ from ..api import uploads as tus
 from ..errors import (
     AccountNotFound,
     ClipNotFound,
+    DomainError,
     InvalidInput,
     NotFound,
 )
@@ -278,13 +279,15 @@ def account_options():
 
 @dataclass
 class PanelOutcome:
-    """What the publish panel did: published now (`result`), scheduled (`scheduled`), or a live
-    publish still processing past the sync wait (`processing`, followed live by the page)."""
+    """What the publish panel did: published now (`result`, of the attempt `log_id`, which its
+    Retry names), scheduled (`scheduled`), or an attempt still under way (`processing`: a live
+    publish past the sync wait, or a retry in the queue, followed live by the page)."""
 
     result: PublishResult | None = None
     scheduled: PublishLog | None = None
     processing: PublishLog | None = None
     replayed: bool = False
+    log_id: uuid.UUID | None = None
 
     def body(self) -> dict:
         """What the idempotency record keeps, to answer a repeat of the same POST."""
@@ -293,7 +296,7 @@ class PanelOutcome:
         if self.processing is not None:
             return {"processing_log_id": str(self.processing.id)}
         assert self.result is not None  # an outcome is one of the three
-        return self.result.model_dump(mode="json")
+        return self.result.model_dump(mode="json") | {"log_id": str(self.log_id) if self.log_id else None}
 
     @classmethod
     def replay(cls, body: dict) -> PanelOutcome:
@@ -302,13 +305,16 @@ class PanelOutcome:
         if "processing_log_id" in body:
             log_row = background.get_log(db, uuid.UUID(body["processing_log_id"]))
             return cls.of_attempt(log_row, replayed=True)
-        return cls(result=PublishResult.model_validate(body), replayed=True)
+        result = dict(body)
+        log_id = result.pop("log_id", None)
+        return cls(result=PublishResult.model_validate(result), replayed=True,
+                   log_id=uuid.UUID(log_id) if log_id else None)
 
     @classmethod
     def of_attempt(cls, log_row: PublishLog, replayed: bool = False) -> PanelOutcome:
-        """A publish-now attempt as it stands: its result once final, else still processing."""
+        """An attempt as it stands: its result once final, else still under way."""
         if log_row.status in FINAL_STATUSES:
-            return cls(result=result_of(log_row), replayed=replayed)
+            return cls(result=result_of(log_row), replayed=replayed, log_id=log_row.id)
         return cls(processing=log_row, replayed=replayed)
 
 
@@ -348,7 +354,7 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
             metadata=metadata,
         ))
         if attempt.done:
-            return PanelOutcome(result=attempt.result), None
+            return PanelOutcome(result=attempt.result, log_id=attempt.log_id), None
         return PanelOutcome(processing=background.get_log(db, attempt.log_id)), None
     except ValidationError as exc:
         apply_domain_error(form, InvalidInput.from_pydantic(exc, whole=""), aliases=PUBLISH_FIELD_MAP)
@@ -414,31 +420,65 @@ def publish(clip_id: uuid.UUID):
                            history=_clip_history(clip_id))
 
 
-@bp.get("/<uuid:clip_id>/attempts/<uuid:log_id>")
-@role_required("editor")
-def publish_status(clip_id: uuid.UUID, log_id: uuid.UUID):
-    """A live publish followed by the panel: polled by htmx while it processes; once final, its
-    result (with Retry) and, out of band, the refreshed history, and the polling stops."""
+def _attempt_of(clip_id: uuid.UUID, log_id: uuid.UUID) -> PublishLog:
     log_row = background.get_log(db, log_id)
     if log_row.clip_id != clip_id:
         raise NotFound(f"publish log {log_id} is not a post of this clip")
-    outcome = PanelOutcome.of_attempt(log_row)
+    return log_row
+
+
+@bp.get("/<uuid:clip_id>/attempts/<uuid:log_id>")
+@role_required("editor")
+def publish_status(clip_id: uuid.UUID, log_id: uuid.UUID):
+    """An attempt followed by the panel (a live publish, a retry): polled by htmx while it is
+    queued or publishing; once final, its result (with Retry) and, out of band, the refreshed
+    history, and the polling stops. Without JavaScript: the clip page with it in the panel."""
+    outcome = PanelOutcome.of_attempt(_attempt_of(clip_id, log_id))
     if not wants_fragment():
-        return redirect(url_for("clips.detail", clip_id=clip_id))
-    form = PublishForm(formdata=None, platform=log_row.platform,
-                       social_account_id=str(log_row.social_account_id or ""),
-                       caption=log_row.caption, hashtags=", ".join(log_row.hashtags or []))
-    return render_template("clips/_publish_followed.html", clip_id=clip_id, form=form,
+        form = _publish_form()
+        form.idempotency_key.data = new_idempotency_key()
+        return _full_clip_page(clip_id, form, outcome)
+    return render_template("clips/_publish_followed.html", clip_id=clip_id, outcome=outcome,
                            result=outcome.result, processing=outcome.processing,
                            history=_clip_history(clip_id) if outcome.result else None)
+
+
+@bp.post("/<uuid:clip_id>/attempts/<uuid:log_id>/retry")
+@role_required("editor")
+def retry_attempt(clip_id: uuid.UUID, log_id: uuid.UUID):
+    """The panel's Retry (or "Retry anyway") of a failed or unconfirmed attempt: the one retry
+    service (background.retry, as home, history and batch rows use), so the new attempt is
+    queued once and linked to this one; the panel then follows it to its end.
+
+    A refusal is answered in the panel, not as an error page: a post retried already (a double
+    click, a second tab) shows that one retry instead; any other refusal shows under the
+    attempt's Retry. htmx gets the panel's fragment; a plain form post is sent to the new
+    attempt's page (reloading it never retries again), or gets the clip page with the refusal.
+    """
+    original = _attempt_of(clip_id, log_id)
+    queued, error = run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
+    already = None
+    if queued is None:
+        already = background.retry_of(db, log_id)
+    if queued is not None and not wants_fragment():
+        return redirect(url_for("clips.publish_status", clip_id=clip_id, log_id=queued.id), 303)
+    shown = queued or already
+    outcome = PanelOutcome.of_attempt(shown if shown is not None else original)
+    context = dict(already_retried=already is not None, retry_error=None if shown else error)
+    if not wants_fragment():
+        form = _publish_form()
+        form.idempotency_key.data = new_idempotency_key()
+        return _full_clip_page(clip_id, form, outcome, **context), 409
+    return render_template("clips/_publish_done.html", clip_id=clip_id, outcome=outcome,
+                           result=outcome.result, scheduled=None, processing=outcome.processing,
+                           fresh_key=new_idempotency_key(), history=_clip_history(clip_id), **context)
 
 
 @bp.post("/<uuid:clip_id>/scheduled/<uuid:log_id>/cancel")
 @role_required("editor")
 def cancel_scheduled(clip_id: uuid.UUID, log_id: uuid.UUID):
     """Cancel the post just scheduled from the panel; the panel's result says so in place."""
-    if background.get_log(db, log_id).clip_id != clip_id:
-        raise NotFound(f"publish log {log_id} is not a post of this clip")
+    _attempt_of(clip_id, log_id)
     if not confirmed():
         return ask_first("Cancel this scheduled post?", "It will not go out.", "Cancel the post",
                          url_for("clips.detail", clip_id=clip_id))
@@ -453,8 +493,9 @@ def cancel_scheduled(clip_id: uuid.UUID, log_id: uuid.UUID):
 
 
 def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, outcome: PanelOutcome | None, offer=None,
-                    crosspost=None, groups=None, account_errors=None):
-    """The clip page after a POST without JavaScript: the outcome, or the form's errors."""
+                    crosspost=None, groups=None, account_errors=None, **panel):
+    """The clip page after a POST without JavaScript: the outcome, or the form's errors;
+    `panel` adds to the publish panel (a Retry's refusal)."""
     clip = clip_service.get_clip(db, clip_id)
     if crosspost is None:
         crosspost, groups = _crosspost_form(formdata=None)
@@ -464,7 +505,7 @@ def _full_clip_page(clip_id: uuid.UUID, form: PublishForm, outcome: PanelOutcome
         result=outcome.result if outcome else None, scheduled=outcome.scheduled if outcome else None,
         processing=outcome.processing if outcome else None,
         offer=offer, crosspost=crosspost, groups=groups, account_errors=account_errors or {},
-        history=_clip_history(clip_id))
+        history=_clip_history(clip_id), **panel)
 
 
 # Cross-posting ---------------------------------------------------------------------------------

@@ -276,17 +276,27 @@ def test_a_form_without_a_key_still_publishes(client, db, editor_in, make_clip):
 
 
 @pytest.mark.parametrize("app_config", [{"SIMULATOR_FAILURE_RATE": 1.0}], indirect=True)
-def test_retry_after_a_failure_carries_its_own_key(client, db, editor_in, make_clip):
+def test_a_double_click_on_retry_queues_one_retry_linked_to_the_failure(client, db, editor_in, make_clip):
     editor_in()
     clip_id = make_clip().id
     key = uuid.uuid4().hex
-    html = client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram", "idempotency_key": key},
-                       headers=HTMX).get_data(as_text=True)
-    retry = re.search(r'<form id="retry-form".*?</form>', html, re.S).group(0)
-    values = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', retry))
-    assert re.fullmatch(r"[0-9a-f]{32}", values["idempotency_key"]) and values["idempotency_key"] != key
-    client.post(f"/clips/{clip_id}/publish", data=values, headers=HTMX)
-    client.post(f"/clips/{clip_id}/publish", data=values, headers=HTMX)  # a double click on Retry
+    client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram", "idempotency_key": key},
+                headers=HTMX)
+    [failed] = logs(db)
+    failed_id = failed.id
+    retry_url = f"/clips/{clip_id}/attempts/{failed_id}/retry"
+    # The same form sent again replays its result, whose Retry still names that attempt.
+    replay = client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram", "idempotency_key": key},
+                         headers=HTMX).get_data(as_text=True)
+    assert 'id="publish-replayed"' in replay and f'hx-post="{retry_url}"' in replay
+
+    first = client.post(retry_url, headers=HTMX)
+    second = client.post(retry_url, headers=HTMX)  # a double click on Retry
+
+    assert first.status_code == 200 and second.status_code == 200
+    assert "already retried" in second.get_data(as_text=True)
+    _, retried = logs(db)
+    assert retried.retry_of_id == failed_id and retried.status == "queued"
     assert len(logs(db)) == 2
 
 
