@@ -302,7 +302,7 @@ def test_openapi_errors_are_problem_json(client):
 
 
 @pytest.mark.parametrize("path", ["/publishing/publish", "/publishing/schedule", "/publishing/batches",
-                                  "/publishing/logs/{log_id}/retry"])
+                                  "/publishing/logs/{log_id}/retry", "/publishing/batches/{batch_id}/retry-failed"])
 def test_openapi_documents_the_idempotency_key_header(client, path):
     parameters = client.get("/openapi.json").json["paths"][path]["post"]["parameters"]
     headers = {p["name"]: p for p in parameters if p["in"] == "header"}

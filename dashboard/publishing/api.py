@@ -9,18 +9,21 @@ from ..api.auth import authenticate, require_role
 from ..api.idempotency import idempotent
 from ..api.spec import responses, spec
 from ..api.views import json_of, parse_id
+from ..errors import Conflict
 from ..extensions import db
 from ..models import FINAL_STATUSES
 from . import background
 from .models import (
     BatchOut,
     BatchRequest,
+    BatchRetryOut,
     IdempotencyHeaders,
     MarkPublishedRequest,
     PublishLogOut,
     PublishRequest,
     PublishResult,
     RescheduleRequest,
+    RetryRefused,
     ScheduleRequest,
 )
 from .service import get_publish_logs_for_clip, publish_now, result_of
@@ -126,6 +129,43 @@ def create_batch(json: BatchRequest):
 def get_batch(batch_id: str):
     """A cross-post and its targets: running, then succeeded, failed or partial."""
     return json_of(batch_out(background.get_batch(db, parse_id(batch_id, "batch_id"))))
+
+
+def batch_retry_in_flight(reserved: idempotency.InFlight):
+    """A repeat of a "Retry all failed" that never answered: the batch as it is now, with the
+    retries made since its first retry (the one its key is linked to)."""
+    first = background.get_log(db, reserved.log_id)
+    assert first.batch_id is not None  # background.retry keeps a target's retry in its batch
+    batch = background.get_batch(db, first.batch_id)
+    retried = [row for row in background.current_logs(batch)
+               if row.retry_of_id is not None and row.requested_at >= first.requested_at]
+    return BatchRetryOut(retried=[log_out(row) for row in retried], refused=[],
+                         batch=batch_out(batch)).model_dump(mode="json"), 202
+
+
+@bp.post("/batches/<batch_id>/retry-failed")
+@require_role("editor")
+@idempotent(answer_in_flight=batch_retry_in_flight)
+@spec.validate(headers=IdempotencyHeaders, resp=responses(202, BatchRetryOut, 400, 404, 409), tags=["publishing"])
+def retry_failed(batch_id: str):
+    """Retry all failed targets of a cross-post: each through the one retry of
+    `POST /publishing/logs/<id>/retry` (once, linked by `retry_of_id`, kept in the batch).
+
+    202 with the retries queued and the failed targets refused (with why); 409 when no target's
+    latest attempt has failed (unconfirmed ones are retried one by one, after checking the
+    platform) or when every failed target was refused.
+    """
+    batch_uuid = parse_id(batch_id, "batch_id")
+    queued, refused = background.retry_failed(db, batch_uuid)
+    refusals = [RetryRefused(log_id=log_id, detail=detail) for log_id, detail in refused.items()]
+    if not queued:
+        if refusals:
+            raise Conflict("no failed target could be retried: "
+                           + "; ".join(f"publish log {r.log_id}: {r.detail}" for r in refusals))
+        raise Conflict(f"nothing to retry: no target of batch {batch_uuid} has failed")
+    batch = background.get_batch(db, batch_uuid)
+    return json_of(BatchRetryOut(retried=[log_out(row) for row in queued], refused=refusals,
+                                 batch=batch_out(batch)), 202)
 
 
 @bp.post("/logs/<log_id>/cancel")

@@ -213,3 +213,20 @@ class BatchOut(BaseModel):
     # One per target: its latest attempt (a retried log's history is in GET /publishing/logs).
     logs: list[PublishLogOut]
     created_at: UtcTime
+
+
+class RetryRefused(BaseModel):
+    """A failed target that "Retry all failed" did not retry, and why (an account deactivated
+    since, retried meanwhile by someone else)."""
+
+    log_id: uuid.UUID
+    detail: str
+
+
+class BatchRetryOut(BaseModel):
+    """What "Retry all failed" did: one new queued attempt per failed target (each linked to the
+    failed one by `retry_of_id`), the failed targets it could not retry, and the batch now."""
+
+    retried: list[PublishLogOut]
+    refused: list[RetryRefused]
+    batch: BatchOut
