@@ -215,6 +215,17 @@ def live(live_server):
     live_server.reset()
 
 
+@pytest.fixture
+def live_worker(live):
+    """A queue worker (2 threads) in this process running the live app's tasks: retries and
+    cross-posts go through the queue. Stopped after the test."""
+    from queue_support import InProcessWorker
+
+    worker = InProcessWorker(live.app, 2).start()
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture(scope="package")
 def browser():
     """Debian's Chromium, headless; a skip when it is absent, a failure in CI (which installs it)."""

@@ -69,7 +69,7 @@ def test_create_a_clip_and_find_it_by_search(admin_page: Page, live):
     expect(page.locator("#no-clips")).to_contain_text("No clip matches")
 
 
-def test_publish_succeeds_then_fails_then_retry_succeeds(admin_page: Page, live):
+def test_publish_succeeds_then_fails_then_retry_succeeds(admin_page: Page, live, live_worker):
     page = admin_page
     clip_id = live.add_clip("Spring launch teaser")
     account_id = live.add_account("tiktok", "acme.tok", display_name="Acme on TikTok")
@@ -101,10 +101,11 @@ def test_publish_succeeds_then_fails_then_retry_succeeds(admin_page: Page, live)
     expect(result.locator("#retry-button")).to_be_visible()
     expect(history).to_have_count(2)
 
-    # 3. It answers again: Retry publishes the same values, and succeeds.
+    # 3. It answers again: Retry queues a retry of that attempt, which the panel follows to its post.
     live.simulator(failure_rate=0.0)
     page.click("#retry-button")
-    expect(result.locator("#publish-success")).to_be_visible()
+    expect(result.locator("#publish-processing")).to_contain_text("Retry queued")
+    expect(result.locator("#publish-success")).to_be_visible(timeout=10_000)
     expect(result.locator("#retry-button")).to_have_count(0)
     expect(history).to_have_count(3)
     screenshot(page, "clip-page")
