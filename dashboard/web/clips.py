@@ -53,7 +53,7 @@ from .clip_forms import (
     parse_hashtags,
 )
 from .confirm import ask_first, confirmed
-from .filters import new_idempotency_key, user_zone
+from .filters import local_text, new_idempotency_key, user_zone
 from .forms import apply_domain_error, run_button
 from .htmx import go_to, retarget, wants_fragment
 from .submit import submit_form_once
@@ -324,6 +324,7 @@ class QuotaOffer:
 
     slot: datetime  # UTC, rounded up to the minute
     local_value: str  # the datetime-local value on the user's clock
+    message: str  # why it cannot post now, with that moment on the user's clock
 
 
 def _quota_offer(account_id: uuid.UUID | None) -> QuotaOffer | None:
@@ -336,7 +337,9 @@ def _quota_offer(account_id: uuid.UUID | None) -> QuotaOffer | None:
     slot = state.next_slot.replace(second=0, microsecond=0)
     if slot < state.next_slot:
         slot += timedelta(minutes=1)
-    return QuotaOffer(slot, slot.astimezone(user_zone()).strftime(LOCAL_FORMATS[0]))
+    message = (f"@{account.handle} has made {state.used} of its {state.limit} posts in the last 24 "
+               f"hours; the next post is possible at {local_text(slot)}")
+    return QuotaOffer(slot, slot.astimezone(user_zone()).strftime(LOCAL_FORMATS[0]), message)
 
 
 def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | None, QuotaOffer | None]:
@@ -359,8 +362,12 @@ def _run_publish(clip_id: uuid.UUID, form: PublishForm) -> tuple[PanelOutcome | 
     except ValidationError as exc:
         apply_domain_error(form, InvalidInput.from_pydantic(exc, whole=""), aliases=PUBLISH_FIELD_MAP)
     except QuotaExceeded as exc:
-        apply_domain_error(form, exc, default_field="social_account_id")
-        return None, _quota_offer(form.account_id())
+        # The engine's sentence gives the time in UTC (the API's clock); the page says it on the
+        # user's clock, beside the offer to schedule it for then.
+        offer = _quota_offer(form.account_id())
+        shown = exc if offer is None else QuotaExceeded(offer.message, exc.retry_at)
+        apply_domain_error(form, shown, default_field="social_account_id")
+        return None, offer
     except InvalidInput as exc:
         apply_domain_error(form, exc, aliases=PUBLISH_FIELD_MAP)
     except AccountNotFound:

@@ -320,6 +320,8 @@ def test_an_exhausted_quota_is_explained_inline_with_an_offer_to_schedule(client
     assert response.status_code == 200 and response.headers["HX-Retarget"] == "#publish-form"
     message = field_error(html, "social_account_id")
     assert "@busy has made 1 of its 1 posts in the last 24 hours" in message
+    # On the user's clock, as the offer below it: never a UTC time they did not ask for.
+    assert re.search(r"the next post is possible at \d{4}-\d\d-\d\d \d\d:\d\d CES?T, UTC\+0[12]:00\.$", message)
     next_slot = posted_at + timedelta(hours=24)
     slot = next_slot.replace(second=0, microsecond=0) + timedelta(minutes=1)
     offer = re.search(r'<button type="submit" name="use_next_slot" value="([^"]+)" '
