@@ -93,6 +93,10 @@ def test_retry_queues_a_linked_attempt_and_the_panel_follows_it_to_its_post(clie
     assert f'id="publish-url" href="{done.external_url}"' in poll
     assert 'id="publish-target"><strong class="target-account">@acme.sports</strong> on Instagram' in poll
     assert "hx-trigger" not in poll.split('id="clip-history"')[0]  # final: the polling stops
+    # The clip's history shows the chain: the failure says it was retried, the retry what it retried.
+    rows = dict(re.findall(r'<tr data-log-id="([^"]+)" data-status="[^"]+">(.*?)</tr>', poll, re.S))
+    assert "Retried:" in rows[str(failed_id)] and "badge-success" in rows[str(failed_id)]
+    assert f'#log-{failed_id}">Retry of an attempt that failed</a>' in rows[str(retry.id)]
     # The failure was dealt with: home no longer lists it, the history no longer offers Retry.
     assert f"/failures/{failed_id}/retry" not in client.get("/").get_data(as_text=True)
     assert f'action="/history/{failed_id}/retry"' not in client.get("/history").get_data(as_text=True)
