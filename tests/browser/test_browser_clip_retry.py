@@ -77,6 +77,7 @@ def test_retry_is_followed_to_its_post_and_the_failure_is_dealt_with(browser, li
         [retry] = retries(live)
         assert str(retry.retry_of_id) == failed_id and log_count(live) == 2
         assert overflow(page) == 0
+        page.evaluate("() => getSelection().removeAllRanges()")  # the double click selected a word
         screenshot(page, f"clip-retry-{width}")
         assert violations(page) == []
 
@@ -150,3 +151,37 @@ def test_retry_without_javascript(browser, live, live_worker, width):
         assert len(retries(live)) == 1
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_retry_all_failed_on_the_batch_page_finishes_the_batch(browser, live, live_worker, width):
+    """Item 8: the batch page's "Retry all failed" retries each failed target once (linked, in
+    the batch) and the page follows them until the batch has succeeded."""
+    clip_id = live.add_clip("Season opener")
+    main = live.add_account("instagram", "brand")
+    live.add_account("instagram", "brand.fr", parent_account_id=main)
+    live.add_account("instagram", "brand.de", parent_account_id=main)
+    page = page_at(browser, live, width)
+    try:
+        sign_in(page)
+        live.simulator(failure_rate=1.0)
+        page.goto(f"/clips/{clip_id}")
+        page.check(f"#xp-all-{main}")
+        page.fill("#xp-caption", "For everyone")
+        page.click("#crosspost-button")
+        expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}$"))
+        button = page.locator("#retry-all-failed button")
+        expect(button).to_have_text("Retry all failed (3)", timeout=10_000)
+        assert overflow(page) == 0
+        live.simulator(failure_rate=0.0)
+
+        button.click()
+
+        expect(page.locator("#batch-status")).to_have_text(re.compile("succeeded", re.I), timeout=10_000)
+        expect(page.locator("#batch-rows tbody tr[data-status=success]")).to_have_count(3)
+        expect(page.locator("#retry-all-failed")).to_have_count(0)
+        assert len(retries(live)) == 3 and log_count(live) == 6
+        assert overflow(page) == 0
+        assert violations(page) == []
+    finally:
+        page.context.close()

@@ -36,6 +36,7 @@ class Tour:
     batch_id: uuid.UUID
     event_id: uuid.UUID
     user_id: uuid.UUID
+    attempt_id: uuid.UUID  # the clip's failed publish (its page is where a Retry without JavaScript goes)
 
     def pages(self) -> dict[str, str]:
         """Every page a signed-in admin can open, by the name of its screenshot."""
@@ -49,6 +50,7 @@ class Tour:
             "clip-new": "/clips/new",
             "clip-edit": f"/clips/{self.clip_id}/edit",
             "clip-page": f"/clips/{self.clip_id}",
+            "clip-attempt": f"/clips/{self.clip_id}/attempts/{self.attempt_id}",
             "schedule": "/schedule",
             "history": "/history",
             "ledger": "/ledger",
@@ -103,7 +105,10 @@ def fill_dashboard(live) -> Tour:
         create_token(db, user_id, "continuous integration deploy token")
         revoke_token(db, user_id, create_token(db, user_id, "old laptop").token.id)
         editor_id = db.session.scalar(select(User.id).where(User.email == "editor.with.a.long.address@example.com"))
-    return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id, user_id=editor_id)
+        attempt_id = db.session.scalar(select(PublishLog.id).where(
+            PublishLog.status == "failed", PublishLog.batch_id.is_(None)))
+    return Tour(clip_id=clip_id, account_id=main, batch_id=batch_id, event_id=event_id, user_id=editor_id,
+                attempt_id=attempt_id)
 
 
 @pytest.fixture
