@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,30 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from server_support import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def process_env(app, database_url: str, **extra) -> dict[str, str]:
-    """The environment of a gunicorn or `flask worker` for the test app's database and queue."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("SIMULATOR_", "QUEUE_", "LOG_", "METRICS_", "PROMETHEUS_"))}
-    env.update({
-        "FLASK_APP": "wsgi",
-        "DATABASE_URL": database_url,
-        "QUEUE_URL": app.config["QUEUE_URL"],
-        "CREDENTIALS_KEYS": ",".join(app.config["CREDENTIALS_KEYS"]),
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "SIMULATOR_MIN_DELAY": "0", "SIMULATOR_MAX_DELAY": "0", "SIMULATOR_FAILURE_RATE": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update({key: str(value) for key, value in extra.items()})
-    return env
 
 
 class Gunicorn:

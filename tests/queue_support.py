@@ -14,7 +14,6 @@ them.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from dashboard.extensions import db as _db
 from dashboard.ledger import events_for
 from dashboard.models import LedgerEvent, PublishLog
 from dashboard.queue import make_huey, register_all_tasks
+
+from server_support import process_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")
@@ -162,7 +163,7 @@ class InProcessWorker:
 # Settings a `flask worker` subprocess needs to act like the test's app.
 _FORWARDED = ("SIMULATOR_MIN_DELAY", "SIMULATOR_MAX_DELAY", "SIMULATOR_FAILURE_RATE",
               "PUBLISH_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY",
-              "PUBLISH_TIMEOUT_SECONDS", "REQUEUE_GRACE_SECONDS",
+              "SIMULATOR_FAILURE_KINDS", "PUBLISH_TIMEOUT_SECONDS", "REQUEUE_GRACE_SECONDS",
               "WORKER_SHUTDOWN_TIMEOUT")
 
 
@@ -171,22 +172,7 @@ class WorkerProcess:
 
     def __init__(self, app, database_url: str, threads: int = 4, log_path: Path | None = None,
                  **overrides):
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("SIMULATOR_", "PUBLISH_", "RETRY_", "REQUEUE_", "QUEUE_",
-                                      "WORKER_"))}
-        env.update({
-            "FLASK_APP": "wsgi",
-            "DATABASE_URL": database_url,
-            "QUEUE_URL": app.config["QUEUE_URL"],
-            "CREDENTIALS_KEYS": ",".join(app.config["CREDENTIALS_KEYS"]),
-            "SECRET_KEY": app.config["SECRET_KEY"],
-            "SIMULATOR_FAILURE_KINDS": ",".join(app.config["SIMULATOR_FAILURE_KINDS"]),
-            "PYTHONUNBUFFERED": "1",
-        })
-        for key in _FORWARDED:
-            env[key] = str(app.config[key])
-        for key, value in overrides.items():
-            env[key] = str(value)
+        env = process_env(app, database_url, forward=_FORWARDED, **overrides)
         self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops_support import ROOT, Gunicorn, process_env
+from ops_support import ROOT, Gunicorn
+from server_support import process_env
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

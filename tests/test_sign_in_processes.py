@@ -10,7 +10,8 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import PASSWORD
-from ops_support import Gunicorn, process_env
+from ops_support import Gunicorn
+from server_support import process_env
 
 LIMIT = 3
 

@@ -21,8 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.models import utcnow
 
-from ops_support import ROOT, Gunicorn, process_env
+from ops_support import ROOT, Gunicorn
 from queue_support import iso, wait_for_status
+from server_support import process_env
 
 pytestmark = pytest.mark.slow  # real gunicorn and queue worker processes
 
