@@ -34,6 +34,7 @@ from server_support import process_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")
+VIDEO_BYTES = 200 * 1024  # the live clip's video: four chunks of the counting client's 64 KiB
 
 
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, what: str | None = None):

@@ -8,11 +8,20 @@ the workers need or keep reading an old snapshot (see tests/queue_support.py).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
+from dashboard.models import SocialAccount
+from dashboard.publishing.providers import LIVE_CLIENTS
+from dashboard.publishing.simulator import PlatformSimulator
+from tests.fakes import FakeServer
+from tests.fakes.counting import CountingClient, CountingPlatform
 
-from queue_support import Api, InProcessWorker, WorkerProcess, released
+from api_support import COMPLETE_CREDENTIALS
+from queue_support import VIDEO_BYTES, Api, InProcessWorker, WorkerProcess, released
 
 
 @pytest.fixture
@@ -83,3 +92,55 @@ def worker_process(app, database_uri, tmp_path):
     yield start
     for process in processes:
         process.stop()
+
+
+@pytest.fixture
+def platform_calls(monkeypatch):
+    """Every simulated platform call (the job), in order, from any thread of this process."""
+    calls = []
+    real = PlatformSimulator.publish
+
+    def publish(self, job):
+        calls.append(job)
+        return real(self, job)
+
+    monkeypatch.setattr(PlatformSimulator, "publish", publish)
+    return calls
+
+
+@pytest.fixture
+def processing_polls() -> int:
+    """How many status polls the counting platform answers "processing" before the upload is
+    ready; override it in a folder or module to change it for `platform`."""
+    return 2
+
+
+@pytest.fixture
+def platform(monkeypatch, processing_polls):
+    """The counting platform on a loopback port, registered as TikTok's live client."""
+    fake = CountingPlatform(processing_polls=processing_polls)
+    with FakeServer(fake.app) as server:
+        monkeypatch.setattr(CountingClient, "base_url", server.url)
+        monkeypatch.setattr(CountingClient, "poll_wait", 0.05)
+        monkeypatch.setitem(LIVE_CLIENTS, "tiktok", CountingClient)
+        fake.url = server.url
+        yield fake
+        for hold in list(fake.holds.values()):
+            hold.release.set()
+
+
+@pytest.fixture
+def live_account(db, make_account):
+    """A detached TikTok account with complete credentials: in live mode it publishes to
+    `platform`."""
+    account = make_account("tiktok", "creator.one", display_name="Creator")
+    set_account_credentials(db, account.id, COMPLETE_CREDENTIALS["tiktok"])
+    return released(lambda: _db.session.get(SocialAccount, account.id))
+
+
+@pytest.fixture
+def live_clip(make_clip, tmp_path):
+    """A detached clip whose video is a local file of VIDEO_BYTES."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(os.urandom(VIDEO_BYTES))
+    return make_clip(media=str(path), duration_seconds=20.0)

@@ -13,19 +13,16 @@ import uuid
 
 import pytest
 
-from dashboard.credentials import set_account_credentials
 from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, LedgerEvent, PublishLog, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
-from dashboard.publishing.providers import LIVE_CLIENTS
 from dashboard.publishing.service import publish_clip
 from dashboard.publishing.worker import sweep
-from tests.fakes import FakeServer
-from tests.fakes.counting import CountingClient, CountingPlatform
+from tests.fakes.counting import CountingClient
 
-from api_support import COMPLETE_CREDENTIALS
 from conftest import base_config
 from queue_support import (
+    VIDEO_BYTES,
     event_types,
     get_log,
     iso,
@@ -35,8 +32,6 @@ from queue_support import (
     wait_for_status,
     wait_until,
 )
-
-VIDEO_BYTES = 200 * 1024  # four chunks of the client's 64 KiB
 
 
 @pytest.fixture
@@ -48,37 +43,8 @@ def app_config(database_uri):
 
 
 @pytest.fixture
-def platform(monkeypatch):
-    """The counting platform on a loopback port, registered as TikTok's live client."""
-    fake = CountingPlatform(processing_polls=2)
-    with FakeServer(fake.app) as server:
-        monkeypatch.setattr(CountingClient, "base_url", server.url)
-        monkeypatch.setattr(CountingClient, "poll_wait", 0.05)
-        monkeypatch.setitem(LIVE_CLIENTS, "tiktok", CountingClient)
-        fake.url = server.url
-        yield fake
-        for hold in list(fake.holds.values()):
-            hold.release.set()
-
-
-@pytest.fixture
-def video(tmp_path):
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(os.urandom(VIDEO_BYTES))
-    return str(path)
-
-
-@pytest.fixture
-def live_account(db, make_account):
-    account = make_account("tiktok")
-    set_account_credentials(db, account.id, COMPLETE_CREDENTIALS["tiktok"])
-    _db.session.remove()
-    return account
-
-
-@pytest.fixture
-def clip(make_clip, video):
-    return make_clip(media=video, duration_seconds=20.0)
+def clip(live_clip):
+    return live_clip
 
 
 def publish(api, clip, account):

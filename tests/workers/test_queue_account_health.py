@@ -9,17 +9,11 @@ import pytest
 
 from dashboard.models import SocialAccount, utcnow
 from dashboard.publishing import simulator
-from dashboard.publishing.simulator import FAILURES, PlatformSimulator
+from dashboard.publishing.simulator import FAILURES
 
-from conftest import base_config
 from queue_support import count_logs, event_types, events_by_type, iso, released, wait_for_status
 
 FINAL = ("success", "failed", "unconfirmed", "cancelled")
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 @pytest.fixture
@@ -29,20 +23,6 @@ def expired_tokens(app, monkeypatch):
     monkeypatch.setitem(simulator.FAILURES, "instagram", (auth,))
     app.config.update(SIMULATOR_FAILURE_RATE=1.0)
     return auth
-
-
-@pytest.fixture
-def platform_calls(monkeypatch):
-    """Every simulated platform call, in order."""
-    calls = []
-    real = PlatformSimulator.publish
-
-    def publish(self, job):
-        calls.append(job)
-        return real(self, job)
-
-    monkeypatch.setattr(PlatformSimulator, "publish", publish)
-    return calls
 
 
 def publish_body(clip, account):

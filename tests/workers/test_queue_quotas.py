@@ -12,7 +12,6 @@ from sqlalchemy import select
 from dashboard.config import PLATFORM_LIMIT_DEFAULTS
 from dashboard.extensions import db as _db
 from dashboard.models import LedgerEvent, utcnow
-from dashboard.publishing.simulator import PlatformSimulator
 
 from conftest import base_config
 from queue_support import (
@@ -38,19 +37,6 @@ def app_config(database_uri):
     limits = copy.deepcopy(PLATFORM_LIMIT_DEFAULTS)
     limits["instagram"]["posts_per_24h"] = LIMIT
     return {**base_config(database_uri), "PLATFORM_LIMITS": limits}
-
-
-@pytest.fixture
-def platform_calls(monkeypatch):
-    calls = []
-    real = PlatformSimulator.publish
-
-    def publish(self, job):
-        calls.append(job)
-        return real(self, job)
-
-    monkeypatch.setattr(PlatformSimulator, "publish", publish)
-    return calls
 
 
 def body(clip, account, **extra):
