@@ -15,16 +15,10 @@ from dashboard.models import PublishBatch, PublishLog
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
 
-from conftest import base_config
 from queue_support import released, wait_until
 
 HTMX = {"HX-Request": "true"}
 POLLING = 'hx-trigger="load delay:1s"'
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 class Pages:

@@ -53,6 +53,28 @@ class Holding:
         return self.app(environ, start_response)
 
 
+def take_over(log_id, worker_process, env):
+    """Once the killed worker's claim on the log is stale, start a second worker (its sweep resumes
+    a log stuck past PUBLISH_TIMEOUT_SECONDS) and return it."""
+    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
+               what="the dead worker's claim to go stale")
+    return worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+
+
+def kill_inside_the_held_request(api, fake, post, worker_process, env):
+    """Schedule `post` for now on a `flask worker`, SIGKILL it while `fake.holding` holds its
+    request (the request is then dropped), and let a second worker take over.
+    Returns (the log's id, the second worker)."""
+    first = worker_process(2, **env)
+    response = api.post("/publishing/schedule", json={**post, "scheduled_at": iso(utcnow())})
+    log_id = response.json["id"]
+    assert fake.holding.entered.wait(60), first.output()
+
+    first.kill()
+    fake.holding.release.set()
+    return log_id, take_over(log_id, worker_process, env)
+
+
 # TikTok ------------------------------------------------------------------------------------------
 
 YOUTUBE_SETTINGS = dict(YOUTUBE_PROCESSING_POLL_SECONDS=0.3, YOUTUBE_CHUNK_BYTES=256 * 1024)
@@ -141,16 +163,7 @@ def test_tiktok_from_a_schedule_publishes_once(api, tiktok, tiktok_post, worker)
 def test_tiktok_worker_killed_inside_the_upload_resumes_and_publishes_once(
         app, api, tiktok, tiktok_post, worker_process):
     env = dict(PROVIDER_MODE="live", TIKTOK_API_URL=tiktok.url, **TIKTOK_SETTINGS)
-    first = worker_process(2, **env)
-    response = api.post("/publishing/schedule", json={**tiktok_post, "scheduled_at": iso(utcnow())})
-    log_id = response.json["id"]
-    assert tiktok.holding.entered.wait(60), first.output()
-
-    first.kill()
-    tiktok.holding.release.set()
-    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
-               what="the dead worker's claim to go stale")
-    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+    log_id, second = kill_inside_the_held_request(api, tiktok, tiktok_post, worker_process, env)
 
     row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
     assert_published_once(tiktok, row)
@@ -205,16 +218,7 @@ def test_youtube_from_a_schedule_publishes_once(api, youtube, youtube_post, work
 def test_youtube_worker_killed_inside_the_upload_resumes_the_session_and_publishes_once(
         app, api, youtube, youtube_post, worker_process):
     env = dict(PROVIDER_MODE="live", YOUTUBE_API_URL=youtube.url, **YOUTUBE_SETTINGS)
-    first = worker_process(2, **env)
-    response = api.post("/publishing/schedule", json={**youtube_post(), "scheduled_at": iso(utcnow())})
-    log_id = response.json["id"]
-    assert youtube.holding.entered.wait(60), first.output()
-
-    first.kill()
-    youtube.holding.release.set()
-    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
-               what="the dead worker's claim to go stale")
-    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+    log_id, second = kill_inside_the_held_request(api, youtube, youtube_post(), worker_process, env)
 
     row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
     assert_on_youtube_once(youtube, row)  # one session: resumed, never started over
@@ -313,9 +317,7 @@ def test_instagram_worker_killed_inside_media_publish_is_settled_by_asking_the_c
     wait_until(lambda: instagram.publish_calls == 1, timeout=60, what="media_publish to be sent")
 
     first.kill()
-    wait_until(lambda: (utcnow() - get_log(log_id).step_started_at).total_seconds() > 1.5,
-               what="the dead worker's claim to go stale")
-    second = worker_process(2, PUBLISH_TIMEOUT_SECONDS=1, **env)
+    second = take_over(log_id, worker_process, env)
 
     row = wait_for_status(log_id, *FINAL_STATUSES, timeout=60)
     assert_on_instagram_once(instagram, row, answered=False)

@@ -11,7 +11,6 @@ import pytest
 
 from dashboard.models import FINAL_STATUSES, utcnow
 
-from conftest import base_config
 from queue_support import (
     all_logs,
     event_types,
@@ -28,11 +27,6 @@ from queue_support import (
 # Events that close a log: exactly one each.
 CLOSING = ("publish_successful", "publish_failed", "publish_unconfirmed", "publish_interrupted",
            "publish_cancelled")
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def queue_post(api, clip, platform="tiktok"):

@@ -13,13 +13,7 @@ from dashboard.models import LedgerEvent, PublishBatch
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.simulator import PlatformSimulator
 
-from conftest import base_config
 from queue_support import count_logs, event_types, released, wait_until
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 @pytest.fixture

@@ -6,19 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from dashboard.extensions import db as _db
 from dashboard.models import PublishBatch, utcnow
 
-from conftest import base_config
 from queue_support import all_logs, count_logs, fire_together, iso, released, wait_for_status
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def key(value="publish-7f3a"):

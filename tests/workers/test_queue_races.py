@@ -12,15 +12,9 @@ import pytest
 from dashboard.models import FINAL_STATUSES, utcnow
 from dashboard.publishing import background
 
-from conftest import base_config
 from queue_support import all_logs, fire_together, per_log_counts, status_counts, wait_until
 
 POSTS = 40
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 @pytest.fixture

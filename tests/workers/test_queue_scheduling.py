@@ -7,13 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from dashboard.models import utcnow
 from dashboard.publishing import background
 from dashboard.publishing.worker import enqueue
 
-from conftest import base_config
 from queue_support import (
     count_logs,
     event_types,
@@ -25,11 +22,6 @@ from queue_support import (
     wait_for_status,
     wait_until,
 )
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def schedule_body(clip, when: str, **extra):

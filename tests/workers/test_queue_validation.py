@@ -9,13 +9,7 @@ import pytest
 
 from dashboard.models import utcnow
 
-from conftest import base_config
 from queue_support import count_logs, iso, queue_counts
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def later():

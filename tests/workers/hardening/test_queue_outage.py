@@ -14,7 +14,6 @@ import pytest
 from dashboard.models import utcnow
 from dashboard.ops.health import workers_seen
 
-from conftest import base_config
 from queue_support import get_log, iso, wait_for_status, wait_until
 from server_support import free_port
 
@@ -53,11 +52,6 @@ def redis_server(tmp_path):
 @pytest.fixture
 def queue_url(redis_server):
     return f"redis://127.0.0.1:{redis_server.port}/0"
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def test_posts_due_during_a_redis_outage_go_out_when_it_returns(

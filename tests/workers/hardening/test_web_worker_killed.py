@@ -8,15 +8,8 @@ from __future__ import annotations
 import threading
 
 import httpx
-import pytest
 
-from conftest import base_config
 from queue_support import all_logs, event_types, wait_until
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def test_a_killed_web_worker_leaves_a_log_that_becomes_unconfirmed_and_is_never_republished(

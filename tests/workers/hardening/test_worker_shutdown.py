@@ -4,17 +4,9 @@ systemd all send SIGTERM)."""
 
 from __future__ import annotations
 
-import pytest
-
 from dashboard.models import utcnow
 
-from conftest import base_config
 from queue_support import event_types, get_log, iso, wait_for_status
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 def queue_post(api, clip):
