@@ -222,6 +222,20 @@ def login(client, make_user, sign_in_as):
 
 
 @pytest.fixture
+def user_in(db, login):
+    """user_in(zone="UTC", role="editor") -> a user signed in like `login` whose profile zone is
+    `zone`."""
+
+    def sign_in(zone: str = "UTC", role: str = "editor"):
+        user = login(role)
+        user.timezone = zone
+        db.session.commit()
+        return user
+
+    return sign_in
+
+
+@pytest.fixture
 def make_clip(db):
     def make(**fields) -> Clip:
         values = {"title": "Launch teaser", "description": "", "media": "https://cdn.example.com/a.mp4",

@@ -13,6 +13,8 @@ from dashboard.history import HistoryFilter, list_publish_logs
 from dashboard.models import PublishLog, utcnow
 from dashboard.pagination import encode_cursor
 
+from page_support import field_error, walk_pages
+
 HTMX = {"HX-Request": "true"}
 
 
@@ -50,11 +52,6 @@ def row_ids(html: str) -> list[str]:
 def log_count(db) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(PublishLog))
-
-
-def field_error(html: str, field_id: str) -> str:
-    match = re.search(rf'<small id="{field_id}-error"[^>]*>(.*?)</small>', html, re.S)
-    return match.group(1).strip() if match else ""
 
 
 UTC = UTC
@@ -182,16 +179,8 @@ def test_keyset_pages_walk_every_log_once(client, login, make_clip, make_log):
     # Ties on requested_at on purpose: the id breaks them, and no row may be lost or repeated.
     made = [make_log(clip=clip, status="failed", at=start - timedelta(seconds=i // 3)) for i in range(120)]
     make_log(clip=clip, status="success", at=start - timedelta(seconds=200))
-    seen: list[str] = []
-    url, pages = "/history?status=failed", 0
-    while url:
-        html = client.get(url, headers=HTMX).get_data(as_text=True)
-        seen += row_ids(html)
-        pages += 1
-        nxt = re.search(r'id="history-next"[^>]*href="([^"]+)"', html)
-        url = nxt.group(1).replace("&amp;", "&") if nxt else None
-        if url:
-            assert "status=failed" in url and "cursor=" in url
+    seen, pages = walk_pages(client, "/history?status=failed", "history-next", row_ids,
+                             kept="status=failed")
     assert pages == 3
     # Newest first, equal times by id descending; nothing lost, nothing twice.
     expected = sorted(range(120), key=lambda i: (i // 3, -made[i].int))
@@ -355,10 +344,8 @@ def test_every_status_has_a_badge_and_the_filter_offers_it(client, login, make_l
         assert row_ids(page) == [str(ids[status])]
 
 
-def test_attempts_and_the_next_attempt_on_the_users_clock(client, db, login, make_log):
-    user = login("viewer")
-    user.timezone = "Asia/Kolkata"
-    db.session.commit()
+def test_attempts_and_the_next_attempt_on_the_users_clock(client, user_in, make_log):
+    user_in("Asia/Kolkata", role="viewer")
     next_at = datetime(2031, 5, 4, 10, 0, tzinfo=UTC)
     log_id = make_log(status="queued", attempts=2, next_attempt_at=next_at, error_message="rate limited")
     html = client.get("/history").get_data(as_text=True)
@@ -447,10 +434,8 @@ def test_cancel_without_javascript_asks_first(client, db, login, make_log):
     assert db.session.get(PublishLog, log_id).status == "scheduled"
 
 
-def test_a_target_waiting_to_retry_says_so_with_when(client, db, login, make_log):
-    user = login("viewer")
-    user.timezone = "Europe/Paris"
-    db.session.commit()
+def test_a_target_waiting_to_retry_says_so_with_when(client, user_in, make_log):
+    user_in("Europe/Paris", role="viewer")
     next_at = datetime(2031, 1, 6, 9, 30, tzinfo=UTC)
     waiting = make_log(status="queued", attempts=1, next_attempt_at=next_at, error_message="rate limited")
     fresh = make_log(status="queued")

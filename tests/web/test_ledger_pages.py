@@ -14,6 +14,8 @@ from dashboard.ledger import EVENT_TYPES, LedgerFilter, list_events
 from dashboard.models import LedgerEvent, utcnow
 from dashboard.pagination import encode_cursor
 
+from page_support import field_error, walk_pages
+
 HTMX = {"HX-Request": "true"}
 UTC = UTC
 
@@ -35,11 +37,6 @@ def make_event(db):
 
 def row_ids(html: str) -> list[str]:
     return re.findall(r'<tr id="event-([0-9a-f-]{36})"', html)
-
-
-def field_error(html: str, field_id: str) -> str:
-    match = re.search(rf'<small id="{field_id}-error"[^>]*>(.*?)</small>', html, re.S)
-    return match.group(1).strip() if match else ""
 
 
 def test_ledger_needs_a_signed_in_user(client, make_event):
@@ -141,16 +138,8 @@ def test_keyset_pages_walk_every_event_once(client, login, make_event):
     start = utcnow()
     made = [make_event("publish_started", at=start - timedelta(seconds=i // 4)) for i in range(130)]
     make_event("clip_created", at=start)
-    seen: list[str] = []
-    url, pages = "/ledger?event_type=publish_started", 0
-    while url:
-        html = client.get(url, headers=HTMX).get_data(as_text=True)
-        seen += row_ids(html)
-        pages += 1
-        nxt = re.search(r'id="ledger-next"[^>]*href="([^"]+)"', html)
-        url = nxt.group(1).replace("&amp;", "&") if nxt else None
-        if url:
-            assert "event_type=publish_started" in url and "cursor=" in url
+    seen, pages = walk_pages(client, "/ledger?event_type=publish_started", "ledger-next", row_ids,
+                             kept="event_type=publish_started")
     assert pages == 3
     expected = sorted(range(130), key=lambda i: (i // 4, -made[i].int))
     assert seen == [str(made[i]) for i in expected]

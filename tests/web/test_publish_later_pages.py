@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from dashboard.config import PLATFORM_LIMIT_DEFAULTS
 from dashboard.models import IdempotencyRecord, LedgerEvent, PublishBatch, PublishLog, User, utcnow
 
+from page_support import field_error
+
 HTMX = {"HX-Request": "true"}
 UTC = UTC
 
@@ -41,26 +43,8 @@ def count(db, model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def field_error(html: str, field_id: str) -> str:
-    match = re.search(rf'<small id="{field_id}-error"[^>]*>(.*?)</small>', html, re.S)
-    return match.group(1).strip() if match else ""
-
-
 def form_key(html: str, name: str = "idempotency_key") -> str:
     return re.search(rf'name="{name}" type="hidden" value="([0-9a-f]+)"', html).group(1)
-
-
-@pytest.fixture
-def editor_in(db, login):
-    """editor_in(zone) -> an editor signed in whose profile says `zone`."""
-
-    def sign_in(zone: str = "UTC", role: str = "editor"):
-        user = login(role)
-        user.timezone = zone
-        db.session.commit()
-        return user
-
-    return sign_in
 
 
 def local_value(moment: datetime, zone: str) -> str:
@@ -78,8 +62,8 @@ def schedule(client, clip_id, when: str | None, headers=HTMX, **data):
 
 # The panel ------------------------------------------------------------------------------------
 
-def test_the_panel_offers_now_or_later_on_the_users_clock(client, editor_in, make_clip):
-    editor_in("Europe/Paris")
+def test_the_panel_offers_now_or_later_on_the_users_clock(client, user_in, make_clip):
+    user_in("Europe/Paris")
     clip = make_clip()
     first = client.get(f"/clips/{clip.id}").get_data(as_text=True)
     assert '<input checked id="when-0" name="when" type="radio" value="now"> Publish now' in first
@@ -95,8 +79,8 @@ def test_the_panel_offers_now_or_later_on_the_users_clock(client, editor_in, mak
 # Scheduling -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/Los_Angeles", "Asia/Kolkata"])
-def test_schedule_in_the_users_zone_stores_utc(client, db, editor_in, make_clip, make_account, zone):
-    editor_in(zone)
+def test_schedule_in_the_users_zone_stores_utc(client, db, user_in, make_clip, make_account, zone):
+    user_in(zone)
     clip_id = make_clip().id
     account = make_account("instagram", "acme")
     account_id = account.id
@@ -129,8 +113,8 @@ def test_schedule_in_the_users_zone_stores_utc(client, db, editor_in, make_clip,
     assert event.event_metadata["publish_log_id"] == str(log.id)
 
 
-def test_a_past_time_is_refused_next_to_the_field(client, db, editor_in, make_clip):
-    editor_in("Europe/Paris")
+def test_a_past_time_is_refused_next_to_the_field(client, db, user_in, make_clip):
+    user_in("Europe/Paris")
     clip = make_clip()
     an_hour_ago = local_value(utcnow() - timedelta(hours=1), "Europe/Paris")
     response = schedule(client, clip.id, an_hour_ago)
@@ -148,9 +132,9 @@ def test_a_past_time_is_refused_next_to_the_field(client, db, editor_in, make_cl
     ("2027-10-31T02:30", "2027-10-31 02:30 happens twice in Europe/Paris (the clocks go back): first "
                          "at +02:00, then at +01:00; say which: pick a time outside the hour that repeats"),
 ])
-def test_a_time_at_a_daylight_saving_change_is_refused_next_to_the_field(client, db, editor_in, make_clip,
+def test_a_time_at_a_daylight_saving_change_is_refused_next_to_the_field(client, db, user_in, make_clip,
                                                                          value, message):
-    editor_in("Europe/Paris")
+    user_in("Europe/Paris")
     html = schedule(client, make_clip().id, value).get_data(as_text=True)
     assert field_error(html, "scheduled_at") == message
     assert logs(db) == []
@@ -160,16 +144,16 @@ def test_a_time_at_a_daylight_saving_change_is_refused_next_to_the_field(client,
     ("", "choose the date and time to publish at"),
     ("next tuesday", "enter a date and a time, e.g. 2026-11-26 09:00"),
 ])
-def test_later_needs_a_readable_time(client, db, editor_in, make_clip, value, message):
-    editor_in()
+def test_later_needs_a_readable_time(client, db, user_in, make_clip, value, message):
+    user_in()
     clip = make_clip()
     html = schedule(client, clip.id, value).get_data(as_text=True)
     assert field_error(html, "scheduled_at") == message
     assert logs(db) == []
 
 
-def test_without_htmx_scheduling_answers_the_whole_page(client, db, editor_in, make_clip):
-    editor_in("Asia/Tokyo")
+def test_without_htmx_scheduling_answers_the_whole_page(client, db, user_in, make_clip):
+    user_in("Asia/Tokyo")
     clip = make_clip()
     when = local_value(utcnow() + timedelta(days=1), "Asia/Tokyo")
     html = schedule(client, clip.id, when, headers={}).get_data(as_text=True)
@@ -177,8 +161,8 @@ def test_without_htmx_scheduling_answers_the_whole_page(client, db, editor_in, m
     assert [log.status for log in logs(db)] == ["scheduled"]
 
 
-def test_cancel_from_the_panel(client, db, editor_in, make_clip):
-    editor_in()
+def test_cancel_from_the_panel(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     schedule(client, clip_id, local_value(utcnow() + timedelta(hours=5), "UTC"))
     [log] = logs(db)
@@ -199,8 +183,8 @@ def test_cancel_from_the_panel(client, db, editor_in, make_clip):
 
 # One publish per form ---------------------------------------------------------------------------
 
-def test_a_repeated_post_of_one_form_publishes_once(client, db, editor_in, make_clip):
-    editor_in()
+def test_a_repeated_post_of_one_form_publishes_once(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     data = {"platform": "instagram", "social_account_id": "", "caption": "Once", "hashtags": "",
             "when": "now", "idempotency_key": "k-" + uuid.uuid4().hex}
@@ -222,11 +206,11 @@ def test_a_repeated_post_of_one_form_publishes_once(client, db, editor_in, make_
     assert len(fresh) == 2 and data["idempotency_key"] not in fresh
 
 
-def test_a_repeat_after_the_first_sending_died_shows_its_result_and_publishes_nothing(client, db, editor_in,
+def test_a_repeat_after_the_first_sending_died_shows_its_result_and_publishes_nothing(client, db, user_in,
                                                                                      make_clip):
     """The first sending created its log but never stored its answer (its process was killed):
     the repeat answers from that log, however long after, instead of publishing again."""
-    editor_in()
+    user_in()
     clip_id = make_clip().id
     data = {"platform": "instagram", "social_account_id": "", "caption": "Once", "hashtags": "",
             "when": "now", "idempotency_key": "k-" + uuid.uuid4().hex}
@@ -242,8 +226,8 @@ def test_a_repeat_after_the_first_sending_died_shows_its_result_and_publishes_no
     assert f'<code id="publish-post-id">{log.external_post_id}</code>' in again
 
 
-def test_a_repeated_schedule_schedules_once(client, db, editor_in, make_clip):
-    editor_in()
+def test_a_repeated_schedule_schedules_once(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     when = local_value(utcnow() + timedelta(hours=3), "UTC")
     key = uuid.uuid4().hex
@@ -254,8 +238,8 @@ def test_a_repeated_schedule_schedules_once(client, db, editor_in, make_clip):
     assert "nothing was published again" in second
 
 
-def test_the_same_key_with_other_values_is_refused(client, db, editor_in, make_clip):
-    editor_in()
+def test_the_same_key_with_other_values_is_refused(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     key = uuid.uuid4().hex
     data = {"platform": "instagram", "caption": "One", "when": "now", "idempotency_key": key}
@@ -267,8 +251,8 @@ def test_the_same_key_with_other_values_is_refused(client, db, editor_in, make_c
     assert len(logs(db)) == 1
 
 
-def test_a_form_without_a_key_still_publishes(client, db, editor_in, make_clip):
-    editor_in()
+def test_a_form_without_a_key_still_publishes(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     for _ in range(2):
         client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram"}, headers=HTMX)
@@ -276,8 +260,8 @@ def test_a_form_without_a_key_still_publishes(client, db, editor_in, make_clip):
 
 
 @pytest.mark.parametrize("app_config", [{"SIMULATOR_FAILURE_RATE": 1.0}], indirect=True)
-def test_a_double_click_on_retry_queues_one_retry_linked_to_the_failure(client, db, editor_in, make_clip):
-    editor_in()
+def test_a_double_click_on_retry_queues_one_retry_linked_to_the_failure(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     key = uuid.uuid4().hex
     client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram", "idempotency_key": key},
@@ -303,9 +287,9 @@ def test_a_double_click_on_retry_queues_one_retry_linked_to_the_failure(client, 
 # Quotas -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("app_config", [with_quota(1)], indirect=True)
-def test_an_exhausted_quota_is_explained_inline_with_an_offer_to_schedule(client, db, editor_in,
+def test_an_exhausted_quota_is_explained_inline_with_an_offer_to_schedule(client, db, user_in,
                                                                            make_clip, make_account):
-    editor_in("Europe/Paris")
+    user_in("Europe/Paris")
     clip_id = make_clip().id
     account_id = make_account("instagram", "busy").id
     posted_at = utcnow() - timedelta(hours=2)
@@ -337,8 +321,8 @@ def test_an_exhausted_quota_is_explained_inline_with_an_offer_to_schedule(client
     assert scheduled[0].caption == "More"
 
 
-def test_an_account_that_needs_credentials_is_refused_inline(client, db, editor_in, make_clip, make_account):
-    editor_in()
+def test_an_account_that_needs_credentials_is_refused_inline(client, db, user_in, make_clip, make_account):
+    user_in()
     clip_id = make_clip().id
     account_id = make_account("instagram", "expired", needs_credentials=True,
                               needs_credentials_reason="token expired").id
@@ -366,8 +350,8 @@ def crosspost(client, clip_id, headers=HTMX, **data):
     return client.post(f"/clips/{clip_id}/crosspost", data=values, headers=headers)
 
 
-def test_the_crosspost_panel_lists_accounts_by_platform(client, editor_in, make_clip, family):
-    editor_in()
+def test_the_crosspost_panel_lists_accounts_by_platform(client, user_in, make_clip, family):
+    user_in()
     main, (fr, de), tiktok = family
     clip = make_clip()
     html = client.get(f"/clips/{clip.id}").get_data(as_text=True)
@@ -382,8 +366,8 @@ def test_the_crosspost_panel_lists_accounts_by_platform(client, editor_in, make_
     assert f'name="xp-caption_{fr.id.hex}"' in panel  # a caption of its own, under <details>
 
 
-def test_crosspost_makes_one_log_per_target_and_goes_to_the_batch(client, db, editor_in, make_clip, family):
-    user = editor_in()
+def test_crosspost_makes_one_log_per_target_and_goes_to_the_batch(client, db, user_in, make_clip, family):
+    user = user_in()
     main, (fr, de), tiktok = family
     clip_id = make_clip().id
     response = crosspost(client, clip_id, **{
@@ -409,16 +393,16 @@ def test_crosspost_makes_one_log_per_target_and_goes_to_the_batch(client, db, ed
         assert f"<td>{handle}" in page
 
 
-def test_crosspost_without_htmx_redirects(client, db, editor_in, make_clip, family):
-    editor_in()
+def test_crosspost_without_htmx_redirects(client, db, user_in, make_clip, family):
+    user_in()
     main, _, _ = family
     response = crosspost(client, make_clip().id, headers={}, **{"xp-with_satellites_of": str(main.id)})
     [batch] = db.session.scalars(select(PublishBatch))
     assert response.status_code == 303 and response.headers["Location"] == f"/batches/{batch.id}"
 
 
-def test_a_repeated_crosspost_makes_one_batch(client, db, editor_in, make_clip, family):
-    editor_in()
+def test_a_repeated_crosspost_makes_one_batch(client, db, user_in, make_clip, family):
+    user_in()
     main, _, _ = family
     clip_id = make_clip().id
     data = {"xp-with_satellites_of": str(main.id), "xp-idempotency_key": uuid.uuid4().hex}
@@ -437,14 +421,14 @@ def crosspost_refused(response, db) -> str:
     return html
 
 
-def test_crosspost_needs_an_account(client, db, editor_in, make_clip, family):
-    editor_in()
+def test_crosspost_needs_an_account(client, db, user_in, make_clip, family):
+    user_in()
     html = crosspost_refused(crosspost(client, make_clip().id), db)
     assert field_error(html, "xp-accounts") == "pick at least one account, or a main account with its satellites"
 
 
-def test_crosspost_errors_land_next_to_their_account(client, db, editor_in, make_clip, family, make_account):
-    editor_in()
+def test_crosspost_errors_land_next_to_their_account(client, db, user_in, make_clip, family, make_account):
+    user_in()
     main, (fr, de), tiktok = family
     expired = make_account("tiktok", "expired", needs_credentials=True, needs_credentials_reason="revoked")
     clip_id = make_clip().id
@@ -549,8 +533,8 @@ class TestCsrf:
 
 @pytest.mark.parametrize("app_config", [{"SIMULATOR_FAILURE_RATE": 1.0,
                                          "SIMULATOR_FAILURE_KINDS": ("unknown",)}], indirect=True)
-def test_an_unknown_outcome_of_publish_now_is_not_called_a_failure(client, db, editor_in, make_clip):
-    editor_in()
+def test_an_unknown_outcome_of_publish_now_is_not_called_a_failure(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     html = client.post(f"/clips/{clip_id}/publish", data={"platform": "instagram", "when": "now"},
                        headers=HTMX).get_data(as_text=True)
@@ -563,8 +547,8 @@ def test_an_unknown_outcome_of_publish_now_is_not_called_a_failure(client, db, e
 
 # The picker's tree, scheduled cross-posts, captions on the batch page (issue 12, item 8) --------
 
-def test_the_picker_is_one_tree_with_a_toggle_and_captions_beside_each_account(client, editor_in, make_clip, family):
-    editor_in()
+def test_the_picker_is_one_tree_with_a_toggle_and_captions_beside_each_account(client, user_in, make_clip, family):
+    user_in()
     main, (fr, de), tiktok = family
     html = client.get(f"/clips/{make_clip().id}").get_data(as_text=True)
     tree = re.search(rf'<li class="account-tree" id="xp-tree-{main.id}">.*?</ul>\s*</li>', html, re.S).group(0)
@@ -583,8 +567,8 @@ def test_the_picker_is_one_tree_with_a_toggle_and_captions_beside_each_account(c
     assert '<script src="/static/crosspost.js" defer></script>' in html
 
 
-def test_a_crosspost_can_be_scheduled_on_the_users_clock(client, db, editor_in, make_clip, family):
-    editor_in("America/New_York")
+def test_a_crosspost_can_be_scheduled_on_the_users_clock(client, db, user_in, make_clip, family):
+    user_in("America/New_York")
     main, (fr, de), tiktok = family
     clip_id = make_clip().id
     zone = ZoneInfo("America/New_York")
@@ -611,8 +595,8 @@ def test_a_crosspost_can_be_scheduled_on_the_users_clock(client, db, editor_in, 
     assert page.count('<small class="muted target-hashtags">#launch</small>') == 3
 
 
-def test_a_scheduled_crosspost_needs_a_future_time(client, db, editor_in, make_clip, family):
-    editor_in()
+def test_a_scheduled_crosspost_needs_a_future_time(client, db, user_in, make_clip, family):
+    user_in()
     main, _, _ = family
     clip_id = make_clip().id
     html = crosspost_refused(crosspost(client, clip_id, **{"xp-accounts": [str(main.id)], "xp-when": "later"}), db)
@@ -638,8 +622,8 @@ def test_the_api_schedules_a_crosspost_through_the_same_builder(client, db, make
     assert response.json["status"] == "running" and response.json["counts"] == {"scheduled": 4}
 
 
-def test_cancel_from_the_panel_asks_first(client, db, editor_in, make_clip):
-    editor_in()
+def test_cancel_from_the_panel_asks_first(client, db, user_in, make_clip):
+    user_in()
     clip_id = make_clip().id
     html = schedule(client, clip_id, local_value(utcnow() + timedelta(hours=5), "UTC")).get_data(as_text=True)
     form = re.search(r'<form id="cancel-scheduled-form"[^>]*>', html).group(0)

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from dashboard.models import LedgerEvent, PublishLog
 
+from page_support import field_error
+
 HTMX = {"HX-Request": "true"}
 
 
@@ -25,11 +27,6 @@ CSRF_ON = pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}], in
 
 def csrf_token_from(html: str) -> str:
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-
-
-def field_error(html: str, field_id: str) -> str:
-    match = re.search(rf'<small id="{field_id}-error"[^>]*>(.*?)</small>', html, re.S)
-    return match.group(1).strip() if match else ""
 
 
 def logs(db) -> list[PublishLog]:

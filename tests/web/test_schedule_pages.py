@@ -19,19 +19,6 @@ UTC = UTC
 
 
 @pytest.fixture
-def user_in(db, login):
-    """user_in(zone, role="editor") -> a signed-in user whose profile says `zone`."""
-
-    def sign_in(zone: str = "UTC", role: str = "editor"):
-        user = login(role)
-        user.timezone = zone
-        db.session.commit()
-        return user
-
-    return sign_in
-
-
-@pytest.fixture
 def scheduled(db, make_clip, make_account):
     """scheduled(at, title="Launch teaser", handle="acme") -> the id of a post scheduled for `at` (UTC)."""
 

@@ -18,19 +18,6 @@ SUMMER = datetime(2026, 7, 1, 16, 5, 9, tzinfo=UTC)   # 09:05 PDT in Los Angeles
 WINTER = datetime(2026, 1, 15, 16, 5, 9, tzinfo=UTC)  # 08:05 PST in Los Angeles
 
 
-@pytest.fixture
-def user_in(db, login):
-    """user_in(zone, role="editor") -> a signed-in user whose profile zone is `zone`."""
-
-    def sign_in(zone: str, role: str = "editor"):
-        user = login(role)
-        user.timezone = zone
-        db.session.commit()
-        return user
-
-    return sign_in
-
-
 def add_log(db, clip, at, status="failed"):
     log = PublishLog(clip_id=clip.id, platform="instagram", status=status, provider="simulator",
                      caption="Hello", hashtags=[], requested_at=at,
