@@ -211,6 +211,18 @@ def disconnect(account_id: uuid.UUID):
     return redirect(url_for("accounts.index", _anchor=f"account-{account_id}"))
 
 
+def _saved(form, save):
+    """The account `save()` returns; None when the service refused it, its error put on `form`
+    (the field it names, else next to the handle)."""
+    try:
+        return save()
+    except ValidationError as exc:
+        apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
+    except DomainError as exc:
+        apply_domain_error(form, exc, default_field="handle")
+    return None
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("admin")
 def create():
@@ -218,19 +230,9 @@ def create():
     form = AccountCreateForm()
     form.set_parent_choices(main_accounts(db))
     if form.validate_on_submit():
-        try:
-            data = AccountIn(
-                platform=form.platform.data, handle=form.handle.data,
-                display_name=(form.display_name.data or "").strip(),
-                parent_account_id=uuid.UUID(form.parent_account_id.data) if form.parent_account_id.data else None,
-                active=form.active.data,
-            )
-            account = create_account(db, data)
-        except ValidationError as exc:
-            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
-        except DomainError as exc:
-            apply_domain_error(form, exc, default_field="handle")
-        else:
+        account = _saved(form, lambda: create_account(
+            db, AccountIn(platform=form.platform.data, **form.account_fields())))
+        if account is not None:
             flash(f"Added {platform_name(account.platform)} account @{account.handle}.", "success")
             return redirect(url_for("accounts.index", _anchor=f"account-{account.id}"))
     status = 400 if form.is_submitted() else 200
@@ -247,21 +249,11 @@ def edit(account_id: uuid.UUID):
         form.parent_account_id.data = str(account.parent_account_id or MAIN_ACCOUNT)
     form.set_parent_choices(main_accounts(db, account.platform), account)
     if form.validate_on_submit():
-        try:
-            changes = AccountPatch(
-                handle=form.handle.data,
-                display_name=(form.display_name.data or "").strip(),
-                parent_account_id=uuid.UUID(form.parent_account_id.data) if form.parent_account_id.data else None,
-                active=form.active.data,
-            )
-            account = update_account(db, account.id, changes)
-        except ValidationError as exc:
-            apply_domain_error(form, InvalidInput.from_pydantic(exc, whole="form"))
-        except DomainError as exc:
-            apply_domain_error(form, exc, default_field="handle")
-        else:
-            flash(f"Saved {platform_name(account.platform)} account @{account.handle}.", "success")
-            return redirect(url_for("accounts.index", _anchor=f"account-{account.id}"))
+        saved = _saved(form, lambda: update_account(
+            db, account_id, AccountPatch(**form.account_fields())))
+        if saved is not None:
+            flash(f"Saved {platform_name(saved.platform)} account @{saved.handle}.", "success")
+            return redirect(url_for("accounts.index", _anchor=f"account-{saved.id}"))
         account = get_account(db, account_id)
     status = 400 if form.is_submitted() else 200
     return render_template("accounts/form.html", form=form, account=account,

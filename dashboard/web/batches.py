@@ -18,7 +18,7 @@ from ..models import PublishStatus
 from ..publishing import background
 from ..publishing.service import QuotaExceeded
 from .access import role_required
-from .forms import run_button
+from .forms import flash_retry, run_button
 from .history import mark_published_from_form
 from .htmx import wants_fragment
 
@@ -80,7 +80,7 @@ def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
     # A refusal (retried already, an account deactivated since, no quota left) shows in the row.
     _, error = run_button(lambda: background.retry(db, log_id), refused=(Conflict, InvalidInput, QuotaExceeded))
     if not wants_fragment():
-        flash(f"Not retried: {error}" if error else "Retry queued.", "error" if error else "info")
+        flash_retry(error)
         return redirect(url_for("batches.detail", batch_id=batch_id))
     return _render(batch_id, row_errors={log_id: f"Not retried: {error}"} if error else None)
 

@@ -1,7 +1,7 @@
-"""Form helpers every page shares (EmptyForm, run_button, apply_domain_error, DateRangeForm,
-the datetime-local formats) and the forms of the sign-in, accounts, credentials, tokens, users and
-profile pages. The other pages keep their forms beside them (clip_forms.py, history.py, ledger.py,
-schedule.py).
+"""Form helpers every page shares (EmptyForm, run_button, flash_retry, apply_domain_error,
+DateRangeForm, the datetime-local formats) and the forms of the sign-in, accounts, credentials,
+tokens, users and profile pages. The other pages keep their forms beside them (clip_forms.py,
+history.py, ledger.py, schedule.py).
 
 One form per use, microblog style. The services stay the judges of what is valid (they raise
 InvalidInput/Conflict, which `apply_domain_error` maps back onto the form's fields, FlaskBB
@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import (
@@ -58,13 +59,23 @@ def run_button(action, refused=(Conflict,)):
         return None, refusal_message(exc)
 
 
+def flash_retry(error: str | None) -> None:
+    """Say how a Retry button went after a plain form post (htmx answers in place): queued, or
+    why not, in the same words on every page."""
+    if error is None:
+        flash("Retry queued: a worker publishes it in a moment.", "info")
+    else:
+        flash(f"Not retried: {error}", "error")
+
+
 # datetime-local sends minutes (or seconds with a step); the first is how values are rendered.
 BAD_TIME = "enter a date and a time, e.g. 2026-11-26 09:00"
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
 
 class DateRangeForm(FlaskForm):
-    """From/to dates, both inclusive, read as days on the user's clock (their profile zone)."""
+    """The base of the list pages' filter forms: from/to dates, both inclusive, read as days on
+    the user's clock (their profile zone)."""
 
     class Meta:
         csrf = False
@@ -83,15 +94,21 @@ class DateRangeForm(FlaskForm):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("must be on or after the From date")
 
+    @staticmethod
+    def value(field):
+        """What a filter field filters by: None when it is empty or has an error (a field with an
+        error filters nothing; its message shows inline)."""
+        return field.data if field.data and not field.errors else None
+
     def since(self) -> datetime | None:
         """The start of the From day (inclusive)."""
-        return local_day_start(self.date_from.data) if self.date_from.data and not self.date_from.errors else None
+        day = self.value(self.date_from)
+        return local_day_start(day) if day else None
 
     def until(self) -> datetime | None:
         """The start of the day after To (exclusive), so To's whole day is included."""
-        if self.date_to.data and not self.date_to.errors:
-            return local_day_end(self.date_to.data)
-        return None
+        day = self.value(self.date_to)
+        return local_day_end(day) if day else None
 
 
 def uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -123,16 +140,30 @@ def _parent_choices(mains, exclude_id=None) -> dict:
     return choices
 
 
-class AccountCreateForm(FlaskForm):
-    """A new main or satellite account."""
+class _AccountForm(FlaskForm):
+    """The fields a new account and an account's changes share (the platform never changes)."""
 
-    platform = SelectField("Platform", choices={p: platform_name(p) for p in PLATFORMS},
-                           validators=[InputRequired()])
     handle = StringField("Handle", validators=[
         DataRequired(), Length(max=100),
         Regexp(HANDLE_PATTERN, message="Use letters, digits, dots, dashes and underscores only."),
     ], render_kw={"autocomplete": "off", "spellcheck": "false"})
     display_name = StringField("Display name", validators=[Optional(), Length(max=200)])
+    parent_account_id: SelectField
+    active: BooleanField
+
+    def account_fields(self) -> dict:
+        """The shared fields as the accounts service takes them (AccountIn, AccountPatch)."""
+        parent = self.parent_account_id.data
+        return {"handle": self.handle.data, "display_name": (self.display_name.data or "").strip(),
+                "parent_account_id": uuid.UUID(parent) if parent else None,
+                "active": self.active.data}
+
+
+class AccountCreateForm(_AccountForm):
+    """A new main or satellite account."""
+
+    platform = SelectField("Platform", choices={p: platform_name(p) for p in PLATFORMS},
+                           validators=[InputRequired()])
     parent_account_id = SelectField("Main account", default=MAIN_ACCOUNT,
                                     description="Leave as a main account, or pick the main "
                                                 "account (same platform) this one is a satellite of.")
@@ -153,14 +184,9 @@ class AccountCreateForm(FlaskForm):
                 "Pick one of the same platform, or none.")
 
 
-class AccountEditForm(FlaskForm):
+class AccountEditForm(_AccountForm):
     """Changes to an existing account; the platform of an account never changes."""
 
-    handle = StringField("Handle", validators=[
-        DataRequired(), Length(max=100),
-        Regexp(HANDLE_PATTERN, message="Use letters, digits, dots, dashes and underscores only."),
-    ], render_kw={"autocomplete": "off", "spellcheck": "false"})
-    display_name = StringField("Display name", validators=[Optional(), Length(max=200)])
     parent_account_id = SelectField("Main account", default=MAIN_ACCOUNT,
                                     description="A satellite of a main account of the same platform.")
     active = BooleanField("Active (may be published to)")

@@ -20,7 +20,7 @@ from ..models import PLATFORMS, PublishStatus, platform_name
 from ..publishing import background
 from .access import role_required
 from .confirm import ask_first, confirmed
-from .forms import FORM_EXPIRED, DateRangeForm, run_button, uuid_or_none
+from .forms import FORM_EXPIRED, DateRangeForm, flash_retry, run_button, uuid_or_none
 from .htmx import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -79,10 +79,7 @@ PAGE_SIZE = 50
 
 def filters_of(form: HistoryFilterForm) -> HistoryFilter:
     """The validated filters; a field with an error filters nothing (its message shows inline)."""
-
-    def value(field):
-        return field.data if field.data and not field.errors else None
-
+    value = form.value
     return HistoryFilter(
         status=value(form.status),
         platform=value(form.platform),
@@ -129,10 +126,7 @@ def retry(log_id: uuid.UUID):
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=log_row, retry_queued=queued, retry_error=error)
-    if queued is not None:
-        flash("Retry queued: a worker publishes it in a moment.", "info")
-    else:
-        flash(f"Not retried: {error}", "error")
+    flash_retry(error)
     return redirect(url_for("history.index"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from .. import stats
 from ..errors import DomainError
@@ -15,7 +15,7 @@ from ..ops.health import queue_report_or_none
 from ..publishing import background
 from .access import role_required
 from .filters import user_zone
-from .forms import FORM_EXPIRED, run_button
+from .forms import FORM_EXPIRED, flash_retry, run_button
 from .htmx import wants_fragment
 
 bp = Blueprint("home", __name__)
@@ -74,10 +74,7 @@ def retry(log_id: uuid.UUID):
     if wants_fragment():
         return render_template("home/_retry_result.html", log_id=log_id, queued=queued, error=error,
                                first=True, final_statuses=FINAL_STATUSES)
-    if queued is not None:
-        flash("Retry queued: a worker publishes it in a moment.", "info")
-    else:
-        flash(f"Could not retry: {error}", "error")
+    flash_retry(error)
     return redirect(url_for("home.index"))
 
 

@@ -52,10 +52,7 @@ PAGE_SIZE = 50
 
 def filters_of(form: LedgerFilterForm) -> LedgerFilter:
     """The validated filters; a field with an error filters nothing (its message shows inline)."""
-
-    def value(field):
-        return field.data if field.data and not field.errors else None
-
+    value = form.value
     return LedgerFilter(
         event_type=value(form.event_type),
         entity_type=value(form.entity_type),
