@@ -1,5 +1,6 @@
 """Fixtures for the tests that run real queue workers (in-process Huey consumers or `flask worker`
-subprocesses) beside the test thread.
+subprocesses) beside the test thread, and the live platform they publish to (the counting fake
+over real HTTP: `platform`, `live_account`, `live_clip`).
 
 Here `make_clip` and `make_account` return detached snapshots (their columns loaded, the test
 thread's transaction ended): on SQLite a transaction the test left open would hold the write lock
@@ -130,17 +131,38 @@ def platform(monkeypatch, processing_polls):
 
 
 @pytest.fixture
-def live_account(db, make_account):
-    """A detached TikTok account with complete credentials: in live mode it publishes to
-    `platform`."""
-    account = make_account("tiktok", "creator.one", display_name="Creator")
-    set_account_credentials(db, account.id, COMPLETE_CREDENTIALS["tiktok"])
-    return released(lambda: _db.session.get(SocialAccount, account.id))
+def make_live_account(db, make_account):
+    """make_live_account(platform, handle=None, **fields) -> a detached account with complete
+    credentials (COMPLETE_CREDENTIALS): in live mode it publishes through its provider client."""
+
+    def make(platform: str, handle: str | None = None, **fields):
+        account = make_account(platform, handle, **fields)
+        set_account_credentials(db, account.id, COMPLETE_CREDENTIALS[platform])
+        return released(lambda: _db.session.get(SocialAccount, account.id))
+
+    return make
 
 
 @pytest.fixture
-def live_clip(make_clip, tmp_path):
-    """A detached clip whose video is a local file of VIDEO_BYTES."""
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(os.urandom(VIDEO_BYTES))
-    return make_clip(media=str(path), duration_seconds=20.0)
+def live_account(make_live_account):
+    """A TikTok account with complete credentials: in live mode it publishes to `platform`."""
+    return make_live_account("tiktok", "creator.one", display_name="Creator")
+
+
+@pytest.fixture
+def make_video_clip(make_clip, tmp_path):
+    """make_video_clip(size, name="clip.mp4") -> a detached clip of 20 s whose video is a local
+    file of `size` random bytes."""
+
+    def make(size: int, name: str = "clip.mp4"):
+        path = tmp_path / name
+        path.write_bytes(os.urandom(size))
+        return make_clip(media=str(path), duration_seconds=20.0)
+
+    return make
+
+
+@pytest.fixture
+def live_clip(make_video_clip):
+    """A clip whose video is a local file of VIDEO_BYTES."""
+    return make_video_clip(VIDEO_BYTES)

@@ -5,23 +5,20 @@ worker` killed with SIGKILL inside an upload (TikTok, YouTube) or inside media_p
 
 from __future__ import annotations
 
-import os
 import threading
+from contextlib import contextmanager
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.wrappers import Response
 
-from dashboard.credentials import set_account_credentials
-from dashboard.extensions import db as _db
 from dashboard.models import FINAL_STATUSES, utcnow
 from tests.fakes import FakeServer
 from tests.fakes.instagram import InstagramFake
 from tests.fakes.tiktok import TikTokFake
 from tests.fakes.youtube import FakeYouTube
 
-from api_support import COMPLETE_CREDENTIALS
 from conftest import base_config
 from queue_support import (
     all_logs,
@@ -90,24 +87,27 @@ def chunk_at(offset: int):
     return matches
 
 
-@pytest.fixture
-def tiktok(request):
-    fake = TikTokFake(processing_seconds=1.0, moderation_seconds=0.5)
+@contextmanager
+def served(fake, request):
+    """`fake` on a loopback port (`fake.url`) behind a Holding (`fake.holding`) for the request
+    that the test's indirect parameter, a predicate, names (none without one)."""
     holding = Holding(fake, getattr(request, "param", None))
     with FakeServer(holding) as server:
         fake.url, fake.holding = server.url, holding
         yield fake
         holding.release.set()
+
+
+@pytest.fixture
+def tiktok(request):
+    with served(TikTokFake(processing_seconds=1.0, moderation_seconds=0.5), request) as fake:
+        yield fake
 
 
 @pytest.fixture
 def youtube(request):
-    fake = FakeYouTube(processing_seconds=1.0)
-    holding = Holding(fake, getattr(request, "param", None))
-    with FakeServer(holding) as server:
-        fake.url, fake.holding = server.url, holding
+    with served(FakeYouTube(processing_seconds=1.0), request) as fake:
         yield fake
-        holding.release.set()
 
 
 @pytest.fixture
@@ -119,15 +119,16 @@ def app_config(database_uri, tiktok, youtube):
     return config
 
 
+def post_body(clip, account) -> dict:
+    """The publish request for `clip` to `account` on its platform."""
+    return {"clip_id": str(clip.id), "platform": account.platform,
+            "social_account_id": str(account.id)}
+
+
 @pytest.fixture
-def tiktok_post(make_clip, make_account, tmp_path):
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(os.urandom(11 * MIB))  # two chunks of TikTok's rule: 5 MiB + 6 MiB
-    clip = make_clip(media=str(video), duration_seconds=20.0)
-    account = make_account("tiktok")
-    set_account_credentials(_db, account.id, COMPLETE_CREDENTIALS["tiktok"])
-    _db.session.remove()
-    return {"clip_id": str(clip.id), "platform": "tiktok", "social_account_id": str(account.id)}
+def tiktok_post(make_video_clip, make_live_account):
+    clip = make_video_clip(11 * MIB)  # two chunks of TikTok's rule: 5 MiB + 6 MiB
+    return post_body(clip, make_live_account("tiktok"))
 
 
 def assert_published_once(fake, row):
@@ -177,16 +178,11 @@ def test_tiktok_worker_killed_inside_the_upload_resumes_and_publishes_once(
 # YouTube -----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def youtube_post(make_clip, make_account, tmp_path):
-    video = tmp_path / "short.mp4"
-    video.write_bytes(os.urandom(MIB + 5))  # five chunks of 256 KiB, the last of 5 bytes
-    clip = make_clip(media=str(video), duration_seconds=20.0)
+def youtube_post(make_video_clip, make_live_account):
+    clip = make_video_clip(MIB + 5, "short.mp4")  # five chunks of 256 KiB, the last of 5 bytes
 
     def post(handle=None) -> dict:
-        account = make_account("youtube", handle)
-        set_account_credentials(_db, account.id, COMPLETE_CREDENTIALS["youtube"])
-        _db.session.remove()
-        return {"clip_id": str(clip.id), "platform": "youtube", "social_account_id": str(account.id)}
+        return post_body(clip, make_live_account("youtube", handle))
     return post
 
 
@@ -261,14 +257,9 @@ def instagram():
 
 
 @pytest.fixture
-def instagram_post(make_clip, make_account, tmp_path):
-    video = tmp_path / "reel.mp4"
-    video.write_bytes(os.urandom(MIB))  # a local file: resumable upload to the returned uri
-    clip = make_clip(media=str(video), duration_seconds=20.0)
-    account = make_account("instagram")
-    set_account_credentials(_db, account.id, COMPLETE_CREDENTIALS["instagram"])
-    _db.session.remove()
-    return {"clip_id": str(clip.id), "platform": "instagram", "social_account_id": str(account.id)}
+def instagram_post(make_video_clip, make_live_account):
+    clip = make_video_clip(MIB, "reel.mp4")  # a local file: resumable upload to the returned uri
+    return post_body(clip, make_live_account("instagram"))
 
 
 def assert_on_instagram_once(fake, row, answered: bool = True):
