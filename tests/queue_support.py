@@ -30,9 +30,8 @@ from dashboard.ledger import events_for
 from dashboard.models import LedgerEvent, PublishLog
 from dashboard.queue import make_huey, register_all_tasks
 
-from server_support import process_env
+from server_support import ROOT, process_env
 
-ROOT = Path(__file__).resolve().parents[1]
 FLASK = Path(sys.executable).with_name("flask")
 VIDEO_BYTES = 200 * 1024  # the live clip's video: four chunks of the counting client's 64 KiB
 

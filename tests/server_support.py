@@ -1,19 +1,20 @@
-"""gunicorn (the real web server, with gunicorn.conf.py) as a subprocess of a test, on the test's
-database and queue, and the means to SIGKILL one of its workers; the environment every subprocess
-of a test (gunicorn, `flask worker`) is given (`process_env`)."""
+"""The subprocesses of a test: the environment each is given (`process_env`: the test's
+database, queue and keys), and gunicorn (the real web server, with gunicorn.conf.py) on it, with
+the means to SIGKILL one of its workers."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,34 +52,45 @@ def process_env(app, database_url: str, forward: Iterable[str] = (), **extra) ->
 
 
 class GunicornProcess:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` with one worker, in its own session."""
+    """`gunicorn -c gunicorn.conf.py wsgi:app` in its own session, with `env` (see process_env):
+    up, answering /healthz, once made; stopped with SIGTERM by stop() or at the end of a `with`."""
 
-    def __init__(self, app, database_url: str, log_path: Path, **settings):
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1, threads: int = 4):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = process_env(app, database_url, forward=("OUTCOME_JOURNAL_DIR",),
-                          GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=1,
-                          GUNICORN_THREADS=4, GUNICORN_ACCESSLOG="", **settings)
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        self.wait_until_up()
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(env, GUNICORN_BIND=f"127.0.0.1:{self.port}", GUNICORN_WORKERS=str(workers),
+                     GUNICORN_THREADS=str(threads)))
+        try:
+            self.wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
 
-    def wait_until_up(self, timeout: float = 60):
+    def __enter__(self) -> GunicornProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_until_up(self, timeout: float = 60) -> None:
+        """Wait until a worker answers /healthz (after start-up, or after a worker was killed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{self.output()}")
+                raise RuntimeError(f"gunicorn exited:\n{self.output()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                if self.request("GET", "/healthz")[0] == 200:
                     return
-            except httpx.HTTPError:
+            except OSError:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"gunicorn did not come up:\n{self.output()}")
+        raise RuntimeError(f"gunicorn did not answer within {timeout:g} s:\n{self.output()}")
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
@@ -90,15 +102,28 @@ class GunicornProcess:
         os.kill(pid, signal.SIGKILL)
         return pid
 
-    def stop(self):
+    def stop(self) -> None:
+        """SIGTERM, and SIGKILL for the whole session if it is not gone within 40 s."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(30)
+                self.process.wait(40)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self._log.close()
+
+    def request(self, method: str, path: str, body=None, headers=None):
+        """(status, headers, body bytes) of one request on a new connection."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json",
+                                                  "Connection": "close", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

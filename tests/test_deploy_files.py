@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops_support import ROOT, Gunicorn
-from server_support import process_env
+from server_support import ROOT, GunicornProcess, process_env
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -131,7 +130,7 @@ def test_dockerfile_healthcheck_passes_against_the_web_and_fails_without_it(
     assert command[0] == "python" and "/healthz" in command[-1]
     command = [sys.executable, *command[1:]]
     env = process_env(app, database_uri)
-    with Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2) as server:
+    with GunicornProcess(env, tmp_path / "gunicorn.log", workers=1, threads=2) as server:
         check_env = dict(os.environ, GUNICORN_BIND=f"0.0.0.0:{server.port}")
         assert subprocess.run(command, env=check_env, timeout=30).returncode == 0
     assert subprocess.run(command, env=check_env, timeout=30,

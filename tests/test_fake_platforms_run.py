@@ -11,7 +11,7 @@ import httpx
 
 from tests.fakes.run import FAKES, start_fakes
 
-from queue_support import ROOT
+from server_support import ROOT
 
 
 def existing_fakes() -> set[str]:

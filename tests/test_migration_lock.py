@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from dashboard.config import normalise_database_url
 
-from ops_support import ROOT
+from server_support import ROOT
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 

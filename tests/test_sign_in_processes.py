@@ -10,13 +10,12 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import PASSWORD
-from ops_support import Gunicorn
-from server_support import process_env
+from server_support import GunicornProcess, process_env
 
 LIMIT = 3
 
 
-def sign_in(server: Gunicorn, email: str, password: str, client_ip: str) -> int:
+def sign_in(server: GunicornProcess, email: str, password: str, client_ip: str) -> int:
     """GET the form (for its CSRF token and session cookie), then POST it: the answer's status."""
     forwarded = {"X-Forwarded-For": client_ip}
     status, headers, body = server.request("GET", "/login", headers=forwarded)
@@ -39,7 +38,7 @@ def test_a_burst_across_two_gunicorn_workers_gets_no_more_guesses_than_the_limit
     db.session.remove()
     env = process_env(app, database_uri, TRUSTED_PROXIES=1, LOGIN_THROTTLE_MAX_FAILURES=LIMIT,
                       GUNICORN_WORKER_CONNECTIONS=1)  # one connection at a time: both workers serve
-    with Gunicorn(env, tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(8) as pool:
+    with GunicornProcess(env, tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: sign_in(server, email, "not the password", "203.0.113.7"),
                                  range(16)))
         assert statuses.count(400) <= LIMIT and statuses.count(429) >= 16 - LIMIT, statuses

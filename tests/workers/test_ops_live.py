@@ -21,9 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.models import utcnow
 
-from ops_support import ROOT, Gunicorn
 from queue_support import iso, wait_for_status
-from server_support import process_env
+from server_support import ROOT, GunicornProcess, process_env
 
 pytestmark = pytest.mark.slow  # real gunicorn and queue worker processes
 
@@ -67,7 +66,7 @@ def test_request_ids_logs_and_metrics_across_gunicorn_and_queue_workers(
     # One connection at a time per worker, so that concurrent clients reach both workers (a
     # gthread worker otherwise accepts greedily and may serve everything alone).
     env["GUNICORN_WORKER_CONNECTIONS"] = "1"
-    with Gunicorn(env, tmp_path / "gunicorn.log", workers=2) as server:
+    with GunicornProcess(env, tmp_path / "gunicorn.log", workers=2) as server:
         # Until both gunicorn workers have served requests (and so written metrics files).
         readyz_calls = 0
         with ThreadPoolExecutor(8) as pool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server_support import GunicornProcess
+from server_support import GunicornProcess, process_env
 
 
 @pytest.fixture
@@ -20,8 +20,9 @@ def gunicorn(app, database_uri, tmp_path):
     servers: list[GunicornProcess] = []
 
     def start(**settings) -> GunicornProcess:
-        server = GunicornProcess(app, database_uri, tmp_path / f"gunicorn-{len(servers) + 1}.log",
-                                 **settings)
+        env = process_env(app, database_uri, forward=("OUTCOME_JOURNAL_DIR",),
+                          GUNICORN_ACCESSLOG="", **settings)
+        server = GunicornProcess(env, tmp_path / f"gunicorn-{len(servers) + 1}.log")
         servers.append(server)
         return server
 
