@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from dashboard.models import Clip, LedgerEvent, utcnow
 
+from page_support import field_error
+
 HTMX = {"HX-Request": "true"}
 
 
@@ -27,12 +29,6 @@ def csrf_token_from(html: str) -> str:
 def clip_count(db) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(Clip))
-
-
-def field_error(html: str, field_id: str) -> str:
-    """The inline error text under a field (its `<id>-error` element), '' when there is none."""
-    match = re.search(rf'<small id="{field_id}-error"[^>]*>(.*?)</small>', html, re.S)
-    return match.group(1).strip() if match else ""
 
 
 GET_PAGES = ["/clips", "/clips?q=a", "/clips/new", "/clips/{id}", "/clips/{id}/edit",

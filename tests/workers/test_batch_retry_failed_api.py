@@ -13,13 +13,7 @@ from sqlalchemy import select
 from dashboard.extensions import db as _db
 from dashboard.models import PublishBatch, PublishLog, SocialAccount, utcnow
 
-from conftest import base_config
 from queue_support import count_logs, released, wait_until
-
-
-@pytest.fixture
-def app_config(database_uri):
-    return base_config(database_uri)
 
 
 @pytest.fixture
