@@ -12,13 +12,12 @@ import uuid
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import NotFound
 from ..extensions import db
 from ..models import PublishStatus
 from ..publishing import background
-from ..publishing.service import QuotaExceeded
 from .access import role_required
-from .forms import flash_retry, run_button
+from .forms import flash_retry, retry_button, run_button
 from .history import mark_published_from_form
 from .htmx import wants_fragment
 
@@ -78,7 +77,7 @@ def retry(batch_id: uuid.UUID, log_id: uuid.UUID):
     """Queue a new attempt for a failed or unconfirmed target; the batch runs (and polls) again."""
     _log_of(batch_id, log_id)
     # A refusal (retried already, an account deactivated since, no quota left) shows in the row.
-    _, error = run_button(lambda: background.retry(db, log_id), refused=(Conflict, InvalidInput, QuotaExceeded))
+    _, error = retry_button(log_id)
     if not wants_fragment():
         flash_retry(error)
         return redirect(url_for("batches.detail", batch_id=batch_id))

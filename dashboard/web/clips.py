@@ -23,7 +23,6 @@ from ..api import uploads as tus
 from ..errors import (
     AccountNotFound,
     ClipNotFound,
-    DomainError,
     InvalidInput,
     NotFound,
 )
@@ -54,7 +53,7 @@ from .clip_forms import (
 )
 from .confirm import ask_first, confirmed
 from .filters import local_text, new_idempotency_key, user_zone
-from .forms import apply_domain_error, run_button
+from .forms import apply_domain_error, retry_button, run_button
 from .htmx import go_to, retarget, wants_fragment
 from .submit import submit_form_once
 
@@ -463,7 +462,7 @@ def retry_attempt(clip_id: uuid.UUID, log_id: uuid.UUID):
     attempt's page (reloading it never retries again), or gets the clip page with the refusal.
     """
     original = _attempt_of(clip_id, log_id)
-    queued, error = run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
+    queued, error = retry_button(log_id)
     already = None
     if queued is None:
         already = background.retry_of(db, log_id)

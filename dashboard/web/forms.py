@@ -28,8 +28,10 @@ from wtforms.validators import (
 
 from ..credentials import REQUIRED_KEYS, allowed_keys, key_label
 from ..errors import Conflict, DomainError
+from ..extensions import db
 from ..local_times import OUT_OF_RANGE, day_in_range
 from ..models import PLATFORMS, ROLES, platform_name
+from ..publishing import background
 from ..users import MIN_PASSWORD_LENGTH
 from .filters import local_day_end, local_day_start
 
@@ -57,6 +59,13 @@ def run_button(action, refused=(Conflict,)):
         return action(), None
     except refused as exc:
         return None, refusal_message(exc)
+
+
+def retry_button(log_id):
+    """Run a Retry button: queue one new attempt of a failed post (background.retry, the one
+    retry service). Returns (the queued log, None), or (None, why not) for every refusal, so each
+    page shows the real reason where the user clicked."""
+    return run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
 
 
 def flash_retry(error: str | None) -> None:

@@ -13,14 +13,14 @@ from wtforms.validators import URL, Length, Optional, Regexp, ValidationError
 
 from ..accounts import list_accounts
 from ..clips import get_clip
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..history import HistoryFilter, get_publish_log, list_publish_logs
 from ..models import PLATFORMS, PublishStatus, platform_name
 from ..publishing import background
 from .access import role_required
 from .confirm import ask_first, confirmed
-from .forms import FORM_EXPIRED, DateRangeForm, flash_retry, run_button, uuid_or_none
+from .forms import FORM_EXPIRED, DateRangeForm, flash_retry, retry_button, run_button, uuid_or_none
 from .htmx import wants_fragment
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -122,7 +122,7 @@ def retry(log_id: uuid.UUID):
     """Queue a new attempt of a failed or unconfirmed post, once (background.retry); htmx gets
     the row saying so, with a link to follow the new attempt."""
     get_publish_log(db, log_id)
-    queued, error = run_button(lambda: background.retry(db, log_id), refused=(InvalidInput, Conflict))
+    queued, error = retry_button(log_id)
     log_row = get_publish_log(db, log_id)
     if wants_fragment():
         return render_template("history/_row.html", log=log_row, retry_queued=queued, retry_error=error)

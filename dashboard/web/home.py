@@ -7,7 +7,6 @@ import uuid
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from .. import stats
-from ..errors import DomainError
 from ..extensions import db
 from ..linking import accounts_needing_attention
 from ..models import FINAL_STATUSES, PublishLog
@@ -15,7 +14,7 @@ from ..ops.health import queue_report_or_none
 from ..publishing import background
 from .access import role_required
 from .filters import user_zone
-from .forms import FORM_EXPIRED, flash_retry, run_button
+from .forms import FORM_EXPIRED, flash_retry, retry_button
 from .htmx import wants_fragment
 
 bp = Blueprint("home", __name__)
@@ -68,7 +67,7 @@ def retry(log_id: uuid.UUID):
     """
     if db.session.get(PublishLog, log_id) is None:
         abort(404, "That publish attempt no longer exists.")
-    queued, error = run_button(lambda: background.retry(db, log_id), refused=(DomainError,))
+    queued, error = retry_button(log_id)
     if error == FORM_EXPIRED:
         abort(400, "The form has expired; reload the page and try again.")
     if wants_fragment():
