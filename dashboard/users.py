@@ -7,16 +7,16 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
-from .models import ROLES, ApiToken, User, utcnow
+from .models import ROLES, ApiToken, Role, User, utcnow
 from .sessions import end_user_sessions
 from .transactions import rolls_back
 
@@ -178,22 +178,45 @@ def revoke_all_tokens(db, user_id: uuid.UUID) -> int:
     return len(tokens)
 
 
-# One query: the token with its user (the user is needed for every request). Built once: every
-# API request runs it, and building it cost as much as executing it.
-_TOKEN_WITH_USER = (select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
-                    .options(joinedload(ApiToken.user, innerjoin=True)))
+@dataclass(frozen=True)
+class TokenUser:
+    """The user an API request acts as, read with its token in one Core query: plain values,
+    nothing loaded into the session (no identity-map work per request)."""
+
+    id: uuid.UUID
+    role: str
+
+    def has_role(self, needed: Role | str) -> bool:
+        """True when the user's role includes the rights of `needed` (as User.has_role)."""
+        return Role(self.role).allows(Role(needed))
 
 
-def user_for_token(db, plaintext: str) -> User | None:
+_TOKENS = cast(Table, ApiToken.__table__)
+_USERS = cast(Table, User.__table__)
+# Built once: every API request runs them, and building a statement costs about as much as
+# running it. Revoked tokens and deactivated users match no row: no cache to invalidate, so a
+# revocation holds in every process from the next request on.
+_ACTIVE_TOKEN = (
+    select(_TOKENS.c.id, _TOKENS.c.last_used_at, _USERS.c.id.label("user_id"), _USERS.c.role)
+    .join_from(_TOKENS, _USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"), _TOKENS.c.revoked_at.is_(None),
+           _USERS.c.active.is_(True))
+)
+_NOTE_TOKEN_USED = (update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id"))
+                    .values(last_used_at=bindparam("now")))
+
+
+def user_for_token(db, plaintext: str) -> TokenUser | None:
     """The active user a bearer token belongs to, else None; notes when the token was used."""
-    token = db.session.scalar(_TOKEN_WITH_USER, {"token_hash": hash_token(plaintext)})
-    if token is None or token.revoked_at is not None or not token.user.active:
+    connection = db.session.connection()
+    row = connection.execute(_ACTIVE_TOKEN, {"token_hash": hash_token(plaintext)}).first()
+    if row is None:
         return None
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        connection.execute(_NOTE_TOKEN_USED, {"token_id": row.id, "now": now})
         db.session.commit()
-    return token.user
+    return TokenUser(row.user_id, row.role)
 
 
 def list_users(db, search: str | None = None) -> list[User]:
