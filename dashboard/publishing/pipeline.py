@@ -29,16 +29,18 @@ settled by asking the platform instead.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
 from ..ledger import record_event
@@ -67,7 +69,7 @@ log = logging.getLogger(__name__)
 # The step whose interruption may have published the post (media_publish, TikTok/YouTube's
 # last call): a stale claim on it is settled by asking the platform, not by running it again.
 IRREVERSIBLE_STEP = "finalize"
-IN_FLIGHT = (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value)
+IN_FLIGHT = service.IN_FLIGHT
 # Settings a live client never needs (they are secrets or the database's).
 _PRIVATE_SETTINGS = ("SECRET_KEY", "CREDENTIALS_KEYS", "SQLALCHEMY_DATABASE_URI",
                      "SQLALCHEMY_ENGINE_OPTIONS", "QUEUE_URL",
@@ -130,6 +132,7 @@ class Attempt:
 
     log_id: uuid.UUID
     call: tuple[Publisher, PublishJob] | None = field(default=None, repr=False)  # not live: one call
+    facts: service.AttemptFacts | None = None  # the log's, kept from the start (one call only)
 
     @property
     def live(self) -> bool:
@@ -157,7 +160,8 @@ def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) ->
             # A live attempt being retried without its live client (credentials removed, mode
             # switched): publishing it another way could post it twice.
             return Attempt(log_row.id)
-        return Attempt(log_row.id, (choice.publisher, service.job_for(log_row, clip, account)))
+        return Attempt(log_row.id, (choice.publisher, service.job_for(log_row, clip, account)),
+                       service.AttemptFacts.of(log_row))
     if log_row.step is None:
         log_row.step = FIRST_STEP
         log_row.platform_state = {}
@@ -174,7 +178,7 @@ def run(db, attempt: Attempt, *, may_retry: bool, sync_wait: float | None = None
     """
     if attempt.call is not None:
         outcome = service.call_platform(*attempt.call)
-        finish(db, attempt.log_id, outcome, may_retry=may_retry)
+        finish(db, attempt.log_id, outcome, may_retry=may_retry, facts=attempt.facts)
         return
     deadline = None if sync_wait is None else time.monotonic() + sync_wait
     StepRunner(db, attempt.log_id, may_retry=may_retry, deadline=deadline).run()
@@ -187,26 +191,75 @@ def resume(db, log_id: uuid.UUID) -> None:
 
 
 def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
-           token: datetime | None = None) -> bool:
+           token: datetime | None = None, facts: service.AttemptFacts | None = None) -> bool:
     """Record an attempt's outcome (commits) and hand a retry to the queue.
 
     With `token`, only while the runner still holds its step claim; False when it lost it. When
     the database cannot take it, the outcome is journalled and OutcomeNotRecorded raised
-    (journal.py).
+    (journal.py). `facts` are the log's as the attempt started (read from the log if not given).
     """
     session = db.session
     with journal.written_or_kept(db, log_id, outcome, may_retry=may_retry):
-        log_row = session.get(PublishLog, log_id, with_for_update=True, populate_existing=True)
-        if token is not None and log_row.step_started_at != token:
-            session.rollback()
-            return False
-        log_row.step_started_at = None
-        service.record_outcome(db, log_row, outcome, may_retry=may_retry)
-        retry_at = commit_outcome(session, log_row)
+        if facts is None:
+            facts = service.AttemptFacts.of(session.connection().execute(_FACTS, {"log_id": log_id}).one())
+        change = service.outcome_change(facts, outcome, may_retry=may_retry)
+        if _write_outcome(session, change, token):
+            change.record_event(session)
+            report = PublishReport.of(replace(facts, status=change.values["status"]))
+            retry_at = change.retry_at
+            session.commit()
+            report.report()
+        else:
+            # Not the attempt that was started any more: its runner lost the claim (False), or it
+            # was given up (by the sweep, a person) and maybe started again. The answer is kept on
+            # record, never written over what a person or the next attempt relies on.
+            log_row = session.get(PublishLog, log_id, with_for_update=True, populate_existing=True)
+            if token is not None and log_row.step_started_at != token:
+                session.rollback()
+                return False
+            if token is not None:
+                log_row.step_started_at = None
+            service.record_late_answer(session, log_row, outcome)
+            retry_at = commit_outcome(session, log_row)
     if retry_at is not None:
         from .worker import enqueue
 
         enqueue(log_id, retry_at)
+    return True
+
+
+_LOGS = cast(Table, PublishLog.__table__)
+_FACTS = select(*(_LOGS.c[name] for name in (f.name for f in fields(service.AttemptFacts)))).where(
+    _LOGS.c.id == bindparam("log_id"))
+
+
+@functools.cache
+def _outcome_update(columns: tuple[str, ...], claimed: bool):
+    # One statement per shape of outcome, built once: building it costs about what running it does.
+    guard = [_LOGS.c.id == bindparam("log_id"), _LOGS.c.status.in_(IN_FLIGHT),
+             _LOGS.c.attempts == bindparam("started_attempts")]
+    if claimed:
+        guard.append(_LOGS.c.step_started_at == bindparam("token"))
+    return update(_LOGS).where(*guard).values(
+        {name: bindparam(f"new_{name}", type_=_LOGS.c[name].type) for name in columns})
+
+
+def _write_outcome(session, change: service.OutcomeChange, token: datetime | None) -> bool:
+    """Write the outcome on its log with one conditional UPDATE; False (nothing written) unless
+    the log is still the attempt that was started, in flight, and claimed with `token` if given:
+    an outcome is recorded once, only on the attempt it answers."""
+    values = {**change.values, "step_started_at": None}
+    statement = _outcome_update(tuple(values), token is not None)
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(log_id=change.facts.id, started_attempts=change.facts.attempts, token=token)
+    if session.connection().execute(statement, params).rowcount != 1:
+        return False
+    # The session's copy of the log, if it holds one (publish_now's), as a flush would leave it.
+    kept = session.identity_map.get(session.identity_key(PublishLog, change.facts.id))
+    if kept is not None:
+        for name, value in values.items():
+            set_committed_value(kept, name, value)
+        session.expire(kept, ["updated_at", "counts_at"])  # the database set those
     return True
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -232,6 +235,10 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
         requested_at=now,
         started_at=now,
         attempts=1,
+        # What the answer reads, set now so that it is held unexpired (see the commits below).
+        external_post_id=None,
+        external_url=None,
+        error_message=None,
     )
     session.add(log_row)
     record_event(session, "publish_started", "clip", clip.id, {
@@ -245,34 +252,40 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
     # platform call. The session is not closed: that would detach the caller's objects (the
     # signed-in user of a page, say) and break them after we return. The pipeline writes each
     # step in its own short transaction.
-    session.commit()
-
-    sync_wait = current_app.config["PUBLISH_SYNC_WAIT"]
-    try:
-        if attempt.live:
+    # One call: nothing else writes the log until its outcome, which the pipeline writes back
+    # onto this object as it commits it. Kept unexpired by both commits, the log holds what was
+    # committed, and the answer needs no read of it.
+    with _unexpired_by_commits(session, keep=not attempt.live):
+        session.commit()
+        sync_wait = current_app.config["PUBLISH_SYNC_WAIT"]
+        try:
             pipeline.run(db, attempt, may_retry=False, sync_wait=sync_wait)
-            log_row = session.get(PublishLog, log_id, populate_existing=True)
+            if attempt.live:
+                log_row = session.get(PublishLog, log_id, populate_existing=True)
             published = PublishAttempt(log_id, log_row.status, result_of(log_row))
-            session.commit()
-        else:
-            # One call: the pipeline reads the log FOR UPDATE, records the outcome on it and
-            # commits. Kept unexpired by that commit, the log holds what was committed: no need
-            # to read it again.
-            real_session = session()
-            expire_on_commit, real_session.expire_on_commit = real_session.expire_on_commit, False
-            try:
-                pipeline.run(db, attempt, may_retry=False, sync_wait=sync_wait)
-            finally:
-                real_session.expire_on_commit = expire_on_commit
-            published = PublishAttempt(log_id, log_row.status, result_of(log_row))
-    except SQLAlchemyError as exc:
-        # The platform may have been called: a bare "database unreachable" would hide a post
-        # that went out. The log is settled once the database is back (journal.py).
-        journal.rollback(db)
-        log.error("publish log %s: the database failed after the attempt started (%s)", log_id,
-                  database_error_cause(exc))
-        raise OutcomeNotRecorded(log_id) from exc
+            if attempt.live:
+                session.commit()
+        except SQLAlchemyError as exc:
+            # The platform may have been called: a bare "database unreachable" would hide a post
+            # that went out. The log is settled once the database is back (journal.py).
+            journal.rollback(db)
+            log.error("publish log %s: the database failed after the attempt started (%s)", log_id,
+                      database_error_cause(exc))
+            raise OutcomeNotRecorded(log_id) from exc
     return published
+
+
+@contextmanager
+def _unexpired_by_commits(session, *, keep: bool) -> Iterator[None]:
+    """With `keep`, the session's commits in the block expire nothing."""
+    real_session = session()
+    expire_on_commit = real_session.expire_on_commit
+    if keep:
+        real_session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        real_session.expire_on_commit = expire_on_commit
 
 
 def next_retry_at(attempts_made: int) -> datetime | None:
@@ -288,6 +301,104 @@ def next_retry_at(attempts_made: int) -> datetime | None:
     return utcnow() + timedelta(seconds=delay * random.uniform(0.5, 1.0))
 
 
+IN_FLIGHT = (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value)
+
+
+@dataclass(frozen=True)
+class AttemptFacts:
+    """What recording an attempt's outcome needs to know of its log. None of it changes while
+    the attempt is in flight, so it is kept from the start across the platform call (or read
+    from the log) instead of loading the log again."""
+
+    id: uuid.UUID
+    clip_id: uuid.UUID
+    platform: str
+    social_account_id: uuid.UUID | None
+    provider: str | None
+    attempts: int
+    status: str
+    started_at: datetime | None
+    requested_at: datetime
+
+    @classmethod
+    def of(cls, log_row) -> AttemptFacts:
+        """The facts of a log (an ORM object or a row with the same names)."""
+        return cls(log_row.id, log_row.clip_id, log_row.platform, log_row.social_account_id,
+                   log_row.provider, log_row.attempts, log_row.status, log_row.started_at,
+                   log_row.requested_at)
+
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    """What a platform's answer writes: the log's new values and the ledger event saying so."""
+
+    facts: AttemptFacts
+    values: dict[str, Any]
+    event_type: str
+    event: dict[str, Any]
+    # Set when the platform refused the account's token: the account needs new credentials.
+    credentials_refused: str | None = None
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When the queue tries again, if the attempt was queued again."""
+        return self.values["next_attempt_at"] if self.values["status"] == PublishStatus.QUEUED.value else None
+
+    def record_event(self, session) -> None:
+        """The outcome's ledger event, and the account's need for credentials if the platform
+        refused its token (the caller commits, with the log's new values)."""
+        record_event(session, self.event_type, "clip", self.facts.clip_id, self.event)
+        if self.credentials_refused is not None and self.facts.social_account_id is not None:
+            account = session.get(SocialAccount, self.facts.social_account_id)
+            if account is not None and not account.needs_credentials:
+                account.needs_credentials = True
+                account.needs_credentials_reason = self.credentials_refused
+                record_event(session, "account_needs_credentials", "account", account.id, {
+                    "platform": account.platform, "error": self.credentials_refused,
+                    "publish_log_id": self.facts.id,
+                })
+
+
+def outcome_change(facts: AttemptFacts, outcome: PlatformOutcome, *, may_retry: bool) -> OutcomeChange:
+    """What a platform's answer does to an attempt still in flight (see `record_outcome`)."""
+    base = {"platform": facts.platform}
+    if outcome.success:
+        return OutcomeChange(facts, {
+            "status": PublishStatus.SUCCESS.value,
+            "external_post_id": outcome.external_post_id,
+            "external_url": outcome.external_url,
+            "published_at": utcnow(),
+            "next_attempt_at": None,
+        }, "publish_successful", {
+            **base,
+            "external_post_id": outcome.external_post_id,
+            "external_url": outcome.external_url,
+            "publish_log_id": facts.id,
+        })
+    error = outcome.error_message
+    if outcome.error_kind == "unknown":
+        return OutcomeChange(facts, {
+            "error_message": error, "status": PublishStatus.UNCONFIRMED.value, "next_attempt_at": None,
+        }, "publish_unconfirmed", {
+            **base, "error": error, "reason": "unknown_outcome", "publish_log_id": facts.id,
+        })
+    retry_at = next_retry_at(facts.attempts) if may_retry and outcome.error_kind == "transient" else None
+    if retry_at is not None and outcome.retry_after:
+        retry_at = max(retry_at, utcnow() + timedelta(seconds=outcome.retry_after))
+    if retry_at is not None:
+        return OutcomeChange(facts, {
+            "error_message": error, "status": PublishStatus.QUEUED.value, "next_attempt_at": retry_at,
+        }, "publish_retry_scheduled", {
+            **base, "error": error, "attempt": facts.attempts, "next_attempt_at": retry_at,
+            "publish_log_id": facts.id,
+        })
+    return OutcomeChange(facts, {
+        "error_message": error, "status": PublishStatus.FAILED.value, "next_attempt_at": None,
+    }, "publish_failed", {
+        **base, "error": error, "publish_log_id": facts.id,
+    }, credentials_refused=error if outcome.auth_error else None)
+
+
 def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_retry: bool) -> None:
     """Write a platform's answer onto the log with its ledger event (the caller commits).
 
@@ -295,64 +406,23 @@ def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_ret
     worse than a late one); transient failure -> queued again when `may_retry` and attempts are
     left; anything else -> failed. A refused token marks the account as needing new credentials.
     """
-    session = db.session
-    base = {"platform": log_row.platform}
-    if log_row.status not in (PublishStatus.PENDING.value, PublishStatus.PUBLISHING.value):
-        # The sweep gave this attempt up as interrupted before its answer came. Keep the state a
-        # person may already be acting on, and put the answer on record for them.
-        record_event(session, "publish_late_answer", "clip", log_row.clip_id, {
-            **base, "success": outcome.success, "external_post_id": outcome.external_post_id,
-            "external_url": outcome.external_url, "error": outcome.error_message,
-            "publish_log_id": log_row.id,
-        })
+    if log_row.status not in IN_FLIGHT:
+        record_late_answer(db.session, log_row, outcome)
         return
-    if outcome.success:
-        log_row.status = PublishStatus.SUCCESS.value
-        log_row.external_post_id = outcome.external_post_id
-        log_row.external_url = outcome.external_url
-        log_row.published_at = utcnow()
-        log_row.next_attempt_at = None
-        record_event(session, "publish_successful", "clip", log_row.clip_id, {
-            **base,
-            "external_post_id": outcome.external_post_id,
-            "external_url": outcome.external_url,
-            "publish_log_id": log_row.id,
-        })
-        return
-    log_row.error_message = outcome.error_message
-    if outcome.error_kind == "unknown":
-        log_row.status = PublishStatus.UNCONFIRMED.value
-        log_row.next_attempt_at = None
-        record_event(session, "publish_unconfirmed", "clip", log_row.clip_id, {
-            **base, "error": outcome.error_message, "reason": "unknown_outcome",
-            "publish_log_id": log_row.id,
-        })
-        return
-    retry_at = next_retry_at(log_row.attempts) if may_retry and outcome.error_kind == "transient" else None
-    if retry_at is not None and outcome.retry_after:
-        retry_at = max(retry_at, utcnow() + timedelta(seconds=outcome.retry_after))
-    if retry_at is not None:
-        log_row.status = PublishStatus.QUEUED.value
-        log_row.next_attempt_at = retry_at
-        record_event(session, "publish_retry_scheduled", "clip", log_row.clip_id, {
-            **base, "error": outcome.error_message, "attempt": log_row.attempts,
-            "next_attempt_at": retry_at, "publish_log_id": log_row.id,
-        })
-        return
-    log_row.status = PublishStatus.FAILED.value
-    log_row.next_attempt_at = None
-    record_event(session, "publish_failed", "clip", log_row.clip_id, {
-        **base, "error": outcome.error_message, "publish_log_id": log_row.id,
+    change = outcome_change(AttemptFacts.of(log_row), outcome, may_retry=may_retry)
+    for name, value in change.values.items():
+        setattr(log_row, name, value)
+    change.record_event(db.session)
+
+
+def record_late_answer(session, log_row: PublishLog, outcome: PlatformOutcome) -> None:
+    """Put an answer on record that came after its attempt was given up (the sweep judged it
+    interrupted, say), keeping the state a person may already be acting on (the caller commits)."""
+    record_event(session, "publish_late_answer", "clip", log_row.clip_id, {
+        "platform": log_row.platform, "success": outcome.success,
+        "external_post_id": outcome.external_post_id, "external_url": outcome.external_url,
+        "error": outcome.error_message, "publish_log_id": log_row.id,
     })
-    if outcome.auth_error and log_row.social_account_id is not None:
-        account = session.get(SocialAccount, log_row.social_account_id)
-        if account is not None and not account.needs_credentials:
-            account.needs_credentials = True
-            account.needs_credentials_reason = outcome.error_message
-            record_event(session, "account_needs_credentials", "account", account.id, {
-                "platform": account.platform, "error": outcome.error_message,
-                "publish_log_id": log_row.id,
-            })
 
 
 def result_of(log_row: PublishLog) -> PublishResult:
