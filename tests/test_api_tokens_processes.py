@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ops_support import Gunicorn, process_env
-
 from dashboard.users import create_token, revoke_token, set_user_active
+
+from ops_support import Gunicorn, process_env
 
 BURST = 8
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from queue_support import event_types, log_events
 
 from dashboard.models import PublishLog, PublishStatus, utcnow
 from dashboard.publishing import pipeline
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.service import AttemptFacts
+
+from queue_support import event_types, log_events
 
 POSTED = PlatformOutcome(True, external_post_id="post-1", external_url="https://example.com/p/post-1")
 
