@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dashboard.users import create_token, revoke_token, set_user_active
 
-from ops_support import Gunicorn, process_env
+from server_support import GunicornProcess, process_env
 
 BURST = 8
 
 
-def burst(server: Gunicorn, pool: ThreadPoolExecutor, token: str) -> list[int]:
+def burst(server: GunicornProcess, pool: ThreadPoolExecutor, token: str) -> list[int]:
     """The statuses of BURST concurrent API reads with the token (both workers serve them)."""
     headers = {"Authorization": f"Bearer {token}"}
     return list(pool.map(lambda _: server.request("GET", "/api/clips", headers=headers)[0], range(BURST)))
@@ -28,7 +28,7 @@ def test_a_revoked_token_and_a_deactivated_users_token_fail_at_once_in_every_wor
     deactivated_token = create_token(db, deactivated_user_id, "phone").plaintext
     db.session.remove()
     env = process_env(app, database_uri, GUNICORN_WORKER_CONNECTIONS=1)  # one at a time: both serve
-    with Gunicorn(env, tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(BURST) as pool:
+    with GunicornProcess(env, tmp_path / "gunicorn.log", workers=2) as server, ThreadPoolExecutor(BURST) as pool:
         assert burst(server, pool, revoked_token) == [200] * BURST
         assert burst(server, pool, deactivated_token) == [200] * BURST
 
