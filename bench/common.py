@@ -177,6 +177,7 @@ ADMIN_PASSWORD = "bench-password-not-secret"
 LOG_PATTERNS = {
     "database is locked": re.compile(r"database is locked", re.I),
     "database unreachable (503)": re.compile(r"database unreachable", re.I),
+    "database timed out (503)": re.compile(r"database timed out", re.I),
     "pool timeout": re.compile(r"QueuePool limit|TimeoutError", re.I),
     "traceback": re.compile(r"^Traceback", re.M),
     "worker timeout": re.compile(r"WORKER TIMEOUT", re.I),
