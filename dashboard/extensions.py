@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from functools import cache
 
 from flask_login import LoginManager
@@ -59,56 +61,157 @@ def _sqlite_on_connect(dbapi_connection, _record):
 # the busy timeout. What was read before stays as read, as with PostgreSQL's READ COMMITTED: a
 # decision that must hold until the commit locks first (FOR UPDATE / take_write_lock), then reads.
 #
-# Writers of one process queue for the lock on a lock of the process's own (_writer_lock) before
-# BEGIN IMMEDIATE. Waiting in BEGIN IMMEDIATE means SQLite's busy handler, which sleeps with
-# back-off (1, 2, 5, 10 ... 100 ms) however soon the lock is free: under load most threads of a
-# gunicorn worker slept there while the lock stood idle. Queued on a threading lock, a writer
-# starts as soon as the one before it commits; only one thread per process still meets the busy
-# handler, against writers of other processes. The SQLite lock stays the guarantee: the process
-# lock is given up on every end of the transaction, and a writer that cannot get it within the
-# connection's busy timeout goes on to BEGIN IMMEDIATE without it (SQLite decides, as before).
+# Writers queue for the lock before BEGIN IMMEDIATE (_WriterQueue): waiting in BEGIN IMMEDIATE
+# means SQLite's busy handler, which sleeps with back-off (1, 2, 5, 10 ... 100 ms) however soon
+# the lock is free, so under load writers slept there while the lock stood idle, and the sleeper
+# kept its process's other writers waiting behind it. The threads of a process queue on a
+# threading lock; then the thread at its head queues against the other processes (the other
+# gunicorn worker, queue workers, the CLI) on a file lock beside the database, which the kernel
+# hands to the next waiting process as soon as it is released, and releases if a process dies.
+# Each writer starts as soon as the one before it commits. SQLite's lock stays the guarantee:
+# the queue is left on every end of the transaction, and a writer that cannot get through it
+# within the connection's busy timeout goes on to BEGIN IMMEDIATE without it (SQLite decides,
+# as before; a writer that will not wait, busy timeout 0, fails at once).
 _SQLITE_STATE = "dashboard.sqlite_transaction"
-_PROCESS_LOCK = "dashboard.sqlite_process_lock"  # the _writer_lock this connection holds
+_QUEUED = "dashboard.sqlite_writer_queue"  # the _WriterQueue whose head this connection is
 _NOT_BEGUN, _READING, _WRITING = "not begun", "reading", "writing"
 _READ_STATEMENTS = ("SELECT", "PRAGMA", "EXPLAIN")
 
 
-_writer_locks: dict[str, threading.Lock] = {}
+class _WriterQueue:
+    """The writers of one database file, one at a time: this process's threads on a threading
+    lock, the processes on an exclusive lock of the file `<database>-writer.lock`."""
+
+    def __init__(self, database: str) -> None:
+        self._threads = threading.Lock()
+        self._file_lock = threading.Condition()  # guards the three fields below
+        self._file_held = False  # this process holds the file lock (for the head of _threads)
+        self._wanted = False  # the head waits for the file lock
+        self._kernel_wait = False  # the waiter thread is (about to be) blocked in flock
+        self._waiter: threading.Thread | None = None
+        try:
+            self._fd: int | None = os.open(f"{database}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:  # a folder we may not write: writers of other processes meet in SQLite
+            self._fd = None
+
+    def locked(self) -> bool:
+        """Whether a writer of this process is in the queue's head."""
+        return self._threads.locked()
+
+    def enter(self, raw: sqlite3.Connection) -> bool:
+        """Wait at most the connection's busy timeout for each lock; False if the threads'
+        lock was not had in that time (the file lock is then not tried)."""
+        deadline = None
+        if not self._threads.acquire(blocking=False):
+            deadline = time.monotonic() + _busy_timeout(raw)
+            if deadline <= time.monotonic() or not self._threads.acquire(
+                    timeout=deadline - time.monotonic()):
+                return False
+        if self._fd is not None:
+            try:
+                self._take_file_lock(self._fd, raw, deadline)
+            except BaseException:
+                self._threads.release()
+                raise
+        return True
+
+    def leave(self) -> None:
+        """End this process's turn: the file lock first (the next thread of ours must find it
+        free, not inherit a lock it will not know to release), then the threads' lock."""
+        with self._file_lock:
+            if self._file_held and self._fd is not None:
+                self._file_held = False
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def _take_file_lock(self, fd: int, raw: sqlite3.Connection, deadline: float | None) -> None:
+        # flock itself cannot time out, so a waiter thread of this queue blocks in it on the
+        # head's behalf while the head waits here with a timeout. A head that gives up leaves
+        # the waiter blocked: it hands the lock to the next head, or releases it if none wants it.
+        with self._file_lock:
+            if not self._kernel_wait:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    self._file_held = True
+                    return
+            if deadline is None:
+                deadline = time.monotonic() + _busy_timeout(raw)
+            if deadline <= time.monotonic():
+                return
+            self._wanted = True
+            self._kernel_wait = True
+            if self._waiter is None:
+                self._waiter = threading.Thread(target=self._wait_in_kernel, args=(fd,),
+                                                daemon=True, name="sqlite-writer-queue")
+                self._waiter.start()
+            self._file_lock.notify_all()
+            self._file_lock.wait_for(lambda: self._file_held, deadline - time.monotonic())
+            self._wanted = False
+
+    def _wait_in_kernel(self, fd: int) -> None:
+        while True:
+            with self._file_lock:
+                self._file_lock.wait_for(lambda: self._kernel_wait)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._file_lock:
+                self._kernel_wait = False
+                if self._wanted:
+                    self._file_held = True
+                    self._file_lock.notify_all()
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited descriptor without unlocking (that would free
+        the parent's lock; closing one copy of it does not)."""
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None  # a connection of the parent's, if used here, leaves without flock
+        self._file_held = False
+        self._file_lock = threading.Condition()
+
+
+def _busy_timeout(raw: sqlite3.Connection) -> float:
+    (busy_timeout_ms,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    return busy_timeout_ms / 1000
+
+
+_writer_queues: dict[str, _WriterQueue] = {}
 
 
 @cache
-def _writer_lock_of(database: str | None) -> threading.Lock | None:
+def _writer_queue_of(database: str | None) -> _WriterQueue | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return _writer_locks.setdefault(os.path.realpath(database), threading.Lock())
+    path = os.path.realpath(database)
+    if path not in _writer_queues:
+        _writer_queues[path] = _WriterQueue(path)
+    return _writer_queues[path]
 
 
-def _forget_writer_locks() -> None:
-    """A forked child starts with free locks: a thread of the parent may have held one."""
-    _writer_locks.clear()
-    _writer_lock_of.cache_clear()
+def _forget_writer_queues() -> None:
+    """A forked child starts with free queues: a thread of the parent may have been in one."""
+    for queue in _writer_queues.values():
+        queue.forget()
+    _writer_queues.clear()
+    _writer_queue_of.cache_clear()
 
 
-os.register_at_fork(after_in_child=_forget_writer_locks)
+os.register_at_fork(after_in_child=_forget_writer_queues)
 
 
-def _writer_lock(conn) -> threading.Lock | None:
-    """This process's lock for writers of the connection's database file (None in memory)."""
-    return _writer_lock_of(conn.engine.url.database)
+def _writer_queue(conn) -> _WriterQueue | None:
+    """The queue of the connection's database file (None in memory)."""
+    return _writer_queue_of(conn.engine.url.database)
 
 
-def _acquire(lock: threading.Lock, raw: sqlite3.Connection) -> bool:
-    """Wait for the process lock at most as long as SQLite would wait for its own."""
-    if lock.acquire(blocking=False):
-        return True
-    (busy_timeout_ms,) = raw.execute("PRAGMA busy_timeout").fetchone()
-    return lock.acquire(timeout=busy_timeout_ms / 1000) if busy_timeout_ms else False
-
-
-def _release(info: dict) -> None:
-    lock = info.pop(_PROCESS_LOCK, None)
-    if lock is not None:
-        lock.release()
+def _leave_queue(info: dict) -> None:
+    queue = info.pop(_QUEUED, None)
+    if queue is not None:
+        queue.leave()
 
 
 @event.listens_for(Engine, "begin")
@@ -120,7 +223,7 @@ def _sqlite_begin(conn):
 
 @event.listens_for(Engine, "commit")
 def _sqlite_commit(conn):
-    """A writer commits before it gives up the process lock (SQLAlchemy's own COMMIT, after
+    """A writer commits before it leaves the writers' queue (SQLAlchemy's own COMMIT, after
     this event, then has nothing left to do): the next writer must find SQLite's lock free."""
     if (conn.dialect.name != "sqlite" or conn.invalidated
             or conn.info.pop(_SQLITE_STATE, None) != _WRITING):
@@ -130,7 +233,7 @@ def _sqlite_commit(conn):
     except sqlite3.Error as exc:
         raise OperationalError("COMMIT", None, exc) from exc
     finally:
-        _release(conn.info)
+        _leave_queue(conn.info)
 
 
 @event.listens_for(Engine, "rollback")
@@ -144,19 +247,19 @@ def _sqlite_rollback(conn):
     except Exception:  # noqa: BLE001  (SQLAlchemy's own ROLLBACK follows and reports)
         pass
     finally:
-        _release(conn.info)
+        _leave_queue(conn.info)
 
 
 @event.listens_for(Pool, "checkin")
 def _released_at_checkin(_dbapi_connection, record):
-    """Never keep the process lock past a connection's use (the pool rolled it back)."""
+    """Never stay in the writers' queue past a connection's use (the pool rolled it back)."""
     if record is not None:
-        _release(record.info)
+        _leave_queue(record.info)
 
 
 @event.listens_for(Pool, "invalidate")
 def _released_at_invalidate(_dbapi_connection, record, _exception):
-    _release(record.info)
+    _leave_queue(record.info)
 
 
 def _writes(statement: str, context) -> bool:
@@ -178,13 +281,13 @@ def _sqlite_lock(conn) -> None:
     if state == _READING:
         raw.execute("COMMIT")  # ends the reads only: nothing was written yet
         conn.info[_SQLITE_STATE] = _NOT_BEGUN
-    lock = _writer_lock(conn)
-    if lock is not None and _acquire(lock, raw):
-        conn.info[_PROCESS_LOCK] = lock
+    queue = _writer_queue(conn)
+    if queue is not None and queue.enter(raw):
+        conn.info[_QUEUED] = queue
     try:
         raw.execute("BEGIN IMMEDIATE")
     except BaseException:
-        _release(conn.info)
+        _leave_queue(conn.info)
         raise
     conn.info[_SQLITE_STATE] = _WRITING
 

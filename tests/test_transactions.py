@@ -7,10 +7,16 @@ lock_timeout 1 ms), so a lock held by the reading transaction would fail it at o
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from dashboard import users
 from dashboard.accounts import create_account
@@ -137,11 +143,12 @@ def test_a_revocation_that_fails_midway_revokes_nothing(db, make_user, monkeypat
 
 
 def _writer_lock_held(db) -> bool:
-    """Whether this process's SQLite writer lock (dashboard/extensions.py) is taken."""
-    from dashboard.extensions import _writer_lock_of
+    """Whether a writer of this process is at the head of SQLite's writers' queue
+    (dashboard/extensions.py)."""
+    from dashboard.extensions import _writer_queue_of
 
-    lock = _writer_lock_of(db.engine.url.database)
-    return lock is not None and lock.locked()
+    queue = _writer_queue_of(db.engine.url.database)
+    return queue is not None and queue.locked()
 
 
 def test_writers_of_one_process_take_turns_and_every_write_lands(db):
@@ -249,3 +256,142 @@ def test_a_forked_child_starts_with_the_writer_lock_free(db, make_clip):
     db.session.commit()
     assert os.waitstatus_to_exitcode(status) == 0
     assert held_here == (db.engine.dialect.name == "sqlite")
+
+
+# Writers of other processes (the other gunicorn worker, queue workers, the CLI) --------------------
+
+def _new_clip_row(title: str) -> dict:
+    return {"id": uuid.uuid4(), "title": title, "description": "",
+            "media": "https://cdn.example.com/p.mp4"}
+
+
+@contextmanager
+def _writer_in_another_process(db, *, killed: bool = False) -> Iterator[None]:
+    """A forked child that has begun a write (it holds SQLite's write lock) and holds it through
+    the block, then commits, or with `killed` dies holding it."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own engine, never the parent's pooled connections
+        status = 1
+        try:
+            engine = create_engine(db.engine.url)
+            with engine.connect() as conn:
+                conn.execute(Clip.__table__.insert().values(_new_clip_row("from the child")))
+                os.write(ready_w, b"1")
+                os.read(done_r, 1)
+                conn.commit()
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        assert os.read(ready_r, 1) == b"1", "the child could not write"
+        yield
+    finally:
+        if killed:
+            os.kill(pid, signal.SIGKILL)
+        os.write(done_w, b"1")
+        os.waitpid(pid, 0)
+        os.close(ready_r)
+        os.close(done_w)
+
+
+def _writers_file_locked(db) -> bool:
+    """Whether a process holds the file lock that writers of the database queue on."""
+    import fcntl
+
+    fd = os.open(f"{os.path.realpath(db.engine.url.database)}-writer.lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock if this took it
+    return False
+
+
+def _write_waiting_at_most(db, busy_timeout_ms: int, title: str) -> None:
+    """Add a clip through a connection that waits at most `busy_timeout_ms` for SQLite's lock."""
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        try:
+            conn.execute(Clip.__table__.insert().values(_new_clip_row(title)))
+            conn.commit()
+        finally:
+            conn.rollback()
+            raw.execute("PRAGMA busy_timeout=30000")
+
+
+@pytest.fixture
+def sqlite_only(db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock and its writers' queue")
+
+
+@pytest.mark.parametrize("busy_timeout_ms", [0, 300])
+def test_a_writer_of_another_process_holding_the_lock_fails_others_after_their_busy_timeout(
+        db, sqlite_only, busy_timeout_ms):
+    """Not a hang in the writers' queue: "database is locked", at once with busy timeout 0."""
+    with _writer_in_another_process(db):
+        assert _writers_file_locked(db)  # the child queued there: ours wait there, not in SQLite
+        with pytest.raises(OperationalError, match="database is locked"):
+            _write_waiting_at_most(db, busy_timeout_ms, "while the child writes")
+        assert not _writer_lock_held(db)
+    _write_waiting_at_most(db, 0, "after the child")
+    titles = set(db.session.scalars(select(Clip.title)))
+    assert {"from the child", "after the child"} <= titles
+    assert "while the child writes" not in titles
+
+
+def test_a_writer_whose_process_died_leaves_the_lock_free(db, sqlite_only):
+    with _writer_in_another_process(db, killed=True):
+        pass
+    _write_waiting_at_most(db, 0, "after the child died")
+    titles = set(db.session.scalars(select(Clip.title)))
+    assert "after the child died" in titles and "from the child" not in titles
+
+
+def test_writers_of_two_processes_take_turns_and_every_write_lands(db):
+    """Eight threads in each of two processes, each reading then writing in its own
+    transactions: every write lands and none meets "database is locked"."""
+    url = db.engine.url
+    db.session.remove()
+    db.engine.dispose()  # the child must not share the parent's pooled connections
+
+    def write_from_threads(engine, name: str) -> list[str]:
+        errors: list[str] = []
+
+        def writer(n: int) -> None:
+            try:
+                for i in range(10):
+                    with engine.connect() as conn:
+                        conn.execute(select(func.count()).select_from(Clip))  # a read first
+                        conn.execute(Clip.__table__.insert().values(_new_clip_row(f"{name}{n}-{i}")))
+                        conn.commit()
+            except Exception as exc:  # noqa: BLE001  (reported by the caller)
+                errors.append(repr(exc))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return errors
+
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            status = 1 if write_from_threads(create_engine(url), "child") else 0
+        finally:
+            os._exit(status)
+    errors = write_from_threads(db.engine, "parent")
+    _, status = os.waitpid(pid, 0)
+
+    assert errors == []
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert db.session.scalar(select(func.count()).select_from(Clip)) == 160
+    assert not _writer_lock_held(db)
