@@ -89,6 +89,7 @@ class _WriterQueue:
         self._wanted = False  # the head waits for the file lock
         self._kernel_wait = False  # the waiter thread is (about to be) blocked in flock
         self._waiter: threading.Thread | None = None
+        self._head_queued = False  # the head waited for its turn (so others likely wait now)
         try:
             self._fd: int | None = os.open(f"{database}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
         except OSError:  # a folder we may not write: writers of other processes meet in SQLite
@@ -102,11 +103,13 @@ class _WriterQueue:
         """Wait at most the connection's busy timeout for each lock; False if the threads'
         lock was not had in that time (the file lock is then not tried)."""
         deadline = None
-        if not self._threads.acquire(blocking=False):
+        queued = not self._threads.acquire(blocking=False)
+        if queued:
             deadline = time.monotonic() + _busy_timeout(raw)
             if deadline <= time.monotonic() or not self._threads.acquire(
                     timeout=deadline - time.monotonic()):
                 return False
+        self._head_queued = queued
         if self._fd is not None:
             try:
                 self._take_file_lock(self._fd, raw, deadline)
@@ -122,7 +125,13 @@ class _WriterQueue:
             if self._file_held and self._fd is not None:
                 self._file_held = False
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        queued = self._head_queued
         self._threads.release()
+        if queued:
+            # Others likely wait behind us. The next one needs this process's GIL to start,
+            # and this thread would keep it for the rest of its request (up to the 5 ms switch
+            # interval): hand it over now, or the lock stands idle meanwhile.
+            time.sleep(0)
 
     def _take_file_lock(self, fd: int, raw: sqlite3.Connection, deadline: float | None) -> None:
         # flock itself cannot time out, so a waiter thread of this queue blocks in it on the
