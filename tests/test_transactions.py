@@ -147,6 +147,8 @@ def _writer_lock_held(db) -> bool:
     (dashboard/extensions.py)."""
     from dashboard.extensions import _writer_queue_of
 
+    if db.engine.dialect.name != "sqlite":
+        return False
     queue = _writer_queue_of(db.engine.url.database)
     return queue is not None and queue.locked()
 
