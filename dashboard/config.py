@@ -114,6 +114,7 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "MEDIA_ORPHAN_GRACE_SECONDS": (3600, 365 * 24 * 3600),
     "MEDIA_URL_TTL_SECONDS": (60, 7 * 24 * 3600),
     "MEDIA_THUMBNAIL_MAX_SIDE": (16, 4096),
+    "DATABASE_PING_IDLE_SECONDS": (0, 24 * 3600),  # 0: a round trip on every checkout
 }
 # A production SECRET_KEY signs sessions and CSRF tokens: long, and not a word or a repeat.
 SECRET_KEY_MIN_LENGTH = 32
@@ -336,11 +337,14 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         "DASHBOARD_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        # A pooled connection is checked with a round trip before each use (twice per publish) so
-        # that one the server dropped (a restart, an idle timeout) is replaced instead of failing
-        # a request. A SQLite file has no server to drop it: no check there by default.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": _int(
-            env, "DATABASE_PRE_PING", 0 if database_url.startswith("sqlite") else 1) == 1},
+        # A pooled connection is checked before each use so that one the server dropped (a
+        # restart, an idle timeout) is replaced instead of failing a request: by polling its
+        # socket, and with a round trip only when that finds something or the connection sat
+        # idle longer than DATABASE_PING_IDLE_SECONDS (dashboard/connection_check.py). A SQLite
+        # file has no server to drop it: no check there by default.
+        "DATABASE_PRE_PING": _int(
+            env, "DATABASE_PRE_PING", 0 if database_url.startswith("sqlite") else 1) == 1,
+        "DATABASE_PING_IDLE_SECONDS": _float(env, "DATABASE_PING_IDLE_SECONDS", 60.0),
         "CREDENTIALS_KEYS": credentials_keys,
         "SIMULATOR_MIN_DELAY": _float(env, "SIMULATOR_MIN_DELAY", 0.1),
         "SIMULATOR_MAX_DELAY": _float(env, "SIMULATOR_MAX_DELAY", 0.3),

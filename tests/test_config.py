@@ -104,6 +104,13 @@ def test_defaults_follow_platforms_md(tmp_path):
     assert limits["youtube"]["description_max_bytes"] == 5000
 
 
+def test_pooled_connections_are_checked_before_use_on_a_database_server_only(tmp_path):
+    assert load_config(tmp_path, PRODUCTION)["DATABASE_PRE_PING"] is True
+    assert load_config(tmp_path, {})["DATABASE_PRE_PING"] is False  # SQLite: no server to drop one
+    assert load_config(tmp_path, {**PRODUCTION, "DATABASE_PRE_PING": "0"})["DATABASE_PRE_PING"] is False
+    assert load_config(tmp_path, PRODUCTION)["DATABASE_PING_IDLE_SECONDS"] == 60.0
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("SIMULATOR_FAILURE_RATE", "often"), ("SIMULATOR_SEED", "1.5"), ("INSTAGRAM_HASHTAGS_MAX", "many"),
     ("SENTRY_TRACES_SAMPLE_RATE", "1.5"), ("SENTRY_TRACES_SAMPLE_RATE", "-0.1"),
@@ -132,6 +139,7 @@ def test_an_unknown_dashboard_env_refuses_to_start(tmp_path):
     ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"), ("MEDIA_ORPHAN_GRACE_SECONDS", "60"),
     ("WORKER_SHUTDOWN_TIMEOUT", "-1"), ("IDEMPOTENCY_KEY_TTL_SECONDS", "0"),
     ("WEB_SWEEP_INTERVAL_SECONDS", "-5"), ("QUEUE_WATCH_INTERVAL_SECONDS", "-1"),
+    ("DATABASE_PING_IDLE_SECONDS", "-1"),
 ])
 def test_out_of_range_numbers_refuse_to_start_naming_the_setting(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
