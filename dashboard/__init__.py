@@ -44,12 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
     from .extensions import csrf, db, htmx, login_manager, migrate
 
     db.init_app(app)
-    if app.config["DATABASE_PRE_PING"]:
-        from .connection_check import check_connections_at_checkout
+    from .database_connections import set_up_pool
 
-        with app.app_context():
-            for engine in db.engines.values():
-                check_connections_at_checkout(engine, app.config["DATABASE_PING_IDLE_SECONDS"])
+    with app.app_context():
+        for engine in db.engines.values():
+            set_up_pool(engine, app.config)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     htmx.init_app(app)

@@ -340,7 +340,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # A pooled connection is checked before each use so that one the server dropped (a
         # restart, an idle timeout) is replaced instead of failing a request: by polling its
         # socket, and with a round trip only when that finds something or the connection sat
-        # idle longer than DATABASE_PING_IDLE_SECONDS (dashboard/connection_check.py). A SQLite
+        # idle longer than DATABASE_PING_IDLE_SECONDS (dashboard/database_connections.py). A SQLite
         # file has no server to drop it: no check there by default.
         "DATABASE_PRE_PING": _int(
             env, "DATABASE_PRE_PING", 0 if database_url.startswith("sqlite") else 1) == 1,

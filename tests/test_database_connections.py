@@ -1,6 +1,7 @@
 """Pooled PostgreSQL connections the server ended (a restart, pg_terminate_backend, an idle
 timeout) are replaced before use: the next request succeeds. A healthy pooled connection is
-handed out without a round trip to check it (dashboard/connection_check.py)."""
+handed out without a round trip to check it, and a rollback keeps its prepared statements
+(dashboard/database_connections.py)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,35 @@ def test_ping_idle_seconds_zero_pings_every_checkout(list_clips, pings):
     for _ in range(3):
         assert list_clips() == 200
     assert len(pings) == 3
+
+
+PREPARED = text("SELECT count(*) FROM clips WHERE title = :title")
+
+
+def prepared_on_server(conn) -> set[str]:
+    return set(conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars())
+
+
+def test_a_rollback_after_reads_keeps_the_prepared_statements(db):
+    """Every read-only request ends with a ROLLBACK: the statements the connection prepared stay
+    prepared (psycopg's own rollback would drop them all from the server)."""
+    with db.engine.connect() as conn:
+        for n in range(6):  # psycopg prepares a statement at its sixth run
+            conn.execute(PREPARED, {"title": f"t{n}"})
+        conn.rollback()
+        assert str(PREPARED).replace(":title", "$1") in prepared_on_server(conn)
+        assert conn.execute(PREPARED, {"title": "again"}).scalar() == 0
+        conn.rollback()
+
+
+def test_a_rollback_after_a_failed_statement_leaves_the_connection_usable(db):
+    from sqlalchemy.exc import DataError
+
+    with db.engine.connect() as conn:
+        for n in range(6):
+            conn.execute(PREPARED, {"title": f"t{n}"})
+        with pytest.raises(DataError):
+            conn.execute(text("SELECT 1 / 0"))
+        conn.rollback()
+        assert conn.execute(PREPARED, {"title": "after the failure"}).scalar() == 0
+        conn.commit()
