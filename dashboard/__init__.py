@@ -32,6 +32,9 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     app.json = ContractOrderJSON(app)
+    from .sessions import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     if app.config["TRUSTED_PROXIES"]:
         # Behind N proxies the client's address is the Nth from the right of X-Forwarded-For
         # (the sign-in throttle keys on it); without them those headers are never trusted.

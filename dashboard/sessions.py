@@ -13,6 +13,8 @@ import uuid
 from datetime import timedelta
 
 from flask import current_app
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 
 from .models import User, UserSession, utcnow
@@ -20,6 +22,35 @@ from .models import User, UserSession, utcnow
 # Writing last_seen_at on every request would make each page view a write; this is precise
 # enough for an idle timeout counted in minutes.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, made cheap for requests that do not use it.
+
+    Flask builds its signing serializer on every request, cookie or not; this one is built once
+    per set of keys (SECRET_KEY and SECRET_KEY_FALLBACKS, still read on each request). A
+    session that is empty and unchanged is not saved: an API call with a bearer token and no
+    cookie gets no cookie and writes nothing, as before, without the cookie settings looked up.
+    """
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app) -> URLSafeTimedSerializer | None:
+        """Flask's serializer for the app's current keys, made again only when they change."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
+    def save_session(self, app, session, response) -> None:
+        """As Flask does; an empty session nobody changed only adds `Vary: Cookie` if read."""
+        if not session and not session.modified:
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
 
 
 def start_session(db, user_id: uuid.UUID) -> uuid.UUID:

@@ -58,8 +58,12 @@ def end_current_session() -> None:
 
 @bp.before_app_request
 def sign_out_deactivated_users():
-    """A user deactivated by an admin loses a live session at their next request."""
-    if current_user.is_authenticated and not current_user.is_active:
+    """A user deactivated by an admin loses a live session at their next request.
+
+    Only a cookie naming a server-side session can sign anyone in (web.load_user), so a
+    request without one (an API call with a bearer token) has no user to load or sign out.
+    """
+    if SESSION_ID_KEY in session and current_user.is_authenticated and not current_user.is_active:
         logout_user()
 
 
