@@ -26,6 +26,14 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "base-uri 'none'",
     "object-src 'none'",
 ))
+# Set on every response unless its view set its own: (lower-case name, name, value), built once.
+SECURITY_HEADERS = tuple((name.lower(), name, value) for name, value in (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+))
 
 
 # Our request bodies nest four levels at most; Python's JSON parser overflows its stack near a
@@ -37,6 +45,8 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether a JSON text nests arrays/objects deeper than `limit` (strings don't count)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # nesting needs at least as many opening brackets as levels
     depth = 0
     for char in _JSON_STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS):
         depth += 1 if char in b"[{" else -1
@@ -56,11 +66,13 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # One pass over the few headers the view set (Headers.setdefault looks each name up
+        # with an exception for every one that is missing).
+        present = {name.lower() for name in headers.keys()}
+        headers.extend([(name, value) for lower, name, value in SECURITY_HEADERS if lower not in present])
         if request.endpoint != "static":
-            headers["Cache-Control"] = "no-store"
+            if "cache-control" in present:
+                headers["Cache-Control"] = "no-store"
+            else:
+                headers.add("Cache-Control", "no-store")
         return response
