@@ -24,14 +24,24 @@ from prometheus_client.multiprocess import MultiProcessCollector
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-# Read once: prometheus_client asks for the identifier on every increment (to notice a fork),
-# under its one lock, and a process does not change host.
+# Made once per process (again in a forked child): prometheus_client asks for the identifier
+# on every increment (to notice a fork), under its one lock, and a process does not change host.
 _HOST = socket.gethostname().replace("_", "-")
+_identifier = ""
+
+
+def _identify_process() -> None:
+    global _identifier
+    _identifier = f"{_HOST}-{os.getpid()}"
+
+
+_identify_process()
+os.register_at_fork(after_in_child=_identify_process)
 
 
 def _process_identifier() -> str:
     """Host and pid: two containers sharing the directory both have a pid 7."""
-    return f"{_HOST}-{os.getpid()}"
+    return _identifier
 
 
 if os.environ.get(MULTIPROC_DIR_ENV):
@@ -60,16 +70,32 @@ REQUEST_DURATION = Histogram(
 EVENT_METRICS = (PUBLISH_OUTCOMES, PUBLISH_DURATION, REQUEST_DURATION)
 
 
+# Each label set's series, kept once looked up: `labels()` takes the metric's lock and
+# converts every value on each call. A race adds the same series twice, harmlessly.
+_publish_series: dict[tuple[str, str | None, str], tuple[Counter, Histogram]] = {}
+_request_series: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe_publish(platform: str, provider: str | None, status: str, seconds: float) -> None:
     """Count one finished publish attempt."""
-    provider = provider or "none"
-    PUBLISH_OUTCOMES.labels(platform, provider, status).inc()
-    PUBLISH_DURATION.labels(platform, provider).observe(max(seconds, 0.0))
+    key = (platform, provider, status)
+    series = _publish_series.get(key)
+    if series is None:
+        provider = provider or "none"
+        series = _publish_series[key] = (PUBLISH_OUTCOMES.labels(platform, provider, status),
+                                         PUBLISH_DURATION.labels(platform, provider))
+    outcomes, duration = series
+    outcomes.inc()
+    duration.observe(max(seconds, 0.0))
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     """Count one HTTP request."""
-    REQUEST_DURATION.labels(endpoint, method, str(status)).observe(seconds)
+    key = (endpoint, method, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series[key] = REQUEST_DURATION.labels(endpoint, method, str(status))
+    series.observe(seconds)
 
 
 class StateCollector:
