@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboard import create_app
 from dashboard.models import Clip, PublishLog, utcnow
 from dashboard.ops.health import write_heartbeat
-from dashboard.ops.logs import logging_config
+from dashboard.ops.logs import logging_config, redact
 from dashboard.queue import make_huey
 
 from conftest import base_config
@@ -66,6 +66,41 @@ def test_log_lines_of_a_request_carry_its_id_and_no_secret(app, client, captured
     text = captured.getvalue()
     assert "EAABsecret" not in text and headers["Authorization"].split()[1] not in text
     assert "access_token=[redacted]" in text and "Bearer [redacted]" in text
+
+
+@pytest.mark.parametrize("line, secret", [
+    ("Authorization: BEARER abc.def", "abc.def"),
+    ("a token sdb_AbC123-x in a message", "sdb_AbC123-x"),
+    ("GET /callback?CODE=one-time&state=s", "one-time"),
+    ("https://graph.example/v1/me?Access_Token=EAAB1&fields=id", "EAAB1"),
+    ('{"Client_Secret": "shh-42"}', "shh-42"),
+    ("refresh_token: r-77", "r-77"),
+    ("paſſword=hunter3", "hunter3"),  # the patterns' (?i) reads the long s as an s
+])
+def test_redaction_blanks_secrets_written_in_any_case(line, secret):
+    assert secret not in redact(line) and "[redacted]" in redact(line)
+
+
+def test_redaction_leaves_other_lines_as_they_are():
+    line = "publish success: log 7f3a on tiktok (simulator), account -, 0.012 s, attempt 1"
+    assert redact(line) == line
+
+
+def test_each_process_counts_its_metrics_under_its_own_pid():
+    """prometheus_client's multiprocess files are named by this identifier: a forked worker
+    must not write into its parent's."""
+    import os
+
+    from dashboard.ops.metrics import _process_identifier
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, _process_identifier().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 300).decode().endswith(f"-{child}")
+    assert _process_identifier().endswith(f"-{os.getpid()}")
 
 
 def test_metrics_need_the_token_or_an_allowed_network(app, client):

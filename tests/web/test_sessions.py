@@ -95,3 +95,20 @@ def test_a_session_in_use_stays_alive(app, client, db, make_user):
     db.session.remove()
     assert signed_in(client)
     assert signed_in(client)  # the request above counted as activity
+
+
+def test_a_new_secret_key_takes_effect_at_the_next_request(app, client, make_user):
+    """The cookie's serializer is made once per set of keys, not once per process."""
+    cookie = sign_in(client, make_user("viewer"))
+    assert signed_in(with_cookie(app, cookie))
+    old_key = app.secret_key
+    app.secret_key = "rotated-" + str(old_key)
+    assert not signed_in(with_cookie(app, cookie))  # signed with a key no longer accepted
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert signed_in(with_cookie(app, cookie))
+
+
+def test_an_api_call_with_a_token_gets_no_session_cookie(client, api_headers):
+    response = client.get("/api/clips", headers=api_headers("viewer"))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers and client.get_cookie("session") is None
