@@ -177,6 +177,7 @@ ADMIN_PASSWORD = "bench-password-not-secret"
 LOG_PATTERNS = {
     "database is locked": re.compile(r"database is locked", re.I),
     "database unreachable (503)": re.compile(r"database unreachable", re.I),
+    "database timed out (503)": re.compile(r"database timed out", re.I),
     "pool timeout": re.compile(r"QueuePool limit|TimeoutError", re.I),
     "traceback": re.compile(r"^Traceback", re.M),
     "worker timeout": re.compile(r"WORKER TIMEOUT", re.I),
@@ -279,42 +280,52 @@ class Gunicorn:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def process_tree_context_switches(root: int) -> int:
-    """Voluntary and involuntary context switches of `root`'s threads and its direct children's,
-    from /proc: each is a thread giving up the CPU (a lock, the GIL, I/O) or being preempted."""
-    total = 0
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and ")")."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def _tree_pids(root: int) -> list[int]:
+    """`root` and its direct children (gunicorn's master and workers), from /proc."""
+    pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            if int(entry) != root and parent != root:
-                continue
-            for task in os.listdir(f"/proc/{entry}/task"):
-                with open(f"/proc/{entry}/task/{task}/status") as handle:
+            parent = int(_stat_fields(int(entry))[1])
+        except OSError:  # it exited meanwhile
+            continue
+        if int(entry) == root or parent == root:
+            pids.append(int(entry))
+    return pids
+
+
+def process_tree_context_switches(root: int) -> int:
+    """Voluntary and involuntary context switches of `root`'s threads and its direct children's,
+    from /proc: each is a thread giving up the CPU (a lock, the GIL, I/O) or being preempted."""
+    total = 0
+    for pid in _tree_pids(root):
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/status") as handle:
                     total += sum(int(line.split()[1]) for line in handle
                                  if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
-        except OSError:
+        except OSError:  # it exited meanwhile
             continue
     return total
 
 
 def process_tree_cpu(root: int) -> float:
     """CPU seconds of `root` and its direct children (gunicorn's master and workers), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in _tree_pids(root):
         try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+            fields = _stat_fields(pid)
+        except OSError:  # it exited meanwhile
             continue
-        if int(entry) == root or int(fields[1]) == root:  # fields[1] is the parent pid
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        total += int(fields[11]) + int(fields[12])  # utime and stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[float, float]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import exc as sa_exc
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -103,10 +105,42 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+# How the drivers name each cause: sqlite3's result codes (`sqlite_errorname`, extended codes
+# such as SQLITE_BUSY_SNAPSHOT included) and PostgreSQL's SQLSTATEs (psycopg's `sqlstate`).
+_SQLITE_LOCKED = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_SQLITE_UNREACHABLE = ("SQLITE_CANTOPEN", "SQLITE_IOERR")
+_PG_LOCKED = ("55P03", "40P01")  # lock_not_available (lock_timeout), deadlock_detected
+_PG_TIMED_OUT = ("57014", "25P03")  # query_canceled (statement_timeout), idle-in-transaction timeout
+# connection exceptions; shut down, crashed, starting up; too many connections
+_PG_UNREACHABLE = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def database_error_cause(exc: Exception) -> str:
-    """What went wrong with the database, for messages and log lines: "database is locked"
-    (SQLite's lock held by another writer past the busy timeout) or "database unreachable"."""
-    text = str(getattr(exc, "orig", exc)).lower()
-    if "database is locked" in text or "database table is locked" in text:
+    """What went wrong with the database, in words for messages and log lines:
+
+    - "database is locked": another writer holds the lock (SQLite past its busy timeout,
+      PostgreSQL's lock_timeout, a deadlock);
+    - "database timed out": a statement, or the wait for a pooled connection, took too long;
+    - "database unreachable": no connection could be made, or it was lost;
+    - "database integrity error": a constraint refused the change;
+    - "database error": anything else (a bad statement, a corrupt file).
+
+    Only these fixed words: the driver's message, which may quote the statement and its
+    parameters, never reaches them.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    sqlite_code = getattr(orig, "sqlite_errorname", None) or ""
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlite_code.startswith(_SQLITE_LOCKED) or sqlstate.startswith(_PG_LOCKED):
         return "database is locked"
-    return "database unreachable"
+    if sqlstate.startswith(_PG_TIMED_OUT) or isinstance(exc, sa_exc.TimeoutError):
+        return "database timed out"
+    if (sqlite_code.startswith(_SQLITE_UNREACHABLE) or sqlstate.startswith(_PG_UNREACHABLE)
+            or getattr(exc, "connection_invalidated", False)
+            or isinstance(exc, sa_exc.DisconnectionError)
+            # psycopg's errors about the connection itself (refused, lost) carry no SQLSTATE
+            or (isinstance(exc, sa_exc.OperationalError) and not sqlstate and not sqlite_code)):
+        return "database unreachable"
+    if isinstance(exc, sa_exc.IntegrityError):
+        return "database integrity error"
+    return "database error"

@@ -155,6 +155,7 @@ def list_tokens(db, user_id: uuid.UUID) -> list[ApiToken]:
         select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at.desc())))
 
 
+@rolls_back
 def revoke_token(db, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
     """Revoke one of the user's own tokens (commits)."""
     token = db.session.get(ApiToken, token_id)
@@ -166,6 +167,7 @@ def revoke_token(db, user_id: uuid.UUID, token_id: uuid.UUID) -> None:
         db.session.commit()
 
 
+@rolls_back
 def revoke_all_tokens(db, user_id: uuid.UUID) -> int:
     """Revoke every active token of the user (commits); how many were revoked."""
     now = utcnow()

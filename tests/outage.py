@@ -1,10 +1,41 @@
 """A TCP proxy in front of a real database server that a test can cut and restore: the way to
-take PostgreSQL "away" from the app without touching the server other tests share."""
+take PostgreSQL "away" from the app without touching the server other tests share; and a SQLite
+database whose lock another writer holds."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def locked_sqlite(path: Path) -> Iterator[Callable[[], str]]:
+    """A SQLite database at `path` whose write lock another connection holds; yields `write()`,
+    which tries to write to it and raises a real "database is locked" at once."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, event, text
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    # Give up at once instead of after the app's 30 s busy timeout (runs after the app's hook).
+    event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA busy_timeout=0"))
+
+    def write() -> str:
+        with engine.connect() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        return "written"
+
+    try:
+        yield write
+    finally:
+        holder.close()
+        engine.dispose()
 
 
 class TcpProxy:

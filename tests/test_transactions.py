@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
+from dashboard import users
 from dashboard.accounts import create_account
 from dashboard.errors import Conflict, InvalidInput
 from dashboard.extensions import take_write_lock
-from dashboard.models import Clip
+from dashboard.models import ApiToken, Clip, LedgerEvent
 from dashboard.publishing import background
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
@@ -102,6 +103,43 @@ def test_a_refusing_service_leaves_no_transaction_open(db, make_account, make_cl
     with pytest.raises(InvalidInput):
         background.create_batch(db, clip_id, [background.Target("instagram", None, "x" * 3000, [])])
     assert not db.session().in_transaction()
+
+
+def test_a_revocation_that_fails_midway_revokes_nothing(db, make_user, monkeypatch):
+    """A failure inside revoke_token or revoke_all_tokens (here the ledger's, on the last
+    token) rolls back the tokens revoked before it: the request's session, still usable,
+    commits nothing half-done."""
+    user_id = make_user("editor").id
+    token_ids = [users.create_token(db, user_id, name).token.id for name in ("ci", "laptop")]
+    events_before = db.session.scalar(select(func.count()).select_from(LedgerEvent))
+    real_record_event = users.record_event
+
+    def ledger_fails_on(nth: int):
+        calls = []
+
+        def record_event(session, *args, **kwargs):
+            calls.append(args)
+            if len(calls) == nth:
+                raise RuntimeError("the ledger is down")
+            return real_record_event(session, *args, **kwargs)
+
+        return record_event
+
+    monkeypatch.setattr(users, "record_event", ledger_fails_on(2))
+    with pytest.raises(RuntimeError):
+        users.revoke_all_tokens(db, user_id)
+    assert not db.session().in_transaction()
+    monkeypatch.setattr(users, "record_event", ledger_fails_on(1))
+    with pytest.raises(RuntimeError):
+        users.revoke_token(db, user_id, token_ids[0])
+    assert not db.session().in_transaction()
+
+    db.session.commit()  # what the rest of the request would commit
+    db.session.expire_all()
+    assert db.session.scalars(select(ApiToken.revoked_at)).all() == [None, None]
+    assert db.session.scalar(select(func.count()).select_from(LedgerEvent)) == events_before
+    monkeypatch.setattr(users, "record_event", real_record_event)
+    assert users.revoke_all_tokens(db, user_id) == 2
 
 
 def _writer_lock_held(db) -> bool:

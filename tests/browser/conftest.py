@@ -16,11 +16,13 @@ import logging
 import os
 import re
 import threading
+import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 from unittest import mock
 
 import pytest
@@ -241,22 +243,68 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live, request) -> Page:
-    """A fresh browser context (no cookies) on the live server; closed after the test.
+def open_page(browser, live):
+    """Open pages on the live server, each in a fresh browser context; all closed after the test.
+
+    `open_page(width)` is a page `width` px wide signed in as the admin; `email=` signs in as
+    someone else, `email=None` not at all; other keywords go to Chromium's new_context
+    (`java_script_enabled=False`, `timezone_id=...`). The test's own injected scripts (axe-core,
+    measuring functions) are inline, which the app's Content-Security-Policy rightly refuses, so
+    the policy is bypassed unless `bypass_csp=False`; the app's pages are unchanged.
+    """
+    contexts = []
+
+    def open_one(width: int = 1280, *, email: str | None = ADMIN_EMAIL, **options) -> Page:
+        context = browser.new_context(**{"base_url": live.url, "bypass_csp": True,
+                                         "viewport": {"width": width, "height": 800}, **options})
+        contexts.append(context)
+        page = context.new_page()
+        if email is not None:
+            sign_in(page, email)
+        return page
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+class ClipPage(NamedTuple):
+    """A signed-in page open on a clip's page, and that clip's id."""
+
+    page: Page
+    clip_id: uuid.UUID
+
+
+@pytest.fixture
+def clip_page(live, open_page):
+    """`clip_page(width)`: the clip "Spring launch", the Instagram account @acme.sports, and a page
+    `width` px wide signed in as the admin on the clip's page (keywords as for `open_page`)."""
+
+    def open_clip(width: int = 1280, **options) -> ClipPage:
+        clip_id = live.add_clip("Spring launch")
+        live.add_account("instagram", "acme.sports")
+        page = open_page(width, **options)
+        page.goto(f"/clips/{clip_id}")
+        return ClipPage(page, clip_id)
+
+    return open_clip
+
+
+@pytest.fixture
+def page(open_page, request) -> Page:
+    """A fresh browser context (no cookies) on the live server, signed out; closed after the test.
 
     The app's Content-Security-Policy applies, so the pages are tested as users get them; a
     module whose test code evaluates strings in the page (wait_for_function) sets
     `BYPASS_CSP = True` for its own tooling.
     """
     bypass = getattr(request.module, "BYPASS_CSP", False)
-    context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860},
-                                  bypass_csp=bypass)
-    page = context.new_page()
+    page = open_page(email=None, viewport={"width": 1280, "height": 860}, bypass_csp=bypass)
     refused = []  # Chromium reports what the policy blocked on the console
     page.on("console", lambda message: refused.append(message.text)
             if "Content Security Policy" in message.text else None)
     yield page
-    context.close()
+    page.context.close()
     assert bypass or not refused, f"the Content-Security-Policy blocked something: {refused}"
 
 

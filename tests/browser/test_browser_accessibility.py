@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import sign_in
-from .test_browser_layout import fill_dashboard, page_at
+from .test_browser_layout import fill_dashboard
 
 pytestmark = pytest.mark.browser
 
@@ -27,18 +27,15 @@ def violations(page) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_no_page_has_a_serious_accessibility_violation(browser, live, width):
+def test_no_page_has_a_serious_accessibility_violation(open_page, live, width):
     tour = fill_dashboard(live)
-    page = page_at(browser, live, width)
-    try:
-        page.goto("/login")
-        found = {"login": violations(page)}
-        sign_in(page)
-        for name, path in tour.pages().items():
-            page.goto(path)
-            found[name] = violations(page)
-        page.goto("/clips?q=no-such-clip")
-        found["clips-empty"] = violations(page)
-        assert {name: v for name, v in found.items() if v} == {}
-    finally:
-        page.context.close()
+    page = open_page(width, email=None)
+    page.goto("/login")
+    found = {"login": violations(page)}
+    sign_in(page)
+    for name, path in tour.pages().items():
+        page.goto(path)
+        found[name] = violations(page)
+    page.goto("/clips?q=no-such-clip")
+    found["clips-empty"] = violations(page)
+    assert {name: v for name, v in found.items() if v} == {}

@@ -19,9 +19,9 @@ from dashboard.models import PublishLog, SocialAccount, User, utcnow
 from dashboard.publishing import background
 from dashboard.users import create_token, user_for_token
 
-from .conftest import ADMIN_EMAIL, PASSWORD, screenshot, sign_in
+from .conftest import ADMIN_EMAIL, screenshot
 from .test_browser_accessibility import violations
-from .test_browser_layout import overflow, page_at
+from .test_browser_layout import overflow
 
 pytestmark = pytest.mark.browser
 
@@ -34,12 +34,9 @@ def width(request) -> int:
 
 
 @pytest.fixture
-def signed_in(browser, live, width):
-    """A page of `width` px signed in as the admin; closed afterwards."""
-    page = page_at(browser, live, width)
-    sign_in(page)
-    yield page
-    page.context.close()
+def signed_in(open_page, width):
+    """A page of `width` px signed in as the admin."""
+    return open_page(width)
 
 
 def fits(page: Page, javascript: bool = True) -> None:
@@ -200,32 +197,26 @@ def test_deactivate_cancel_and_disconnect_ask_first(signed_in, live):
     expect(page.locator(f"#account-{account_id} .connected-as")).to_have_text("Connected as Acme Archive")
 
 
-def test_without_javascript_the_server_asks(browser, live, width):
-    context = browser.new_context(base_url=live.url, viewport={"width": width, "height": 800},
-                                  java_script_enabled=False)
-    page = context.new_page()
-    try:
-        sign_in(page)
-        post_id, monday = scheduled_post(live)
-        editor_id = live.create_user("editor@example.com", "editor")
-        page.goto(f"/schedule?week={monday}")
-        page.locator(f"#post-{post_id} .cancel-button").click()
-        expect(page.locator("#confirm-question")).to_have_text("Cancel this scheduled post?")
-        expect(page.locator("#confirm-consequence")).to_contain_text("“Launch teaser” will not go out at")
-        fits(page, javascript=False)
-        if width == 1280:
-            screenshot(page, "confirm")
-        page.click("#confirm-yes")
-        expect(page.locator("#flashes")).to_contain_text("Cancelled the scheduled post.")
-        expect(page).to_have_url(re.compile(rf"/schedule\?week={monday}$"))
+def test_without_javascript_the_server_asks(open_page, live, width):
+    page = open_page(width, java_script_enabled=False)
+    post_id, monday = scheduled_post(live)
+    editor_id = live.create_user("editor@example.com", "editor")
+    page.goto(f"/schedule?week={monday}")
+    page.locator(f"#post-{post_id} .cancel-button").click()
+    expect(page.locator("#confirm-question")).to_have_text("Cancel this scheduled post?")
+    expect(page.locator("#confirm-consequence")).to_contain_text("“Launch teaser” will not go out at")
+    fits(page, javascript=False)
+    if width == 1280:
+        screenshot(page, "confirm")
+    page.click("#confirm-yes")
+    expect(page.locator("#flashes")).to_contain_text("Cancelled the scheduled post.")
+    expect(page).to_have_url(re.compile(rf"/schedule\?week={monday}$"))
 
-        page.goto("/users/")
-        page.locator(f"#user-{editor_id} .deactivate-user").click()
-        expect(page.locator("#confirm-question")).to_have_text("Deactivate editor@example.com?")
-        page.click("#confirm-keep")
-        expect(page.locator(f"#user-{editor_id} .badge")).to_have_text("active")
-    finally:
-        context.close()
+    page.goto("/users/")
+    page.locator(f"#user-{editor_id} .deactivate-user").click()
+    expect(page.locator("#confirm-question")).to_have_text("Deactivate editor@example.com?")
+    page.click("#confirm-keep")
+    expect(page.locator(f"#user-{editor_id} .badge")).to_have_text("active")
 
 
 def scheduled_post(live, weekday: int = 0, hour: int = 10) -> tuple[uuid.UUID, str]:
@@ -315,39 +306,31 @@ def test_clip_search_reacts_to_paste(signed_in, live):
     expect(page).to_have_url(re.compile(r"/clips\?q=Winter$"))
 
 
-def test_the_ledger_in_words_with_names_and_no_emails_for_viewers(browser, live, width):
+def test_the_ledger_in_words_with_names_and_no_emails_for_viewers(open_page, live, width):
     clip_id = live.add_clip("Spring launch")
     live.create_user("someone.else@example.com", "editor")
     live.create_user("viewer@example.com", "viewer")
-    page = page_at(browser, live, width)
-    try:
-        sign_in(page, "viewer@example.com", PASSWORD)
-        page.goto("/ledger")
-        created = page.locator("tr[data-event-type=clip_created]")
-        expect(created.locator(".event-type")).to_have_text("Clip created")
-        expect(created.locator(".event-type")).to_have_attribute("title", "clip_created")
-        expect(created.locator("a.entity")).to_have_text("Spring launch")
-        expect(created.locator("a.entity")).to_have_attribute("title", f"clip {clip_id}")
-        expect(page.locator("#event_type option[value=publish_retry_scheduled]")).to_have_text(
-            "Publish retry scheduled")
-        assert "someone.else@example.com" not in page.content()
-        assert ADMIN_EMAIL not in page.content()
-        expect(page.locator("tr[data-event-type=user_created] .entity").first).to_have_text(
-            re.compile(r"^(A user \((Editor|Viewer|Admin)\)|You \(Viewer\))$"))
-        row = page.locator("tr[data-event-type=user_created]").first
-        row.locator("button[data-expand]").click()
-        expect(page.locator(".event-detail pre")).to_contain_text("(shown to admins only)")
-        assert "someone.else@example.com" not in page.content()
-        fits(page)
-        if width == 1280:
-            screenshot(page, "ledger-viewer")
-    finally:
-        page.context.close()
-    admin = page_at(browser, live, width)
-    try:
-        sign_in(admin)
-        admin.goto("/ledger")
-        expect(admin.locator("tr[data-event-type=user_created]", has_text="someone.else@example.com")
-               ).to_have_count(1)
-    finally:
-        admin.context.close()
+    page = open_page(width, email="viewer@example.com")
+    page.goto("/ledger")
+    created = page.locator("tr[data-event-type=clip_created]")
+    expect(created.locator(".event-type")).to_have_text("Clip created")
+    expect(created.locator(".event-type")).to_have_attribute("title", "clip_created")
+    expect(created.locator("a.entity")).to_have_text("Spring launch")
+    expect(created.locator("a.entity")).to_have_attribute("title", f"clip {clip_id}")
+    expect(page.locator("#event_type option[value=publish_retry_scheduled]")).to_have_text(
+        "Publish retry scheduled")
+    assert "someone.else@example.com" not in page.content()
+    assert ADMIN_EMAIL not in page.content()
+    expect(page.locator("tr[data-event-type=user_created] .entity").first).to_have_text(
+        re.compile(r"^(A user \((Editor|Viewer|Admin)\)|You \(Viewer\))$"))
+    row = page.locator("tr[data-event-type=user_created]").first
+    row.locator("button[data-expand]").click()
+    expect(page.locator(".event-detail pre")).to_contain_text("(shown to admins only)")
+    assert "someone.else@example.com" not in page.content()
+    fits(page)
+    if width == 1280:
+        screenshot(page, "ledger-viewer")
+    admin = open_page(width)
+    admin.goto("/ledger")
+    expect(admin.locator("tr[data-event-type=user_created]", has_text="someone.else@example.com")
+           ).to_have_count(1)

@@ -116,81 +116,56 @@ def tour(live) -> Tour:
     return fill_dashboard(live)
 
 
-def page_at(browser, live, width: int) -> Page:
-    # bypass_csp: the test's own injected scripts (axe-core, measuring functions) are inline,
-    # which the app's Content-Security-Policy rightly refuses; the app's pages are unchanged.
-    context = browser.new_context(base_url=live.url, viewport={"width": width, "height": 800},
-                                  bypass_csp=True)
-    return context.new_page()
-
-
 def overflow(page: Page) -> int:
     """How many pixels the page is wider than the window (0 when it fits)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_fits_the_window(browser, live, tour, width):
-    page = page_at(browser, live, width)
-    try:
-        page.goto("/login")
-        too_wide = {"login": overflow(page)}
-        sign_in(page)
-        for name, path in tour.pages().items():
-            page.goto(path)
-            expect(page.locator("main h1").first).to_be_visible()
-            too_wide[name] = overflow(page)
-            if width == 390:
-                screenshot(page, f"phone-{name}")
-        assert {name: px for name, px in too_wide.items() if px > 0} == {}
-    finally:
-        page.context.close()
+def test_every_page_fits_the_window(open_page, tour, width):
+    page = open_page(width, email=None)
+    page.goto("/login")
+    too_wide = {"login": overflow(page)}
+    sign_in(page)
+    for name, path in tour.pages().items():
+        page.goto(path)
+        expect(page.locator("main h1").first).to_be_visible()
+        too_wide[name] = overflow(page)
+        if width == 390:
+            screenshot(page, f"phone-{name}")
+    assert {name: px for name, px in too_wide.items() if px > 0} == {}
 
 
-def test_the_phone_menu_opens_and_navigates_without_javascript(browser, live):
-    context = browser.new_context(base_url=live.url, viewport={"width": 390, "height": 800},
-                                  java_script_enabled=False)
-    page = context.new_page()
-    try:
-        sign_in(page)
-        clips_link = page.locator("#site-menu a", has_text="Clips")
-        expect(clips_link).to_be_hidden()
-        page.click("#menu-button")
-        expect(clips_link).to_be_visible()
-        expect(page.locator("#site-menu button", has_text="Sign out")).to_be_visible()
-        screenshot(page, "phone-menu")
-        clips_link.click()
-        expect(page).to_have_url(re.compile(r"/clips$"))
-        assert overflow(page) <= 0
-    finally:
-        context.close()
+def test_the_phone_menu_opens_and_navigates_without_javascript(open_page):
+    page = open_page(390, java_script_enabled=False)
+    clips_link = page.locator("#site-menu a", has_text="Clips")
+    expect(clips_link).to_be_hidden()
+    page.click("#menu-button")
+    expect(clips_link).to_be_visible()
+    expect(page.locator("#site-menu button", has_text="Sign out")).to_be_visible()
+    screenshot(page, "phone-menu")
+    clips_link.click()
+    expect(page).to_have_url(re.compile(r"/clips$"))
+    assert overflow(page) <= 0
 
 
-def test_the_desktop_menu_shows_every_link(browser, live):
-    page = page_at(browser, live, 1280)
-    try:
-        sign_in(page)
-        expect(page.locator("#menu-button")).to_be_hidden()
-        for label in ("Home", "Accounts", "Clips", "Schedule", "History", "Ledger", "Users",
-                      "API tokens", "Profile"):
-            expect(page.locator("#site-menu a", has_text=label).first).to_be_visible()
-    finally:
-        page.context.close()
+def test_the_desktop_menu_shows_every_link(open_page):
+    page = open_page(1280)
+    expect(page.locator("#menu-button")).to_be_hidden()
+    for label in ("Home", "Accounts", "Clips", "Schedule", "History", "Ledger", "Users",
+                  "API tokens", "Profile"):
+        expect(page.locator("#site-menu a", has_text=label).first).to_be_visible()
 
 
 @pytest.mark.parametrize("width", [1280, 1366])
-def test_mark_as_published_is_not_cut_off_on_a_laptop(browser, live, tour, width):
-    page = page_at(browser, live, width)
-    try:
-        sign_in(page)
-        page.goto("/history")
-        button = page.locator("#history-table .mark-button").first
-        expect(button).to_be_visible()
-        box = button.bounding_box()
-        wrap = page.locator("#history-results .table-wrap").bounding_box()
-        # Inside the window and inside the table's own box, without scrolling it.
-        assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"]
-        assert box["x"] + box["width"] <= width
-        assert overflow(page) <= 0
-    finally:
-        page.context.close()
+def test_mark_as_published_is_not_cut_off_on_a_laptop(open_page, tour, width):
+    page = open_page(width)
+    page.goto("/history")
+    button = page.locator("#history-table .mark-button").first
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    wrap = page.locator("#history-results .table-wrap").bounding_box()
+    # Inside the window and inside the table's own box, without scrolling it.
+    assert box["x"] >= wrap["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"]
+    assert box["x"] + box["width"] <= width
+    assert overflow(page) <= 0

@@ -14,8 +14,6 @@ from dashboard.models import PublishLog
 from dashboard.publishing import background
 from dashboard.schemas import AccountPatch
 
-from .conftest import sign_in
-
 pytestmark = pytest.mark.browser
 
 
@@ -38,24 +36,20 @@ def failed_batch(live):
         return batch.id, rows[second].id, second
 
 
-def test_retrying_twice_from_two_tabs_says_it_was_already_retried(browser, live):
+def test_retrying_twice_from_two_tabs_says_it_was_already_retried(open_page, live):
     batch_id, log_id, _ = failed_batch(live)
-    context = browser.new_context(base_url=live.url, viewport={"width": 1280, "height": 860})
-    first, second = context.new_page(), context.new_page()
-    try:
-        sign_in(first)
-        for tab in (first, second):
-            tab.goto(f"/batches/{batch_id}")
-        first.click(f"#target-{log_id} .retry-button")
-        expect(first.locator(f"#target-{log_id}")).to_have_count(0)  # the retry is the row now
-        second.click(f"#target-{log_id} .retry-button")
-        expect(second.locator(".batch-error")).to_have_text(
-            re.compile(r"Not retried: this post was already retried"))
-        expect(second).to_have_url(re.compile(rf"/batches/{batch_id}$"))
-        expect(second.locator("#htmx-error")).to_be_hidden()
-        expect(second.get_by_text("The form expired")).to_have_count(0)
-    finally:
-        context.close()
+    first = open_page(1280)
+    second = first.context.new_page()
+    for tab in (first, second):
+        tab.goto(f"/batches/{batch_id}")
+    first.click(f"#target-{log_id} .retry-button")
+    expect(first.locator(f"#target-{log_id}")).to_have_count(0)  # the retry is the row now
+    second.click(f"#target-{log_id} .retry-button")
+    expect(second.locator(".batch-error")).to_have_text(
+        re.compile(r"Not retried: this post was already retried"))
+    expect(second).to_have_url(re.compile(rf"/batches/{batch_id}$"))
+    expect(second.locator("#htmx-error")).to_be_hidden()
+    expect(second.get_by_text("The form expired")).to_have_count(0)
 
 
 def test_a_retry_refused_by_validation_stays_on_the_batch_page_with_the_reason(admin_page: Page, live):

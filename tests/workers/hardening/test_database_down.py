@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from outage import outage_fixtures
+from outage import locked_sqlite, outage_fixtures
 
 outage, app_config, database_outage = outage_fixtures()
 
@@ -39,32 +39,12 @@ def test_the_api_answers_problem_json_503(client, api_headers, database_outage):
 def test_a_locked_sqlite_database_is_reported_as_locked_not_unreachable(app, client, tmp_path, caplog):
     """A real "database is locked" (another connection holds SQLite's write lock), raised in a
     request: the answer and the log line say locked, not unreachable."""
-    import sqlite3
-
-    from sqlalchemy import create_engine, event, text
-
-    path = tmp_path / "locked.sqlite3"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN EXCLUSIVE")
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-    # Give up at once instead of after the app's 30 s busy timeout (runs after the app's hook).
-    event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA busy_timeout=0"))
-
-    def write():
-        with engine.connect() as conn:
-            conn.execute(text("INSERT INTO t VALUES (1)"))
-        return "written"
-
-    app.add_url_rule("/api/locked-probe", "locked_probe", write)
-    app.add_url_rule("/locked-probe", "locked_probe_page", write)
-    try:
+    with locked_sqlite(tmp_path / "locked.sqlite3") as write:
+        app.add_url_rule("/api/locked-probe", "locked_probe", write)
+        app.add_url_rule("/locked-probe", "locked_probe_page", write)
         with caplog.at_level(logging.ERROR):
             api = client.get("/api/locked-probe")
             page = client.get("/locked-probe")
-    finally:
-        holder.close()
-        engine.dispose()
 
     assert api.status_code == page.status_code == 503
     assert "locked" in api.get_json()["detail"] and "unreachable" not in api.get_json()["detail"]
