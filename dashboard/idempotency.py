@@ -4,7 +4,7 @@ never does the work twice.
 The key is reserved (a row with no response yet) in its own transaction before the work runs, so
 two concurrent repeats cannot both do the work: the unique index lets one in and the other is told
 the first is still running (409). The reservation is linked to the publish log or batch the
-request creates *in the same transaction* as that log (see `_link_created_work`), so:
+request creates *in the same transaction* as that log (see `link_created_work`), so:
 
 - a repeat of a request that created its log but never answered (its process was killed, say)
   is answered from that log's state (`InFlight`), never by publishing again;
@@ -25,15 +25,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import Table, delete, event, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .errors import AlreadySubmitted, Conflict, InvalidInput
-from .models import IdempotencyRecord, PublishBatch, PublishLog, utcnow
+from .models import IdempotencyRecord, PublishBatch, utcnow
 
 MAX_KEY_LENGTH = 200
 T = TypeVar("T")
@@ -140,18 +140,23 @@ def reserve(db, user_id: uuid.UUID, key: str, endpoint: str, fingerprint: str,
 
 
 @event.listens_for(Session, "after_flush")
-def _link_created_work(session, _flush_context):
-    """Link the request's reservation to the first batch or publish log it creates, in the same
-    transaction: the log cannot exist without the link, so a repeat always finds it."""
+def _link_created_batch(session, _flush_context):
+    """A batch is created through the session: link the reservation when it is flushed."""
+    batch = next((obj for obj in session.new if isinstance(obj, PublishBatch)), None)
+    if batch is not None:
+        link_created_work(session, batch_id=batch.id)
+
+
+def link_created_work(session, *, batch_id: uuid.UUID | None = None,
+                      publish_log_id: uuid.UUID | None = None) -> None:
+    """Link the request's reservation, if it holds one, to the first batch or publish log it
+    creates, in the same transaction: the work cannot exist without the link, so a repeat always
+    finds it. Called as the work is written (publishing.service.insert_log for a log)."""
     record_id = session.info.get(_ACTIVE)
     if record_id is None:
         return
-    batch = next((obj for obj in session.new if isinstance(obj, PublishBatch)), None)
-    log_row = next((obj for obj in session.new if isinstance(obj, PublishLog)), None)
-    if batch is None and log_row is None:
-        return
-    values = {"batch_id": batch.id} if batch is not None else {"publish_log_id": log_row.id}
-    table = IdempotencyRecord.__table__
+    values = {"batch_id": batch_id} if batch_id is not None else {"publish_log_id": publish_log_id}
+    table = cast(Table, IdempotencyRecord.__table__)
     linked = session.connection().execute(
         update(table).where(table.c.id == record_id, table.c.response_status.is_(None),
                             table.c.publish_log_id.is_(None), table.c.batch_id.is_(None))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -135,10 +136,12 @@ _last_stamp: datetime | None = None
 
 # The most a new event time is moved past the clock to stay after the previous one.
 _MAX_BUMP = timedelta(seconds=1)
+_TICK = timedelta(microseconds=1)
 
 
-def _event_time() -> datetime:
-    """The current UTC time, strictly later than the previous event's in this process.
+def _event_times(count: int) -> list[datetime]:
+    """`count` current UTC times, each strictly later than the one before, the first strictly
+    later than the previous event's in this process.
 
     Events recorded in one transaction are microseconds apart and the clock may hand two of them
     the same instant; the ledger lists by time, so a tie would show a timeline out of order.
@@ -150,9 +153,13 @@ def _event_time() -> datetime:
     with _stamp_lock:
         now = utcnow()
         if _last_stamp is not None and now <= _last_stamp < now + _MAX_BUMP:
-            now = _last_stamp + timedelta(microseconds=1)
+            now = _last_stamp + _TICK
+        times = [now]
+        for _ in range(count - 1):
+            now += _TICK
+            times.append(now)
         _last_stamp = now
-        return now
+        return times
 
 
 # Events are only ever inserted: a Core INSERT, with none of the ORM's unit of work per event.
@@ -167,25 +174,40 @@ def record_event(
     metadata: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     """Write one event in the session's current transaction (the caller commits); its id."""
-    metadata = dict(metadata or {})
-    leaked = _FORBIDDEN_KEYS.intersection(metadata)
-    if leaked:
-        raise ValueError(f"secret-looking keys in ledger metadata: {sorted(leaked)}")
-    event_id = uuid.uuid4()
+    return record_events(session, entity_type, entity_id, [(event_type, metadata)])[0]
+
+
+def record_events(
+    session: DbSession,
+    entity_type: str,
+    entity_id: uuid.UUID,
+    events: Sequence[tuple[str, dict[str, Any] | None]],
+) -> list[uuid.UUID]:
+    """Write several events of one entity (each an event type and its metadata), in this order,
+    with one statement in the session's current transaction (the caller commits); their ids."""
+    rows = []
+    for (event_type, metadata), created_at in zip(events, _event_times(len(events)), strict=True):
+        if metadata and not _FORBIDDEN_KEYS.isdisjoint(metadata):
+            leaked = sorted(_FORBIDDEN_KEYS.intersection(metadata))
+            raise ValueError(f"secret-looking keys in ledger metadata: {leaked}")
+        rows.append({
+            "id": uuid.uuid4(),
+            "event_type": event_type,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "metadata": _jsonable(metadata) if metadata else {},
+            "created_at": created_at,
+        })
     # On the session's connection, not through session.execute: that would first flush the
     # session's pending objects, and their later changes would cost an UPDATE each.
-    session.connection().execute(_INSERT_EVENT, {
-        "id": event_id,
-        "event_type": event_type,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "metadata": _jsonable(metadata),
-        "created_at": _event_time(),
-    })
-    return event_id
+    session.connection().execute(_INSERT_EVENT, rows)
+    return [row["id"] for row in rows]
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or value is None or kind is int or kind is bool or kind is float:
+        return value
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

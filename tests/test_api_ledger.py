@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from dashboard.ledger import record_event
+from dashboard.ledger import events_for, record_event, record_events
 from dashboard.models import AppendOnlyError, LedgerEvent, utcnow
 
 from api_support import assert_problem
@@ -207,8 +207,31 @@ def test_ledger_rows_cannot_be_changed_or_deleted(db, make_clip):
 
 
 def test_secret_looking_metadata_is_refused(db, make_clip):
+    clip = make_clip()
     with pytest.raises(ValueError):
-        record_event(db.session, "oops", "clip", make_clip().id, {"access_token": "x"})
+        record_event(db.session, "oops", "clip", clip.id, {"access_token": "x"})
+    with pytest.raises(ValueError):
+        record_events(db.session, "clip", clip.id, [("clip_updated", {}), ("oops", {"password": "x"})])
+    db.session.commit()
+    assert events_for(db.session, "clip", clip.id) == []  # nothing of the refused batch
+
+
+def test_events_recorded_together_keep_their_order(db, make_clip):
+    """Several events of one step written in one statement: each its own row and id, in the
+    order given, with strictly increasing times after the events before them."""
+    clip = make_clip()
+    first = record_event(db.session, "clip_updated", "clip", clip.id, {"n": 0})
+    ids = record_events(db.session, "clip", clip.id, [
+        ("clip_updated", {"n": 1, "at": utcnow()}), ("clip_cover_set", None), ("clip_updated", {"n": 3}),
+    ])
+    db.session.commit()
+    events = events_for(db.session, "clip", clip.id)
+    assert [e.id for e in events] == [first, *ids]
+    assert [e.event_type for e in events] == ["clip_updated", "clip_updated", "clip_cover_set", "clip_updated"]
+    assert [e.event_metadata.get("n") for e in events] == [0, 1, None, 3]
+    assert events[1].event_metadata["at"].endswith("Z")
+    times = [e.created_at for e in events]
+    assert times == sorted(set(times))
 
 
 @pytest.mark.parametrize("role, sees_emails", [("viewer", False), ("editor", False), ("admin", True)])

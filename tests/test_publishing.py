@@ -21,7 +21,7 @@ from dashboard.models import LedgerEvent, PublishLog, SocialAccount, utcnow
 from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.providers import InstagramGraphClient
-from dashboard.publishing.service import publish_clip
+from dashboard.publishing.service import insert_log, publish_clip
 from dashboard.publishing.simulator import FAILURES, PlatformSimulator, SimulatorSettings
 
 from api_support import (
@@ -563,6 +563,38 @@ def test_service_refuses_before_writing(app, db, make_clip, make_account):
         publish_clip(db, PublishRequest(clip_id=clip_id, platform="tiktok", social_account_id=account_id))
     assert [error.field for error in refused.value.errors] == ["social_account_id"]
     assert written_rows(db) == before
+
+
+def test_a_new_log_is_inserted_once_and_held_as_that_row(app, db, make_clip):
+    """insert_log writes a log with one INSERT, and the session holds it as that row, its
+    defaults included: flushing inserts nothing more, and a change to it is an UPDATE."""
+    from sqlalchemy import event
+
+    clip_id = make_clip().id
+    writes: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if "publish_logs" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        log_row = PublishLog(clip_id=clip_id, platform="tiktok", status="queued", caption="Soon")
+        insert_log(db.session, log_row)
+        assert log_row in db.session and not db.session.new
+        assert (log_row.attempts, log_row.hashtags, log_row.published_at) == (0, [], None)
+        created = log_row.created_at
+        assert created is not None and log_row.id is not None
+        db.session.flush()
+        log_row.status = "cancelled"
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert writes == ["INSERT", "UPDATE"]
+    db.session.expire_all()
+    row = db.session.get(PublishLog, log_row.id)
+    assert (row.status, row.caption, row.hashtags, row.attempts, row.created_at) == (
+        "cancelled", "Soon", [], 0, created)
 
 
 def test_supports_real_api_needs_every_key_non_empty():

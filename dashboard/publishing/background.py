@@ -31,7 +31,7 @@ from ..models import (
     utcnow,
 )
 from ..transactions import rolls_back
-from .service import load_target
+from .service import insert_log, load_target
 from .worker import enqueue
 
 # Scheduling a little in the past (a slow form, clock skew) publishes now; more is a mistake.
@@ -57,8 +57,7 @@ def _new_log(db, clip_id, target: Target, status: str, when: datetime, **extra) 
         status=status, caption=target.caption, hashtags=list(target.hashtags),
         requested_at=utcnow(), next_attempt_at=when, **extra,
     )
-    db.session.add(log_row)
-    db.session.flush()
+    insert_log(db.session, log_row)
     return log_row
 
 

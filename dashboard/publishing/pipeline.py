@@ -43,7 +43,7 @@ from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
-from ..ledger import record_event
+from ..ledger import record_event, record_events
 from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
@@ -139,12 +139,15 @@ class Attempt:
         return self.call is None
 
 
-def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> Attempt:
-    """Pick the attempt's publisher, note it on the log with exactly one ledger event, and
+def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None,
+          started: dict[str, Any]) -> Attempt:
+    """Pick the attempt's publisher, note it on the log, record the attempt's two ledger events
+    in one statement (`publish_started` with the metadata `started`, then the publisher's), and
     prepare a live attempt's first step (the caller commits, then calls `run`).
 
-    A live attempt retried after a transient failure keeps its step and platform state: it
-    resumes where it failed.
+    `log_row` may be a new log not inserted yet (see `service.insert_log`). A live attempt
+    retried after a transient failure keeps its step and platform state: it resumes where it
+    failed.
     """
     choice = choose_publisher(db, log_row.platform, account)
     log_row.provider = choice.name
@@ -154,7 +157,8 @@ def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None) ->
     else:
         metadata["reason"] = choice.reason
     metadata["publish_log_id"] = log_row.id
-    record_event(db.session, choice.event_type, "clip", log_row.clip_id, metadata)
+    record_events(db.session, "clip", log_row.clip_id,
+                  [("publish_started", started), (choice.event_type, metadata)])
     if choice.publisher is not None:  # one-shot, not live
         if log_row.step is not None:
             # A live attempt being retried without its live client (credentials removed, mode

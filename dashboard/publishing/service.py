@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..errors import (
     AccountNotFound,
@@ -29,6 +30,7 @@ from ..errors import (
     database_error_cause,
 )
 from ..extensions import take_write_lock
+from ..idempotency import link_created_work
 from ..ledger import record_event
 from ..linking import ensure_fresh_token
 from ..media.clips import media_facts
@@ -148,6 +150,39 @@ def lock_account(db, account_id: uuid.UUID | None) -> None:
         )
 
 
+_LOGS = cast(Table, PublishLog.__table__)
+_INSERT_LOG = insert(_LOGS)
+# The log's mapped attributes, their columns, and whether a column left out of an INSERT is NULL
+# (no default of the database's); counts_at is computed by the database.
+_LOG_COLUMNS = tuple((prop.key, prop.columns[0].key, prop.columns[0].server_default is None)
+                     for prop in inspect(PublishLog).column_attrs if prop.columns[0].computed is None)
+
+
+def insert_log(session, log_row: PublishLog) -> None:
+    """Insert a new publish log (one Core INSERT in the session's current transaction; the
+    caller commits) and keep `log_row` in the session as that row, as if loaded: nothing is
+    inserted again when the session flushes, and its later changes are UPDATEs. The request's
+    idempotency key, if it has one, is linked to it in the same transaction. Every new log is
+    created here.
+
+    Columns `log_row` leaves unset get their defaults, which `log_row` then holds too; what the
+    database sets itself (`counts_at`) is read if asked for.
+    """
+    given = log_row.__dict__
+    values = {column: given[name] for name, column, _ in _LOG_COLUMNS if name in given}
+    inserted = session.connection().execute(_INSERT_LOG, values).last_inserted_params()
+    for name, column, null_when_left_out in _LOG_COLUMNS:
+        if name in given:
+            continue
+        if column in inserted:
+            given[name] = inserted[column]
+        elif null_when_left_out:
+            given[name] = None
+    make_transient_to_detached(log_row)
+    session.add(log_row)
+    link_created_work(session, publish_log_id=log_row.id)
+
+
 def job_for(log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> PublishJob:
     """The plain values a publisher needs for this attempt."""
     return PublishJob(
@@ -225,7 +260,7 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
                 quota.next_slot,
             )
     log_row = PublishLog(
-        id=uuid.uuid4(),  # known now: the events below name it, and no flush is needed for it
+        id=uuid.uuid4(),  # known now: the events name it
         clip_id=clip.id,
         platform=request.platform,
         social_account_id=account.id if account else None,
@@ -235,18 +270,13 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
         requested_at=now,
         started_at=now,
         attempts=1,
-        # What the answer reads, set now so that it is held unexpired (see the commits below).
-        external_post_id=None,
-        external_url=None,
-        error_message=None,
     )
-    session.add(log_row)
-    record_event(session, "publish_started", "clip", clip.id, {
+    attempt = pipeline.start(db, log_row, clip, account, started={
         "platform": request.platform,
         "social_account_id": log_row.social_account_id,
         "publish_log_id": log_row.id,
     })
-    attempt = pipeline.start(db, log_row, clip, account)
+    insert_log(session, log_row)
     log_id = log_row.id
     # Committing ends the transaction and returns the connection to the pool before the (slow)
     # platform call. The session is not closed: that would detach the caller's objects (the

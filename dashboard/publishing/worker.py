@@ -193,8 +193,7 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     due = log_row.scheduled_at
     if due is not None and log_row.attempts == 1 and now - due > LATE_AFTER:
         started["late_by_seconds"] = round((now - due).total_seconds())
-    record_event(session, "publish_started", "clip", clip.id, started)
-    attempt = pipeline.start(db, log_row, clip, account)
+    attempt = pipeline.start(db, log_row, clip, account, started)
     session.commit()
     session.close()  # no connection held across the platform call
 

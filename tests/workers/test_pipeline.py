@@ -437,16 +437,15 @@ def test_an_attempt_left_before_its_first_step_by_a_dead_web_process_is_handed_o
         app, db, platform, clip, live_account, worker):
     """The page committed the attempt, then its process died before the first step."""
     from dashboard.publishing import pipeline
-    from dashboard.publishing.service import load_target
+    from dashboard.publishing.service import insert_log, load_target
 
     app.config["PUBLISH_TIMEOUT_SECONDS"] = 0.2
     loaded, account = load_target(db, clip.id, "tiktok", live_account.id, "", [])
-    row = PublishLog(clip_id=loaded.id, platform="tiktok", social_account_id=account.id,
+    row = PublishLog(id=uuid.uuid4(), clip_id=loaded.id, platform="tiktok", social_account_id=account.id,
                      status="pending", caption="", hashtags=[], requested_at=utcnow(),
                      started_at=utcnow(), attempts=1)
-    db.session.add(row)
-    db.session.flush()
-    pipeline.start(db, row, loaded, account)
+    pipeline.start(db, row, loaded, account, {"platform": "tiktok", "publish_log_id": row.id})
+    insert_log(db.session, row)
     db.session.commit()
     log_id = row.id
     db.session.remove()
