@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +182,37 @@ class Clip(TimestampMixin, Model):
     # The cover frame (thumbnail, and the platforms' cover in live mode), ms into the video.
     cover_offset_ms: Mapped[int | None] = mapped_column()
     media_uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def has_upload(self) -> bool:
+        """True when the clip's video is a file the dashboard stores (not a URL string)."""
+        return self.media_key is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetClip:
+    """What publishing reads of a clip to check a post and build its job, read with one Core
+    statement (publishing.service.load_target) rather than loaded as a Clip."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    media: str
+    duration_seconds: float | None
+    media_key: str | None
+    media_container: str | None
+    media_content_type: str | None
+    media_size_bytes: int | None
+    video_codec: str | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    bit_rate: int | None
+    video_bit_rate: int | None
+    rotation: int | None
+    audio_codec: str | None
+    audio_channels: int | None
+    audio_sample_rate: int | None
 
     @property
     def has_upload(self) -> bool:

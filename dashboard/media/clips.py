@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from ..errors import ClipNotFound, FieldError, InvalidInput
 from ..ledger import record_event
-from ..models import PLATFORMS, Clip, utcnow
+from ..models import PLATFORMS, Clip, TargetClip, utcnow
 from ..transactions import rolls_back
 from .probe import MediaFacts, NotAVideo, probe_file
 from .storage import get_storage
@@ -43,7 +43,7 @@ def clip_folder(clip: Clip) -> str:
     return f"{KEY_PREFIX}{clip.id.hex}/"
 
 
-def media_facts(clip: Clip) -> MediaFacts | None:
+def media_facts(clip: Clip | TargetClip) -> MediaFacts | None:
     """The probed facts kept on an uploaded clip; None for a clip that is a URL string."""
     if not clip.has_upload:
         return None

@@ -46,7 +46,7 @@ from ..credentials import CredentialError, get_account_credentials, missing_keys
 from ..ledger import record_event, record_events
 from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
-from ..models import Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..models import Clip, PublishLog, PublishStatus, SocialAccount, TargetClip, utcnow
 from ..ops.metrics import PublishReport
 from . import journal, service
 from .outcome import ErrorKind, PlatformOutcome, Publisher, PublishJob
@@ -139,7 +139,7 @@ class Attempt:
         return self.call is None
 
 
-def start(db, log_row: PublishLog, clip: Clip, account: SocialAccount | None,
+def start(db, log_row: PublishLog, clip: Clip | TargetClip, account: SocialAccount | None,
           started: dict[str, Any]) -> Attempt:
     """Pick the attempt's publisher, note it on the log, record the attempt's two ledger events
     in one statement (`publish_started` with the metadata `started`, then the publisher's), and

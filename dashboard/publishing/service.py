@@ -13,12 +13,12 @@ import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -40,6 +40,7 @@ from ..models import (
     PublishLog,
     PublishStatus,
     SocialAccount,
+    TargetClip,
     platform_name,
     utcnow,
 )
@@ -70,16 +71,23 @@ class QuotaExceeded(DomainError):
         return {"Retry-After": str(seconds)}
 
 
+_CLIPS = cast(Table, Clip.__table__)
+_TARGET_CLIP = select(*(_CLIPS.c[f.name] for f in fields(TargetClip))).where(
+    _CLIPS.c.id == bindparam("clip_id"))
+
+
 def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | None,
-                caption: str, hashtags: list[str]) -> tuple[Clip, SocialAccount | None]:
+                caption: str, hashtags: list[str]) -> tuple[TargetClip, SocialAccount | None]:
     """The clip and account of a publish, checked; raises before anything is written.
 
     NotFound for an unknown clip or account; InvalidInput for an account of another platform,
     an inactive account, an account that needs new credentials, or a broken platform rule.
     """
-    clip = db.session.get(Clip, clip_id)
-    if clip is None:
+    # The clip's columns with one Core statement: no Clip is loaded into the session for it.
+    row = db.session.connection().execute(_TARGET_CLIP, {"clip_id": clip_id}).first()
+    if row is None:
         raise ClipNotFound(clip_id)
+    clip = TargetClip(*row)
     account = None
     if account_id is not None:
         account = db.session.get(SocialAccount, account_id)
@@ -102,7 +110,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
     return clip, account
 
 
-def rule_errors(platform: str, clip: Clip, caption: str, hashtags: list[str]) -> list:
+def rule_errors(platform: str, clip: Clip | TargetClip, caption: str, hashtags: list[str]) -> list:
     """The platform rules (rules.py, with today's PLATFORM_LIMITS) a post of `clip` breaks."""
     return check_publish(
         platform,
@@ -183,7 +191,7 @@ def insert_log(session, log_row: PublishLog) -> None:
     link_created_work(session, publish_log_id=log_row.id)
 
 
-def job_for(log_row: PublishLog, clip: Clip, account: SocialAccount | None) -> PublishJob:
+def job_for(log_row: PublishLog, clip: Clip | TargetClip, account: SocialAccount | None) -> PublishJob:
     """The plain values a publisher needs for this attempt."""
     return PublishJob(
         platform=log_row.platform,
