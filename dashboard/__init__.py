@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from spectree import Response
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from .config import load_config
@@ -96,7 +97,7 @@ def create_app(config: dict | None = None) -> Flask:
         """Liveness and database reachability (no token needed)."""
         try:
             db.session.execute(text("SELECT 1"))
-        except OperationalError:
+        except (OperationalError, PoolTimeout):
             db.session.rollback()
             return jsonify(status="unavailable", database="unreachable"), 503
         return jsonify(status="ok", database="ok")
@@ -170,18 +171,22 @@ def _register_error_handlers(app: Flask) -> None:
             return page(400, "Form expired", "The form expired; reload the page and try again.")
         return page(exc.code or 500, exc.name, exc.description)
 
+    # What a person is told for each cause (database_error_cause), never the driver's words.
+    unavailable = {
+        "database is locked": "the database is busy (locked by another writer); try again shortly",
+        "database timed out": "the database is too slow to answer right now; try again shortly",
+    }
+
     @app.errorhandler(OperationalError)
-    def database_down(exc: OperationalError):
+    @app.errorhandler(PoolTimeout)
+    def database_down(exc: OperationalError | PoolTimeout):
         try:
             db.session.rollback()
-        except OperationalError:
+        except (OperationalError, PoolTimeout):
             pass
         cause = database_error_cause(exc)
         app.logger.error("%s on %s %s: %s", cause, request.method, request.path, type(exc).__name__)
-        if cause == "database is locked":
-            detail = "the database is busy (locked by another writer); try again shortly"
-        else:
-            detail = "the database is unreachable; try again shortly"
+        detail = unavailable.get(cause, "the database is unreachable; try again shortly")
         return http_error(ServiceUnavailable(detail))
 
     @app.errorhandler(Exception)

@@ -52,3 +52,34 @@ def test_a_locked_sqlite_database_is_reported_as_locked_not_unreachable(app, cli
     lines = [r.getMessage() for r in caplog.records]
     assert any(line.startswith("database is locked on GET /api/locked-probe") for line in lines), lines
     assert not any("unreachable" in line for line in lines)
+
+
+def test_a_wait_for_a_pooled_connection_that_times_out_is_reported_as_timed_out(app, client, db,
+                                                                                 caplog):
+    """Every connection of a pool in use and the wait for one running out (a real pool's
+    TimeoutError): 503 "too slow", not a 500 and not "unreachable"."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+
+    def query() -> str:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT 1")).scalar())
+
+    app.add_url_rule("/api/pool-probe", "pool_probe", query)
+    app.add_url_rule("/pool-probe", "pool_probe_page", query)
+    try:
+        with engine.connect():  # the pool's only connection, held
+            with caplog.at_level(logging.ERROR):
+                api = client.get("/api/pool-probe")
+                page = client.get("/pool-probe")
+        assert client.get("/api/pool-probe").get_data(as_text=True) == "1"  # free again
+    finally:
+        engine.dispose()
+
+    assert api.status_code == page.status_code == 503
+    assert api.mimetype == "application/problem+json"
+    assert api.get_json()["detail"] == "the database is too slow to answer right now; try again shortly"
+    assert "too slow to answer" in page.get_data(as_text=True)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("database timed out on GET /api/pool-probe") for line in lines), lines
