@@ -153,35 +153,34 @@ def _writer_lock_held(db) -> bool:
     return queue is not None and queue.locked()
 
 
-def test_writers_of_one_process_take_turns_and_every_write_lands(db):
-    """Sixteen threads, each reading then writing in its own transactions: every write lands and
-    none meets "database is locked" (on SQLite they queue on the process's writer lock)."""
-    import threading
-
-    errors, written = [], []
-    engine = db.engine
+def _read_then_write_from_threads(engine, name: str, threads: int) -> list[str]:
+    """`threads` threads each read then write a clip, ten times, each time in its own
+    transaction; returns the errors they met."""
+    errors: list[str] = []
 
     def writer(n: int) -> None:
         try:
             for i in range(10):
                 with engine.connect() as conn:
                     conn.execute(select(func.count()).select_from(Clip))  # a read first
-                    conn.execute(Clip.__table__.insert().values(
-                        id=uuid.uuid4(), title=f"w{n}-{i}", description="",
-                        media="https://cdn.example.com/x.mp4"))
+                    conn.execute(Clip.__table__.insert().values(_new_clip_row(f"{name}{n}-{i}")))
                     conn.commit()
-                written.append(1)
-        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+        except Exception as exc:  # noqa: BLE001  (reported by the caller)
             errors.append(repr(exc))
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(16)]
-    for thread in threads:
+    running = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in running:
         thread.start()
-    for thread in threads:
+    for thread in running:
         thread.join()
+    return errors
 
-    assert errors == []
-    assert db.session.scalar(select(func.count()).select_from(Clip)) == 160 == len(written)
+
+def test_writers_of_one_process_take_turns_and_every_write_lands(db):
+    """Sixteen threads, each reading then writing in its own transactions: every write lands and
+    none meets "database is locked" (on SQLite they queue on the process's writer lock)."""
+    assert _read_then_write_from_threads(db.engine, "w", 16) == []
+    assert db.session.scalar(select(func.count()).select_from(Clip)) == 160
     assert not _writer_lock_held(db)
 
 
@@ -363,34 +362,14 @@ def test_writers_of_two_processes_take_turns_and_every_write_lands(db):
     db.session.remove()
     db.engine.dispose()  # the child must not share the parent's pooled connections
 
-    def write_from_threads(engine, name: str) -> list[str]:
-        errors: list[str] = []
-
-        def writer(n: int) -> None:
-            try:
-                for i in range(10):
-                    with engine.connect() as conn:
-                        conn.execute(select(func.count()).select_from(Clip))  # a read first
-                        conn.execute(Clip.__table__.insert().values(_new_clip_row(f"{name}{n}-{i}")))
-                        conn.commit()
-            except Exception as exc:  # noqa: BLE001  (reported by the caller)
-                errors.append(repr(exc))
-
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return errors
-
     pid = os.fork()
     if pid == 0:
         status = 1
         try:
-            status = 1 if write_from_threads(create_engine(url), "child") else 0
+            status = 1 if _read_then_write_from_threads(create_engine(url), "child", 8) else 0
         finally:
             os._exit(status)
-    errors = write_from_threads(db.engine, "parent")
+    errors = _read_then_write_from_threads(db.engine, "parent", 8)
     _, status = os.waitpid(pid, 0)
 
     assert errors == []

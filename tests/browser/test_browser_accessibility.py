@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import sign_in
 from .test_browser_layout import fill_dashboard
 
 pytestmark = pytest.mark.browser
@@ -28,14 +27,8 @@ def violations(page) -> list[str]:
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_no_page_has_a_serious_accessibility_violation(open_page, live, width):
-    tour = fill_dashboard(live)
     page = open_page(width, email=None)
-    page.goto("/login")
-    found = {"login": violations(page)}
-    sign_in(page)
-    for name, path in tour.pages().items():
-        page.goto(path)
-        found[name] = violations(page)
+    found = fill_dashboard(live).visit(page, lambda _name, page: violations(page))
     page.goto("/clips?q=no-such-clip")
     found["clips-empty"] = violations(page)
     assert {name: v for name, v in found.items() if v} == {}
