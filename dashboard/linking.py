@@ -404,7 +404,8 @@ def refresh_ahead(config, platform: str) -> timedelta:
     return timedelta(seconds=config[key])
 
 
-def _due(account: SocialAccount, config, now: datetime) -> bool:
+def _due(account, config, now: datetime) -> bool:
+    """Whether a linked token (an account, or a row of its token columns) is due a refresh."""
     return (account.linked_at is not None and account.token_expires_at is not None
             and not account.needs_reconnect
             and account.token_expires_at <= now + refresh_ahead(config, account.platform))
@@ -550,23 +551,28 @@ def refresh_due(db, limit: int = 100) -> dict[str, int]:
     return counts
 
 
+# What deciding whether a token is due reads: a few columns, not the account.
+_TOKEN_DUE_COLUMNS = select(SocialAccount.platform, SocialAccount.linked_at,
+                            SocialAccount.token_expires_at, SocialAccount.needs_reconnect)
+
+
 def ensure_fresh_token(db, account_id: uuid.UUID | None) -> None:
     """Before a publish: refresh the account's token if it is within the refresh-ahead window,
-    waiting for another worker's refresh to finish. Commits; call before the attempt's own
-    transaction starts."""
+    waiting for another worker's refresh to finish. Call before the attempt's own transaction
+    starts: a refresh commits. When none is due (nearly always) this is one read in the
+    caller's transaction, which goes on; the attempt reads the account afresh after its lock."""
     if account_id is None:
         return
     config = current_app.config
     deadline = time.monotonic() + config["TOKEN_REFRESH_LEASE_SECONDS"]
+    query = _TOKEN_DUE_COLUMNS.where(SocialAccount.id == account_id)
     while True:
-        account = db.session.get(SocialAccount, account_id)
-        if account is None or not _due(account, config, utcnow()):
-            db.session.commit()
+        token = db.session.execute(query).first()
+        if token is None or not _due(token, config, utcnow()):
             return
         if refresh_account(db, account_id) != "busy" or time.monotonic() > deadline:
             return
-        db.session.expire_all()
-        time.sleep(0.2)
+        time.sleep(0.2)  # "busy" committed: the next read sees the other worker's refresh
 
 
 def fresh_credentials(db, account_id: uuid.UUID) -> dict[str, str] | None:

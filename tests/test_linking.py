@@ -333,6 +333,34 @@ def test_two_concurrent_workers_refresh_once_and_lose_nothing(app, client, db, a
         assert linking.refresh_account(db, account_id, force=True) == "refreshed"
 
 
+def test_a_publish_waits_for_another_workers_refresh_and_uses_its_token(app, client, db, admin,
+                                                                        platforms):
+    account = _linked(client, db, "tiktok")
+    account_id = account.id
+    old = get_account_credentials(db, account_id)["access_token"]
+    db.session.commit()
+    platforms.tiktok_oauth.token_delay = 1.0  # the other worker's refresh takes a second
+    outcome = []
+
+    def other_worker():
+        with app.app_context():
+            outcome.append(linking.refresh_account(db, account_id))
+            db.session.remove()
+
+    lease = select(SocialAccount.token_refresh_lease_until).where(SocialAccount.id == account_id)
+    with time_machine.travel(utcnow() + timedelta(hours=1, minutes=55), tick=True):
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        while db.session.scalar(lease) is None and thread.is_alive():  # until it holds the claim
+            db.session.commit()
+        fresh = linking.fresh_credentials(db, account_id)
+        thread.join(timeout=30)
+    assert outcome == ["refreshed"]
+    assert platforms.tiktok_oauth.refreshes == 1  # the publish did not refresh a second time
+    assert fresh["access_token"] != old
+    assert fresh == get_account_credentials(db, account_id)
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_refused_refresh_marks_needs_reconnect_and_publishing_is_refused_before_any_call(
         client, db, admin, platforms, platform, make_clip):
