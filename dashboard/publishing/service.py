@@ -77,8 +77,10 @@ _TARGET_CLIP = select(*(_CLIPS.c[f.name] for f in fields(TargetClip))).where(
 
 
 def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | None,
-                caption: str, hashtags: list[str]) -> tuple[TargetClip, SocialAccount | None]:
-    """The clip and account of a publish, checked; raises before anything is written.
+                caption: str, hashtags: list[str], *,
+                lock: bool = False) -> tuple[TargetClip, SocialAccount | None]:
+    """The clip and account of a publish, checked; raises before anything is written. With
+    `lock`, the account is read under `lock_account`'s lock (held to the commit), after the clip.
 
     NotFound for an unknown clip or account; InvalidInput for an account of another platform,
     an inactive account, an account that needs new credentials, or a broken platform rule.
@@ -90,7 +92,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
     clip = TargetClip(*row)
     account = None
     if account_id is not None:
-        account = db.session.get(SocialAccount, account_id)
+        account = lock_account(db, account_id) if lock else db.session.get(SocialAccount, account_id)
         if account is None:
             raise AccountNotFound(account_id)
         if account.platform != platform:
@@ -145,17 +147,17 @@ def needs_reconnect_message(account: SocialAccount) -> str:
     return f"@{account.handle} must be reconnected{reason}: use Reconnect on the accounts page"
 
 
-def lock_account(db, account_id: uuid.UUID | None) -> None:
-    """Serialise quota checks per account until the commit: a row lock on PostgreSQL; on SQLite,
-    whose writers queue on one lock anyway, the write lock without a query."""
+def lock_account(db, account_id: uuid.UUID | None) -> SocialAccount | None:
+    """Serialise quota checks per account until the commit, and read the account afresh under
+    that lock (None when there is none). PostgreSQL: a row lock, taken by that read; SQLite,
+    whose writers queue on one lock anyway: the write lock, then the read. While the caller
+    holds the result, the session serves later reads of the account without a query."""
     if account_id is None:
-        return
+        return None
     if db.session.get_bind().dialect.name == "sqlite":
         take_write_lock(db.session)
-    else:
-        db.session.execute(
-            select(SocialAccount.id).where(SocialAccount.id == account_id).with_for_update()
-        )
+        return db.session.get(SocialAccount, account_id, populate_existing=True)
+    return db.session.get(SocialAccount, account_id, with_for_update=True, populate_existing=True)
 
 
 _LOGS = cast(Table, PublishLog.__table__)
@@ -253,9 +255,8 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
     metadata = request.metadata
     # A linked token near its expiry is refreshed first, before this attempt's transaction.
     ensure_fresh_token(db, request.social_account_id)
-    lock_account(db, request.social_account_id)
     clip, account = load_target(db, request.clip_id, request.platform, request.social_account_id,
-                                metadata.caption, metadata.hashtags)
+                                metadata.caption, metadata.hashtags, lock=True)
     now = utcnow()
     if account is not None:
         quota = quota_state(session, account, now)

@@ -20,7 +20,7 @@ from .. import idempotency
 from ..extensions import db
 from ..ledger import record_event
 from ..linking import ensure_fresh_token, refresh_due
-from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, SocialAccount, utcnow
+from ..models import WAITING_STATUSES, Clip, PublishLog, PublishStatus, utcnow
 from ..ops.logs import current_request_id, request_id_context
 from ..ops.metrics import PublishReport
 from . import journal, pipeline
@@ -140,15 +140,13 @@ def run_publish(db, log_id: uuid.UUID) -> None:
     session.rollback()
     # A linked token near its expiry is refreshed before the attempt (its own transactions).
     ensure_fresh_token(db, account_id)
-    lock_account(db, account_id)
+    account = lock_account(db, account_id)  # read under the lock: as fresh as the claim
     previous_status = session.scalar(select(PublishLog.status).where(PublishLog.id == log_id))
     if not claim(db, log_id):
         session.rollback()
         return
-    session.expire_all()
-    log_row = session.get(PublishLog, log_id)
-    clip = session.get(Clip, log_row.clip_id)
-    account = session.get(SocialAccount, account_id) if account_id else None
+    log_row = session.get(PublishLog, log_id, populate_existing=True)
+    clip = session.get(Clip, log_row.clip_id, populate_existing=True)
     now = log_row.started_at
 
     message: str | None
