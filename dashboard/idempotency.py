@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import Table, delete, event, select, update
+from sqlalchemy import Table, bindparam, delete, event, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -147,6 +147,18 @@ def _link_created_batch(session, _flush_context):
         link_created_work(session, batch_id=batch.id)
 
 
+def _link(column: str):
+    table = cast(Table, IdempotencyRecord.__table__)
+    return update(table).where(
+        table.c.id == bindparam("record_id"), table.c.response_status.is_(None),
+        table.c.publish_log_id.is_(None), table.c.batch_id.is_(None),
+    ).values({column: bindparam("work_id", type_=table.c[column].type)})
+
+
+# Built once: on SQLite the link is written inside the write lock (after the work's first write).
+_LINK_LOG, _LINK_BATCH = _link("publish_log_id"), _link("batch_id")
+
+
 def link_created_work(session, *, batch_id: uuid.UUID | None = None,
                       publish_log_id: uuid.UUID | None = None) -> None:
     """Link the request's reservation, if it holds one, to the first batch or publish log it
@@ -155,13 +167,11 @@ def link_created_work(session, *, batch_id: uuid.UUID | None = None,
     record_id = session.info.get(_ACTIVE)
     if record_id is None:
         return
-    values = {"batch_id": batch_id} if batch_id is not None else {"publish_log_id": publish_log_id}
-    table = cast(Table, IdempotencyRecord.__table__)
-    linked = session.connection().execute(
-        update(table).where(table.c.id == record_id, table.c.response_status.is_(None),
-                            table.c.publish_log_id.is_(None), table.c.batch_id.is_(None))
-        .values(**values)
-    ).rowcount
+    if batch_id is not None:
+        statement, work_id = _LINK_BATCH, batch_id
+    else:
+        statement, work_id = _LINK_LOG, publish_log_id
+    linked = session.connection().execute(statement, {"record_id": record_id, "work_id": work_id}).rowcount
     session.info.pop(_ACTIVE, None)
     if linked != 1:
         raise Conflict("this request's Idempotency-Key was taken over by a later repeat; "

@@ -185,8 +185,19 @@ def record_events(
 ) -> list[uuid.UUID]:
     """Write several events of one entity (each an event type and its metadata), in this order,
     with one statement in the session's current transaction (the caller commits); their ids."""
+    return insert_events(session, event_rows(entity_type, entity_id, events))
+
+
+def event_rows(
+    entity_type: str,
+    entity_id: uuid.UUID,
+    events: Sequence[tuple[str, dict[str, Any] | None]],
+) -> list[dict[str, Any]]:
+    """The rows `insert_events` writes for these events of one entity, checked (no secret-looking
+    key) and with their ids, not yet time-stamped. A transaction builds them before its first
+    write, so that SQLite's write lock is not held while they are."""
     rows = []
-    for (event_type, metadata), created_at in zip(events, _event_times(len(events)), strict=True):
+    for event_type, metadata in events:
         if metadata and not _FORBIDDEN_KEYS.isdisjoint(metadata):
             leaked = sorted(_FORBIDDEN_KEYS.intersection(metadata))
             raise ValueError(f"secret-looking keys in ledger metadata: {leaked}")
@@ -196,8 +207,16 @@ def record_events(
             "entity_type": entity_type,
             "entity_id": entity_id,
             "metadata": _jsonable(metadata) if metadata else {},
-            "created_at": created_at,
         })
+    return rows
+
+
+def insert_events(session: DbSession, rows: list[dict[str, Any]]) -> list[uuid.UUID]:
+    """Write rows of `event_rows` (each once), in this order, time-stamped now, with one
+    statement in the session's current transaction (the caller commits); their ids."""
+    # Stamped as they are written, not as they were built: the ledger lists by time.
+    for row, created_at in zip(rows, _event_times(len(rows)), strict=True):
+        row["created_at"] = created_at
     # On the session's connection, not through session.execute: that would first flush the
     # session's pending objects, and their later changes would cost an UPDATE each.
     session.connection().execute(_INSERT_EVENT, rows)

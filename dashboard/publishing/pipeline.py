@@ -39,11 +39,11 @@ from typing import Any, cast
 
 import httpx
 from flask import current_app
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, inspect, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
-from ..ledger import record_event, record_events
+from ..ledger import event_rows, insert_events, record_event
 from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
 from ..models import Clip, PublishLog, PublishStatus, SocialAccount, TargetClip, utcnow
@@ -140,12 +140,13 @@ class Attempt:
 
 
 def start(db, log_row: PublishLog, clip: Clip | TargetClip, account: SocialAccount | None,
-          started: dict[str, Any]) -> Attempt:
+          started: dict[str, Any], *, insert: bool = False) -> Attempt:
     """Pick the attempt's publisher, note it on the log, record the attempt's two ledger events
     in one statement (`publish_started` with the metadata `started`, then the publisher's), and
     prepare a live attempt's first step (the caller commits, then calls `run`).
 
-    `log_row` may be a new log not inserted yet (see `service.insert_log`). A live attempt
+    With `insert`, `log_row` is a new log, inserted here (`service.insert_log`) before its
+    events; without, it is a log already written, or one the caller inserts. A live attempt
     retried after a transient failure keeps its step and platform state: it resumes where it
     failed.
     """
@@ -157,8 +158,19 @@ def start(db, log_row: PublishLog, clip: Clip | TargetClip, account: SocialAccou
     else:
         metadata["reason"] = choice.reason
     metadata["publish_log_id"] = log_row.id
-    record_events(db.session, "clip", log_row.clip_id,
-                  [("publish_started", started), (choice.event_type, metadata)])
+    events = event_rows("clip", log_row.clip_id,
+                        [("publish_started", started), (choice.event_type, metadata)])
+    attempt = _prepared(log_row, clip, account, choice)
+    # The writes come last, with nothing else between them and the commit: on SQLite the first
+    # one takes the write lock, which every other writer then waits for.
+    if insert:
+        service.insert_log(db.session, log_row)
+    insert_events(db.session, events)
+    return attempt
+
+
+def _prepared(log_row: PublishLog, clip: Clip | TargetClip, account: SocialAccount | None,
+              choice: PublisherChoice) -> Attempt:
     if choice.publisher is not None:  # one-shot, not live
         if log_row.step is not None:
             # A live attempt being retried without its live client (credentials removed, mode
@@ -207,11 +219,14 @@ def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
         if facts is None:
             facts = service.AttemptFacts.of(session.connection().execute(_FACTS, {"log_id": log_id}).one())
         change = service.outcome_change(facts, outcome, may_retry=may_retry)
+        # Built before the UPDATE: on SQLite it takes the write lock, held to the commit.
+        event = change.event_rows()
+        report = PublishReport.of(replace(facts, status=change.values["status"]))
         if _write_outcome(session, change, token):
-            change.record_event(session)
-            report = PublishReport.of(replace(facts, status=change.values["status"]))
-            retry_at = change.retry_at
+            change.record_event(session, event)
             session.commit()
+            _keep_as_committed(session, change)
+            retry_at = change.retry_at
             report.report()
         else:
             # Not the attempt that was started any more: its runner lost the claim (False), or it
@@ -252,19 +267,23 @@ def _write_outcome(session, change: service.OutcomeChange, token: datetime | Non
     """Write the outcome on its log with one conditional UPDATE; False (nothing written) unless
     the log is still the attempt that was started, in flight, and claimed with `token` if given:
     an outcome is recorded once, only on the attempt it answers."""
-    values = {**change.values, "step_started_at": None}
-    statement = _outcome_update(tuple(values), token is not None)
-    params = {f"new_{name}": value for name, value in values.items()}
-    params.update(log_id=change.facts.id, started_attempts=change.facts.attempts, token=token)
-    if session.connection().execute(statement, params).rowcount != 1:
-        return False
-    # The session's copy of the log, if it holds one (publish_now's), as a flush would leave it.
+    statement = _outcome_update(tuple(change.values) + ("step_started_at",), token is not None)
+    params = {f"new_{name}": value for name, value in change.values.items()}
+    params.update(new_step_started_at=None, log_id=change.facts.id,
+                  started_attempts=change.facts.attempts, token=token)
+    return session.connection().execute(statement, params).rowcount == 1
+
+
+def _keep_as_committed(session, change: service.OutcomeChange) -> None:
+    """After the commit of `_write_outcome`'s UPDATE: the session's copy of the log, if it holds
+    one unexpired (publish_now's), as a flush would have left it."""
     kept = session.identity_map.get(session.identity_key(PublishLog, change.facts.id))
-    if kept is not None:
-        for name, value in values.items():
-            set_committed_value(kept, name, value)
-        session.expire(kept, ["updated_at", "counts_at"])  # the database set those
-    return True
+    if kept is None or inspect(kept).expired:
+        return
+    for name, value in change.values.items():
+        set_committed_value(kept, name, value)
+    set_committed_value(kept, "step_started_at", None)
+    session.expire(kept, ["updated_at", "counts_at"])  # the database set those
 
 
 def commit_outcome(session, log_row: PublishLog) -> datetime | None:

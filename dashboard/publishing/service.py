@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..extensions import take_write_lock
 from ..idempotency import link_created_work
-from ..ledger import record_event
+from ..ledger import event_rows, insert_events, record_event
 from ..linking import ensure_fresh_token
 from ..media.clips import media_facts
 from ..models import (
@@ -162,9 +162,11 @@ def lock_account(db, account_id: uuid.UUID | None) -> SocialAccount | None:
 
 _LOGS = cast(Table, PublishLog.__table__)
 _INSERT_LOG = insert(_LOGS)
-# The log's mapped attributes, their columns, and whether a column left out of an INSERT is NULL
-# (no default of the database's); counts_at is computed by the database.
-_LOG_COLUMNS = tuple((prop.key, prop.columns[0].key, prop.columns[0].server_default is None)
+# The log's mapped attributes, their columns and their Python-side defaults (None when a column
+# has none), and whether a column left out of an INSERT is NULL (no default of the database's);
+# counts_at is computed by the database.
+_LOG_COLUMNS = tuple((prop.key, prop.columns[0].key, prop.columns[0].default,
+                      prop.columns[0].server_default is None)
                      for prop in inspect(PublishLog).column_attrs if prop.columns[0].computed is None)
 
 
@@ -178,18 +180,26 @@ def insert_log(session, log_row: PublishLog) -> None:
     Columns `log_row` leaves unset get their defaults, which `log_row` then holds too; what the
     database sets itself (`counts_at`) is read if asked for.
     """
+    # Everything but the INSERT happens before it: on SQLite a transaction's first write takes
+    # the write lock, held to the commit.
     given = log_row.__dict__
-    values = {column: given[name] for name, column, _ in _LOG_COLUMNS if name in given}
-    inserted = session.connection().execute(_INSERT_LOG, values).last_inserted_params()
-    for name, column, null_when_left_out in _LOG_COLUMNS:
+    for name, _column, default, null_when_left_out in _LOG_COLUMNS:
         if name in given:
             continue
-        if column in inserted:
-            given[name] = inserted[column]
+        if default is not None and default.is_scalar:
+            given[name] = default.arg
+        elif default is not None and default.is_callable:
+            given[name] = default.arg(None)  # what SQLAlchemy's INSERT would have called
         elif null_when_left_out:
             given[name] = None
+    values = {column: given[name] for name, column, _, _ in _LOG_COLUMNS if name in given}
     make_transient_to_detached(log_row)
     session.add(log_row)
+    try:
+        session.connection().execute(_INSERT_LOG, values)
+    except BaseException:
+        session.expunge(log_row)  # no such row: the session must not hold it as one
+        raise
     link_created_work(session, publish_log_id=log_row.id)
 
 
@@ -284,8 +294,7 @@ def publish_now(db, request: PublishRequest) -> PublishAttempt:
         "platform": request.platform,
         "social_account_id": log_row.social_account_id,
         "publish_log_id": log_row.id,
-    })
-    insert_log(session, log_row)
+    }, insert=True)
     log_id = log_row.id
     # Committing ends the transaction and returns the connection to the pool before the (slow)
     # platform call. The session is not closed: that would detach the caller's objects (the
@@ -383,10 +392,15 @@ class OutcomeChange:
         """When the queue tries again, if the attempt was queued again."""
         return self.values["next_attempt_at"] if self.values["status"] == PublishStatus.QUEUED.value else None
 
-    def record_event(self, session) -> None:
-        """The outcome's ledger event, and the account's need for credentials if the platform
-        refused its token (the caller commits, with the log's new values)."""
-        record_event(session, self.event_type, "clip", self.facts.clip_id, self.event)
+    def event_rows(self) -> list[dict[str, Any]]:
+        """The outcome's ledger event as a row for `record_event` (see `ledger.event_rows`)."""
+        return event_rows("clip", self.facts.clip_id, [(self.event_type, self.event)])
+
+    def record_event(self, session, rows: list[dict[str, Any]] | None = None) -> None:
+        """The outcome's ledger event (`rows`, if built beforehand by `event_rows`), and the
+        account's need for credentials if the platform refused its token (the caller commits,
+        with the log's new values)."""
+        insert_events(session, self.event_rows() if rows is None else rows)
         if self.credentials_refused is not None and self.facts.social_account_id is not None:
             account = session.get(SocialAccount, self.facts.social_account_id)
             if account is not None and not account.needs_credentials:
