@@ -183,16 +183,16 @@ def insert_log(session, log_row: PublishLog) -> None:
     # Everything but the INSERT happens before it: on SQLite a transaction's first write takes
     # the write lock, held to the commit.
     given = log_row.__dict__
-    for name, _column, default, null_when_left_out in _LOG_COLUMNS:
+    values = {}
+    for name, column, default, null_when_left_out in _LOG_COLUMNS:
         if name in given:
-            continue
-        if default is not None and default.is_scalar:
-            given[name] = default.arg
+            values[column] = given[name]
+        elif default is not None and default.is_scalar:
+            values[column] = given[name] = default.arg
         elif default is not None and default.is_callable:
-            given[name] = default.arg(None)  # what SQLAlchemy's INSERT would have called
+            values[column] = given[name] = default.arg(None)  # as SQLAlchemy's INSERT would
         elif null_when_left_out:
-            given[name] = None
-    values = {column: given[name] for name, column, _, _ in _LOG_COLUMNS if name in given}
+            given[name] = None  # what the database writes for a column left out
     make_transient_to_detached(log_row)
     session.add(log_row)
     try:
