@@ -167,10 +167,8 @@ def link_created_work(session, *, batch_id: uuid.UUID | None = None,
     record_id = session.info.get(_ACTIVE)
     if record_id is None:
         return
-    if batch_id is not None:
-        statement, work_id = _LINK_BATCH, batch_id
-    else:
-        statement, work_id = _LINK_LOG, publish_log_id
+    statement = _LINK_BATCH if batch_id is not None else _LINK_LOG
+    work_id = batch_id if batch_id is not None else publish_log_id
     linked = session.connection().execute(statement, {"record_id": record_id, "work_id": work_id}).rowcount
     session.info.pop(_ACTIVE, None)
     if linked != 1:

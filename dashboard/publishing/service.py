@@ -183,7 +183,7 @@ def insert_log(session, log_row: PublishLog) -> None:
     # Everything but the INSERT happens before it: on SQLite a transaction's first write takes
     # the write lock, held to the commit.
     given = log_row.__dict__
-    values = {}
+    values: dict[str, Any] = {}
     for name, column, default, null_when_left_out in _LOG_COLUMNS:
         if name in given:
             values[column] = given[name]
