@@ -514,6 +514,65 @@ for _dialect, _statements in PUBLISH_DAY_COUNT_TRIGGERS.items():
         event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
+class RowCount(Model):
+    """The number of rows of a table a page shows whole, kept by triggers on that table
+    (ROW_COUNT_TRIGGERS; the migration creates the same), so that the page reads one row rather
+    than counting them all. Only clips (home's "clips" figure) for now.
+    """
+
+    __tablename__ = "row_counts"
+
+    table_name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    row_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# An insert adds its row(s), creating the count if it is missing; a delete takes its row(s) away
+# from an existing count (never creates one: emptying both tables in any order leaves 0).
+# PostgreSQL counts per statement from the transition table, so a COPY of a million clips moves
+# the count once; TRUNCATE sets it to 0.
+ROW_COUNT_TRIGGERS = {
+    "sqlite": [
+        """CREATE TRIGGER IF NOT EXISTS clips_row_count_insert AFTER INSERT ON clips
+        BEGIN
+          INSERT INTO row_counts (table_name, row_count) VALUES ('clips', 1)
+          ON CONFLICT (table_name) DO UPDATE SET row_count = row_count + 1;
+        END""",
+        """CREATE TRIGGER IF NOT EXISTS clips_row_count_delete AFTER DELETE ON clips
+        BEGIN
+          UPDATE row_counts SET row_count = row_count - 1 WHERE table_name = 'clips';
+        END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION clips_row_count_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'INSERT' THEN
+            INSERT INTO row_counts (table_name, row_count)
+            SELECT 'clips', count(*) FROM inserted_rows HAVING count(*) > 0
+            ON CONFLICT (table_name) DO UPDATE SET row_count = row_counts.row_count + EXCLUDED.row_count;
+          ELSIF TG_OP = 'DELETE' THEN
+            UPDATE row_counts SET row_count = row_count - (SELECT count(*) FROM deleted_rows)
+            WHERE table_name = 'clips';
+          ELSE
+            UPDATE row_counts SET row_count = 0 WHERE table_name = 'clips';
+          END IF;
+          RETURN NULL;
+        END $$""",
+        "DROP TRIGGER IF EXISTS clips_row_count_insert ON clips",
+        """CREATE TRIGGER clips_row_count_insert AFTER INSERT ON clips
+        REFERENCING NEW TABLE AS inserted_rows FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",
+        "DROP TRIGGER IF EXISTS clips_row_count_delete ON clips",
+        """CREATE TRIGGER clips_row_count_delete AFTER DELETE ON clips
+        REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",
+        "DROP TRIGGER IF EXISTS clips_row_count_truncate ON clips",
+        """CREATE TRIGGER clips_row_count_truncate AFTER TRUNCATE ON clips
+        FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",
+    ],
+}
+for _dialect, _statements in ROW_COUNT_TRIGGERS.items():
+    for _statement in _statements:
+        event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+
+
 class PublishBatch(TimestampMixin, Model):
     """One cross-posting action: a clip sent to several accounts, one publish log per target."""
 

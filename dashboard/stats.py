@@ -1,8 +1,10 @@
 """Figures for the home page: counts, success rate per platform, the latest failures.
 
 Read-only queries that follow the publish log indexes: (status, requested_at) for the failures,
-and the per-day counts (plus the logs of the window's first, partial day) for the rates. "Today"
-and "the last 7 days" are counted in UTC, the timezone every timestamp is stored in.
+and the per-day counts (plus the logs of the window's first, partial day) for the rates; the
+number of clips is the count the database keeps (RowCount), not a count of every clip. "Today"
+starts at midnight on the user's clock; the 7-day window's per-day counts are UTC days, the
+timezone every timestamp is stored in.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .models import (
     PublishDayCount,
     PublishLog,
     PublishStatus,
+    RowCount,
     SocialAccount,
     utcnow,
 )
@@ -73,7 +76,7 @@ def counts(db, now: datetime | None = None, zone: tzinfo = UTC) -> Counts:
     """Clips, accounts (all and active) and publish attempts since midnight on `zone`'s clock."""
     now = now or utcnow()
     return Counts(
-        clips=_count(db, select(func.count()).select_from(Clip)),
+        clips=_count(db, select(RowCount.row_count).where(RowCount.table_name == Clip.__tablename__)),
         accounts=_count(db, select(func.count()).select_from(SocialAccount)),
         active_accounts=_count(db, select(func.count()).select_from(SocialAccount)
                                .where(SocialAccount.active.is_(True))),

@@ -135,3 +135,19 @@ def test_clip_search_migration_finds_the_clips_made_before_it(migrated_app):
     flask_migrate.upgrade()
 
     assert [clip.title for clip in list_clips(db, "before the SEARCH").items] == ["Made before the search index"]
+
+
+def test_row_counts_migration_counts_the_clips_made_before_it(migrated_app):
+    from dashboard import stats
+    from dashboard.models import Clip
+
+    flask_migrate.downgrade(revision="d4e6f8a0b2c1")
+    db.session.add_all([Clip(title=f"Made before the count {i}", media="https://cdn.example.com/a.mp4")
+                        for i in range(2)])
+    db.session.commit()
+    flask_migrate.upgrade()
+
+    assert stats.counts(db).clips == 2
+    db.session.add(Clip(title="Made after it", media="https://cdn.example.com/b.mp4"))
+    db.session.commit()
+    assert stats.counts(db).clips == 3

@@ -134,6 +134,29 @@ def test_the_7_day_rates_follow_every_change_to_a_log(db, make_log):
     assert tiktok() == (2, 0)
 
 
+def test_the_clip_count_follows_every_insert_and_delete(db, make_clip):
+    """Home's clip figure is a count the database keeps: clips added by the ORM or by one
+    multi-row INSERT, and deleted one by one or in bulk, all move it."""
+    from sqlalchemy import delete, insert
+
+    from dashboard.clips import delete_clip
+    from dashboard.models import Clip
+
+    assert stats.counts(db).clips == 0
+    first = make_clip()
+    make_clip()
+    assert stats.counts(db).clips == 2
+    db.session.execute(insert(Clip), [{"title": f"Bulk {i}", "media": "https://cdn.example.com/b.mp4"}
+                                      for i in range(3)])
+    db.session.commit()
+    assert stats.counts(db).clips == 5
+    delete_clip(db, first.id)
+    assert stats.counts(db).clips == 4
+    db.session.execute(delete(Clip).where(Clip.title.like("Bulk %")))
+    db.session.commit()
+    assert stats.counts(db).clips == 1
+
+
 def test_publishes_today_counts_from_midnight_utc(db, make_log):
     now = utcnow().replace(hour=12, minute=0)
     midnight = stats.start_of_day(now)
