@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy.dialects import postgresql
 
 from .errors import ClipNotFound, Conflict, FieldError, InvalidInput
 from .ledger import record_event
-from .models import CLIP_SEARCH_COLUMNS, CLIP_SEARCH_TABLE, Clip, PublishLog
+from .models import (
+    CLIP_SEARCH_COLUMNS,
+    CLIP_SEARCH_TABLE,
+    CLIP_SHORT_SEARCH_TABLE,
+    CLIP_SHORT_TERMS,
+    Clip,
+    PublishLog,
+)
 from .pagination import Page, keyset_page
 from .schemas import ClipIn, ClipPatch
 from .transactions import rolls_back
@@ -22,8 +30,6 @@ def get_clip(db, clip_id: uuid.UUID) -> Clip:
     return clip
 
 
-# The trigram indexes answer substrings of at least this many characters; shorter ones scan.
-TRIGRAM = 3
 # SQLite: up to this many clips matching, the search table's answer picks the clips; beyond it,
 # walking the clips newest first meets a page of matches soon, as PostgreSQL's planner also chooses.
 SEARCH_CANDIDATES = 2000
@@ -37,7 +43,11 @@ def list_clips(db, search: str | None = None, cursor: str | None = None, limit: 
     if search:
         query = query.where(or_(*(getattr(Clip, name).icontains(search, autoescape=True)
                                   for name in CLIP_SEARCH_COLUMNS)))
-        if len(search) >= TRIGRAM and db.session.get_bind().dialect.name == "sqlite":
+        if db.session.get_bind().dialect.name == "postgresql":
+            if len(search) <= CLIP_SHORT_TERMS:
+                query = query.where(func.clip_short_terms(Clip.title, Clip.description, Clip.media)
+                                    .op("@>")(postgresql.array([func.lower(search)])))
+        else:
             candidates = _sqlite_search_candidates(db.session, search)
             if candidates is not None:
                 query = query.where(Clip.id.in_(candidates))
@@ -45,14 +55,19 @@ def list_clips(db, search: str | None = None, cursor: str | None = None, limit: 
 
 
 def _sqlite_search_candidates(session, search: str) -> list[uuid.UUID] | None:
-    """The ids of the clips the FTS5 trigram table finds for `search`, or None when there are
-    more than SEARCH_CANDIDATES. A superset of the ILIKE's answer, which still decides: the
+    """The ids of the clips SQLite's search tables find for `search` (the short-terms table up
+    to 2 characters, the trigram table from 3), or None when there are more than
+    SEARCH_CANDIDATES. A superset of the ILIKE's answer, which still decides: the trigram
     tokenizer folds the case of more letters than SQLite's lower()."""
-    phrase = '"' + search.replace('"', '""') + '"'
+    if len(search) <= CLIP_SHORT_TERMS:  # the term is the hex of what lower() makes of it
+        table, match = CLIP_SHORT_SEARCH_TABLE, "'\"' || hex(lower(:search)) || '\"'"
+    else:
+        table, match = CLIP_SEARCH_TABLE, ":search"
+        search = f"{{{' '.join(CLIP_SEARCH_COLUMNS)}}} : " + '"' + search.replace('"', '""') + '"'
     found = session.execute(
-        text(f"SELECT clip_id FROM {CLIP_SEARCH_TABLE} WHERE {CLIP_SEARCH_TABLE} MATCH :match LIMIT :most")
+        text(f"SELECT clip_id FROM {table} WHERE {table} MATCH {match} LIMIT :most")
         .columns(clip_id=Clip.id.type),
-        {"match": f"{{{' '.join(CLIP_SEARCH_COLUMNS)}}} : {phrase}", "most": SEARCH_CANDIDATES + 1},
+        {"search": search, "most": SEARCH_CANDIDATES + 1},
     ).scalars().all()
     return list(found) if len(found) <= SEARCH_CANDIDATES else None
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Uuid,
     event,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -251,6 +252,61 @@ for _statement in CLIP_SEARCH_DDL["sqlite"]:
     event.listen(db.metadata, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
 event.listen(db.metadata, "before_drop",
              DDL(f"DROP TABLE IF EXISTS {CLIP_SEARCH_TABLE}").execute_if(dialect="sqlite"))
+
+
+# Clip search of 1 or 2 characters, which no trigram answers: the set of every 1- and
+# 2-character substring of each searched column, lowercased by the database's lower() (what the
+# ILIKE compares by), so that the clips holding a short query are looked up, not scanned.
+# PostgreSQL: a GIN index on CLIP_SHORT_TERMS_FUNCTION's array. SQLite: an FTS5 table of the
+# substrings' UTF-8 bytes in hex (plain ASCII tokens; detail=none keeps only which rows), kept by
+# triggers, its rows found by the clip's 32-hex-digit id (a term is at most 16 hex digits). A
+# column's positions come from json_each over a run of zeros as long as the column, since a
+# trigger body may not use a recursive WITH.
+CLIP_SHORT_TERMS = 2
+CLIP_SHORT_SEARCH_TABLE = "clip_short_search"
+CLIP_SHORT_TERMS_FUNCTION = """CREATE OR REPLACE FUNCTION clip_short_terms(title text, description text, media text)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT substr(v, i, n)), '{}')
+  FROM unnest(ARRAY[lower(title), lower(description), lower(media)]) AS v,
+       generate_series(1, length(v)) AS i, (VALUES (1), (2)) AS sizes(n)
+  WHERE i + n - 1 <= length(v)
+$$"""
+
+
+def _sqlite_short_terms(row: str) -> str:
+    columns = " UNION ALL ".join(f"SELECT lower({row}.{name}) AS v" for name in CLIP_SEARCH_COLUMNS)
+    positions = "json_each('[' || rtrim(replace(printf('%.*c', length(v), 'x'), 'x', '0,'), ',') || ']')"
+    return f"""(SELECT group_concat(term, ' ') FROM (SELECT DISTINCT hex(substr(v, key + 1, n)) AS term
+      FROM ({columns}), {positions}, (SELECT 1 AS n UNION ALL SELECT 2) WHERE key + n <= length(v)))"""
+
+
+_SHORT_ROW_OF_OLD = f"{CLIP_SHORT_SEARCH_TABLE} MATCH '\"' || OLD.id || '\"'"
+CLIP_SHORT_SEARCH_DDL = {
+    "sqlite": [
+        f"""CREATE VIRTUAL TABLE IF NOT EXISTS {CLIP_SHORT_SEARCH_TABLE}
+        USING fts5(clip_id, terms, tokenize = 'ascii', detail = none)""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_short_search_insert AFTER INSERT ON clips BEGIN
+          INSERT INTO {CLIP_SHORT_SEARCH_TABLE} (clip_id, terms) VALUES (NEW.id, {_sqlite_short_terms("NEW")});
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_short_search_update AFTER UPDATE OF {_SEARCHED} ON clips BEGIN
+          UPDATE {CLIP_SHORT_SEARCH_TABLE} SET terms = {_sqlite_short_terms("NEW")} WHERE {_SHORT_ROW_OF_OLD};
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS clip_short_search_delete AFTER DELETE ON clips BEGIN
+          DELETE FROM {CLIP_SHORT_SEARCH_TABLE} WHERE {_SHORT_ROW_OF_OLD};
+        END""",
+    ],
+}
+# The same terms for the clips that exist already (the migration).
+CLIP_SHORT_SEARCH_FILL = (f"INSERT INTO {CLIP_SHORT_SEARCH_TABLE} (clip_id, terms) "
+                          f"SELECT id, {_sqlite_short_terms('clips')} FROM clips")
+# The function must exist before create_all (the tests) makes the index.
+event.listen(db.metadata, "before_create", DDL(CLIP_SHORT_TERMS_FUNCTION).execute_if(dialect="postgresql"))
+Index("ix_clips_short_terms", func.clip_short_terms(Clip.title, Clip.description, Clip.media),
+      postgresql_using="gin").ddl_if(dialect="postgresql")
+for _statement in CLIP_SHORT_SEARCH_DDL["sqlite"]:  # DDL() formats with %: printf's is doubled
+    event.listen(db.metadata, "after_create", DDL(_statement.replace("%", "%%")).execute_if(dialect="sqlite"))
+event.listen(db.metadata, "before_drop",
+             DDL(f"DROP TABLE IF EXISTS {CLIP_SHORT_SEARCH_TABLE}").execute_if(dialect="sqlite"))
 
 
 class MediaUpload(TimestampMixin, Model):

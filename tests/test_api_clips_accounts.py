@@ -177,9 +177,13 @@ def test_clip_search_is_a_case_insensitive_substring_of_any_searched_field(clien
     assert search_titles(client, editor, "bts-take") == ["Behind the scenes"]  # media
     assert search_titles(client, editor, "  scenes ") == ["Behind the scenes"]  # trimmed
     assert search_titles(client, editor, '"cheese"') == ['Say "cheese"']
-    # Short queries, which no trigram answers, still search every clip.
+    # Short queries (an index of 1- and 2-character substrings) are substrings alike.
     assert search_titles(client, editor, "BT") == ["Behind the scenes"]
     assert search_titles(client, editor, "e") == ["Behind the scenes", "Launch teaser", 'Say "cheese"']
+    assert search_titles(client, editor, "N,") == ["Launch teaser"]  # any character
+    assert search_titles(client, editor, '"') == ['Say "cheese"']
+    assert search_titles(client, editor, "zq") == []
+    assert search_titles(client, editor, "rs") == []  # "teaser" + "Spring": never across fields
     # % and _ are characters, not wildcards.
     assert search_titles(client, editor, "50%") == ["Launch teaser"]
     assert search_titles(client, editor, "5%") == []
@@ -201,10 +205,15 @@ def test_clip_search_follows_changes_and_deletions(client, editor):
     assert search_titles(client, editor, "new title") == ["New title"]
     assert search_titles(client, editor, "second") == ["New title"]
     assert search_titles(client, editor, "name") == ["Other name"]
+    assert search_titles(client, editor, "ol") == []  # short queries follow too
+    assert search_titles(client, editor, "tL") == ["New title"]
+    assert search_titles(client, editor, "ec") == ["New title"]
 
     assert client.delete(f"/api/clips/{other['id']}", headers=editor).status_code == 204
     assert search_titles(client, editor, "name") == []
     assert search_titles(client, editor, "words") == ["New title"]
+    assert search_titles(client, editor, "Ot") == []
+    assert search_titles(client, editor, "N") == ["New title"]
 
 
 @pytest.mark.parametrize(("query", "field"), [

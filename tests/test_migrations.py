@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, inspect, text
 from dashboard import create_app
 from dashboard.config import normalise_database_url
 from dashboard.extensions import db
-from dashboard.models import CLIP_SEARCH_TABLE
+from dashboard.models import CLIP_SEARCH_TABLE, CLIP_SHORT_SEARCH_TABLE
 
 from conftest import base_config
 
@@ -31,6 +31,8 @@ pytestmark = [
     # PostgreSQL gives a generated column's expression back in its own spelling; Alembic cannot
     # compare those (it never alters them) and says so.
     pytest.mark.filterwarnings("ignore:Computed default on publish_logs.counts_at:UserWarning"),
+    # The PostgreSQL-only index on clip_short_terms(...): SQLite cannot reflect an expression.
+    pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index:UserWarning"),
 ]
 
 @pytest.fixture
@@ -83,10 +85,10 @@ def migrated_app(empty_database, keep_logging):
 
 
 def on_this_dialect(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic ignores `ddl_if`: leave out the PostgreSQL-only trigram indexes on SQLite, and
-    SQLite's clip search table (FTS5, outside the metadata) with its shadow tables."""
+    """Alembic ignores `ddl_if`: leave out the PostgreSQL-only search indexes on SQLite, and
+    SQLite's clip search tables (FTS5, outside the metadata) with their shadow tables."""
     dialect = db.engine.dialect.name
-    if type_ == "table" and reflected and name.startswith(CLIP_SEARCH_TABLE):
+    if type_ == "table" and reflected and name.startswith((CLIP_SEARCH_TABLE, CLIP_SHORT_SEARCH_TABLE)):
         return dialect != "sqlite"
     ddl_if = getattr(obj, "_ddl_if", None)
     return ddl_if is None or ddl_if.dialect is None or ddl_if.dialect == dialect
@@ -101,11 +103,12 @@ def schema_differences() -> list:
 
 
 def sqlite_search_tables() -> set[str]:
-    """The FTS5 table of clip search and the shadow tables SQLite keeps for it."""
+    """The FTS5 tables of clip search and the shadow tables SQLite keeps for them."""
     if db.engine.dialect.name != "sqlite":
         return set()
     shadows = ("data", "idx", "content", "docsize", "config")
-    return {CLIP_SEARCH_TABLE} | {f"{CLIP_SEARCH_TABLE}_{part}" for part in shadows}
+    return {f"{table}{part}" for table in (CLIP_SEARCH_TABLE, CLIP_SHORT_SEARCH_TABLE)
+            for part in ("", *(f"_{shadow}" for shadow in shadows))}
 
 
 def test_migrations_produce_the_models_schema(migrated_app):
@@ -151,3 +154,16 @@ def test_row_counts_migration_counts_the_clips_made_before_it(migrated_app):
     db.session.add(Clip(title="Made after it", media="https://cdn.example.com/b.mp4"))
     db.session.commit()
     assert stats.counts(db).clips == 3
+
+
+def test_short_search_migration_finds_the_clips_made_before_it(migrated_app):
+    from dashboard.clips import list_clips
+    from dashboard.models import Clip
+
+    flask_migrate.downgrade(revision="e5f7a9b1c3d5")
+    db.session.add(Clip(title="Made before", description="the short index", media="https://cdn.example.com/a.mp4"))
+    db.session.commit()
+    flask_migrate.upgrade()
+
+    assert [clip.title for clip in list_clips(db, "SH").items] == ["Made before"]
+    assert list_clips(db, "zq").items == []
