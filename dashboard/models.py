@@ -582,10 +582,11 @@ class RowCount(Model):
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-# An insert adds its row(s), creating the count if it is missing; a delete takes its row(s) away
-# from an existing count (never creates one: emptying both tables in any order leaves 0).
-# PostgreSQL counts per statement from the transition table, so a COPY of a million clips moves
-# the count once; TRUNCATE sets it to 0.
+# An insert adds its row, creating the count if it is missing; a delete takes its row away from
+# an existing count (never creates one: emptying both tables in any order leaves 0). On
+# PostgreSQL they run at COMMIT (deferred constraint triggers), so the count's row is locked for
+# the commit only, not while a transaction that added a clip goes on (an upload stores its video
+# between its INSERT and its COMMIT); TRUNCATE sets the count to 0.
 ROW_COUNT_TRIGGERS = {
     "sqlite": [
         """CREATE TRIGGER IF NOT EXISTS clips_row_count_insert AFTER INSERT ON clips
@@ -602,23 +603,21 @@ ROW_COUNT_TRIGGERS = {
         """CREATE OR REPLACE FUNCTION clips_row_count_keep() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF TG_OP = 'INSERT' THEN
-            INSERT INTO row_counts (table_name, row_count)
-            SELECT 'clips', count(*) FROM inserted_rows HAVING count(*) > 0
-            ON CONFLICT (table_name) DO UPDATE SET row_count = row_counts.row_count + EXCLUDED.row_count;
+            INSERT INTO row_counts (table_name, row_count) VALUES ('clips', 1)
+            ON CONFLICT (table_name) DO UPDATE SET row_count = row_counts.row_count + 1;
           ELSIF TG_OP = 'DELETE' THEN
-            UPDATE row_counts SET row_count = row_count - (SELECT count(*) FROM deleted_rows)
-            WHERE table_name = 'clips';
+            UPDATE row_counts SET row_count = row_count - 1 WHERE table_name = 'clips';
           ELSE
             UPDATE row_counts SET row_count = 0 WHERE table_name = 'clips';
           END IF;
           RETURN NULL;
         END $$""",
         "DROP TRIGGER IF EXISTS clips_row_count_insert ON clips",
-        """CREATE TRIGGER clips_row_count_insert AFTER INSERT ON clips
-        REFERENCING NEW TABLE AS inserted_rows FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",
+        """CREATE CONSTRAINT TRIGGER clips_row_count_insert AFTER INSERT ON clips
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION clips_row_count_keep()""",
         "DROP TRIGGER IF EXISTS clips_row_count_delete ON clips",
-        """CREATE TRIGGER clips_row_count_delete AFTER DELETE ON clips
-        REFERENCING OLD TABLE AS deleted_rows FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",
+        """CREATE CONSTRAINT TRIGGER clips_row_count_delete AFTER DELETE ON clips
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION clips_row_count_keep()""",
         "DROP TRIGGER IF EXISTS clips_row_count_truncate ON clips",
         """CREATE TRIGGER clips_row_count_truncate AFTER TRUNCATE ON clips
         FOR EACH STATEMENT EXECUTE FUNCTION clips_row_count_keep()""",

@@ -77,6 +77,28 @@ def test_take_write_lock_holds_until_the_commit(db, make_clip):
         assert refused is None
 
 
+def test_a_clip_added_in_an_open_transaction_holds_up_no_other_clip(db):
+    """An upload adds its clip, then stores its video before it commits: meanwhile another clip
+    goes in at once on PostgreSQL (home's clip count moves at COMMIT, not at the INSERT); on
+    SQLite writers take turns anyway. The count is right either way."""
+    from dashboard import stats
+
+    db.session.add(Clip(title="uploading", media="https://cdn.example.com/big.mp4"))
+    db.session.flush()
+    refused = None
+    try:
+        _write_without_waiting(db, "added meanwhile")
+    except Exception as exc:  # noqa: BLE001  (the driver's error, whatever its class)
+        refused = exc
+    db.session.commit()
+    if db.engine.dialect.name == "sqlite":
+        assert refused is not None and "locked" in str(refused)
+        assert stats.counts(db).clips == 1
+    else:
+        assert refused is None
+        assert stats.counts(db).clips == 2
+
+
 def test_publishing_after_a_read_of_an_older_snapshot_succeeds(db, make_clip):
     """The API's token check reads first; another publish commits; this one still publishes."""
     clip = make_clip()

@@ -6,8 +6,9 @@ Create Date: 2026-12-02 01:30:00
 
 The home page shows how many clips there are; counting them read every clip (8.6 ms on
 PostgreSQL at 100,000 clips). The triggers (dashboard.models.ROW_COUNT_TRIGGERS) keep one row in
-step with clips; the existing clips are counted once here, after the triggers exist (on
-PostgreSQL creating them locks out inserts until this transaction ends, so none is missed).
+step with clips (on PostgreSQL at each COMMIT); the existing clips are counted once here, after
+the triggers exist (on PostgreSQL creating them waits for the transactions writing clips and
+locks out new ones until this transaction ends, so none is missed or counted twice).
 """
 import sqlalchemy as sa
 from alembic import op
