@@ -38,7 +38,9 @@ def downgrade():
         for name in ("insert", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS clips_row_count_{name}")
     else:
-        for name in ("insert", "delete", "truncate"):
-            op.execute(f"DROP TRIGGER IF EXISTS clips_row_count_{name} ON clips")
+        for name in ("row_tally_insert", "row_tally_delete", "row_count_insert", "row_count_delete",
+                     "row_count_truncate"):
+            op.execute(f"DROP TRIGGER IF EXISTS clips_{name} ON clips")
         op.execute("DROP FUNCTION IF EXISTS clips_row_count_keep()")
+        op.execute("DROP FUNCTION IF EXISTS clips_row_count_tally()")
     op.drop_table('row_counts')

@@ -136,7 +136,7 @@ def test_the_7_day_rates_follow_every_change_to_a_log(db, make_log):
 
 def test_the_clip_count_follows_every_insert_and_delete(db, make_clip):
     """Home's clip figure is a count the database keeps: clips added by the ORM or by one
-    multi-row INSERT, and deleted one by one or in bulk, all move it."""
+    multi-row INSERT, and deleted one by one or in bulk, all move it; a rolled-back one not."""
     from sqlalchemy import delete, insert
 
     from dashboard.clips import delete_clip
@@ -155,6 +155,14 @@ def test_the_clip_count_follows_every_insert_and_delete(db, make_clip):
     db.session.execute(delete(Clip).where(Clip.title.like("Bulk %")))
     db.session.commit()
     assert stats.counts(db).clips == 1
+    # A clip whose savepoint is rolled back was never added; the one beside it was.
+    db.session.add(Clip(title="Kept", media="https://cdn.example.com/c.mp4"))
+    with db.session.begin_nested() as savepoint:
+        db.session.add(Clip(title="Undone", media="https://cdn.example.com/d.mp4"))
+        db.session.flush()
+        savepoint.rollback()
+    db.session.commit()
+    assert stats.counts(db).clips == 2
 
 
 def test_publishes_today_counts_from_midnight_utc(db, make_log):
