@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from dashboard.media.uploads import staged_path, sweep_uploads
 from dashboard.models import Clip, LedgerEvent, MediaUpload, utcnow
@@ -84,6 +85,41 @@ def test_multipart_upload_makes_a_clip_with_the_probed_facts(client, db, app, ed
     # The default cover is one second in: frame 30.
     assert abs(image.getpixel((5, 5))[0] - frame_red(30)) < 12
     assert [e for e, _ in clip_events(db, clip["id"])] == ["clip_created", "clip_media_uploaded"]
+
+
+def test_an_upload_keeps_no_other_writer_waiting_while_it_stores_the_video(client, db, editor,
+                                                                          videos, monkeypatch):
+    """Making the thumbnail and storing the video take a while (minutes for a big file to S3):
+    meanwhile another writer that will not wait for a lock (a publish, say) still writes."""
+    from sqlalchemy import text
+
+    from dashboard.media import clips as media_clips
+
+    others: list[str] = []
+    make_thumbnail = media_clips._thumbnail
+
+    def thumbnail_while_another_writes(path, offset_ms):
+        with db.engine.connect() as other:
+            if other.dialect.name == "sqlite":
+                other.connection.driver_connection.execute("PRAGMA busy_timeout=0")
+            else:
+                other.execute(text("SET lock_timeout = '1ms'"))
+            other.execute(Clip.__table__.insert().values(
+                id=uuid.uuid4(), title="Written meanwhile", description="",
+                media="https://cdn.example.com/x.mp4"))
+            other.commit()
+            others.append("written")
+            if other.dialect.name == "sqlite":
+                other.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+        return make_thumbnail(path, offset_ms)
+
+    monkeypatch.setattr(media_clips, "_thumbnail", thumbnail_while_another_writes)
+    response = upload_clip(client, editor, videos.video(VERTICAL), title="Big upload")
+
+    assert response.status_code == 201, response.json
+    assert others == ["written"]
+    titles = set(db.session.scalars(select(Clip.title)))
+    assert titles == {"Big upload", "Written meanwhile"}
 
 
 def test_the_platforms_say_which_rules_a_video_breaks(client, editor, videos):

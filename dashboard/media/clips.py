@@ -164,9 +164,11 @@ def create_clip_with_video(db, fields: Mapping, path: str | Path, filename: str,
     `before_commit(clip)` lets the caller write its own rows in the same transaction.
     """
     facts = facts or probe_upload(path)
-    clip = Clip(title=fields["title"], description=fields.get("description") or "", media=filename)
+    # Its id made here, not by a flush: the INSERT waits for the commit, so that no write lock
+    # (SQLite's is the whole database's) is held while the thumbnail is made and the video stored.
+    clip = Clip(id=uuid.uuid4(), title=fields["title"], description=fields.get("description") or "",
+                media=filename)
     db.session.add(clip)
-    db.session.flush()
     written = StoredObjects()
     try:
         attach_video(clip, path, filename, facts, written)
