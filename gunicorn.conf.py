@@ -10,7 +10,8 @@ Every setting can be overridden with an environment variable:
   GUNICORN_KEEPALIVE seconds an idle keep-alive connection stays open (5; 0 closes after each
                      request)
   GUNICORN_TIMEOUT   seconds before a silent worker is restarted (120)
-  GUNICORN_ACCESSLOG access log path, "-" for stdout (default), "" to turn it off
+  GUNICORN_ACCESSLOG "" turns the access log off; otherwise ("-", the default) its lines go with the
+                     app's own, through the logging setup below (stderr)
   GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket (for `gunicornc`); off when unset
   LOG_LEVEL, LOG_FORMAT    the app's logging settings (dashboard/ops/logs.py), for gunicorn's
                      own lines too: text by default, JSON lines with LOG_FORMAT=json
@@ -24,6 +25,8 @@ Stopping: SIGTERM (the Docker image's STOPSIGNAL) lets each worker finish its re
 
 import os
 import tempfile
+
+from gunicorn.glogging import Logger
 
 from dashboard.ops.logs import logging_config
 
@@ -49,6 +52,18 @@ errorlog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "info").upper(),
                                 os.environ.get("LOG_FORMAT", "text").lower())
+
+
+class AccessLogWhenAsked(Logger):
+    """gunicorn's logger, writing access lines only while `accesslog` is set. With a
+    `logconfig_dict`, gunicorn writes one for every request whatever `accesslog` says."""
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog is not None:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLogWhenAsked
 # Counters and histograms from every worker are summed at scrape time (prometheus_client's
 # multiprocess mode); the workers inherit this from the master, which sets it before forking.
 _own_metrics_dir = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import runpy
 from datetime import timedelta
 from pathlib import Path
@@ -35,3 +36,36 @@ def test_the_access_log_line_of_an_oauth_callback_holds_no_code(monkeypatch, tmp
     assert "GET /accounts/connect/tiktok/callback HTTP/1.1" in line and "302" in line
     assert "request_id=rid-1" in line
     assert "secret-code-123" not in line
+
+
+def _access_lines_written(monkeypatch, tmp_path, accesslog: str) -> list[str]:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GUNICORN_ACCESSLOG", accesslog)
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    # gunicorn would apply the logging setup to this whole test process; the tests' own stays.
+    monkeypatch.setattr("gunicorn.glogging.dictConfig", lambda config: None)
+    config = Config()
+    for name in ("accesslog", "access_log_format", "logconfig_dict", "logger_class"):
+        config.set(name, settings[name])
+    logger = config.logger_class(config)
+    lines: list[str] = []
+    catch = logging.Handler()
+    catch.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger.access_log.addHandler(catch)
+    try:
+        request = SimpleNamespace(headers=[], method="GET", path="/healthz", query="", uri="/healthz",
+                                  version=(1, 1))
+        response = SimpleNamespace(status="200 OK", sent=0, headers=[("X-Request-Id", "rid-2")],
+                                   response_length=0)
+        logger.access(response, request, {"REQUEST_METHOD": "GET", "RAW_URI": "/healthz", "PATH_INFO": "/healthz",
+                                          "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"},
+                      timedelta(seconds=0.01))
+    finally:
+        logger.access_log.removeHandler(catch)
+    return lines
+
+
+def test_the_access_log_is_on_by_default_and_off_with_an_empty_gunicorn_accesslog(monkeypatch, tmp_path):
+    written = _access_lines_written(monkeypatch, tmp_path, "-")
+    assert len(written) == 1 and "GET /healthz HTTP/1.1" in written[0] and "request_id=rid-2" in written[0]
+    assert _access_lines_written(monkeypatch, tmp_path, "") == []
