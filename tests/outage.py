@@ -1,14 +1,43 @@
 """A TCP proxy in front of a real database server that a test can cut and restore: the way to
-take PostgreSQL "away" from the app without touching the server other tests share; and a SQLite
-database whose lock another writer holds."""
+take PostgreSQL "away" from the app without touching the server other tests share; a SQLite
+database whose lock another writer holds; and a writer that will not wait for a lock."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def write_without_waiting(db, title: str) -> None:
+    """Add a clip through a connection of its own that never waits for a lock (raises the
+    driver's error when another transaction holds one it needs)."""
+    from sqlalchemy import text
+
+    from dashboard.models import Clip
+
+    with db.engine.connect() as other:
+        if other.dialect.name == "sqlite":
+            other.connection.driver_connection.execute("PRAGMA busy_timeout=0")
+        else:
+            other.execute(text("SET lock_timeout = '1ms'"))
+        other.execute(Clip.__table__.insert().values(
+            id=uuid.uuid4(), title=title, description="", media="https://cdn.example.com/x.mp4"))
+        other.commit()
+        if other.dialect.name == "sqlite":
+            other.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+
+
+def refusal_of_a_write_without_waiting(db, title: str) -> Exception | None:
+    """The error `write_without_waiting` met, or None when it wrote."""
+    try:
+        write_without_waiting(db, title)
+    except Exception as exc:  # noqa: BLE001  (the driver's error, whatever its class)
+        return exc
+    return None
 
 
 @contextmanager

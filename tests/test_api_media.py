@@ -23,6 +23,7 @@ from dashboard.models import Clip, LedgerEvent, MediaUpload, utcnow
 from api_support import assert_problem, clip_events, count
 from fakes import FakeServer
 from media_support import LANDSCAPE, VERTICAL, VERTICAL_15FPS, WEBM, frame_red
+from outage import write_without_waiting
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -91,26 +92,14 @@ def test_an_upload_keeps_no_other_writer_waiting_while_it_stores_the_video(clien
                                                                           videos, monkeypatch):
     """Making the thumbnail and storing the video take a while (minutes for a big file to S3):
     meanwhile another writer that will not wait for a lock (a publish, say) still writes."""
-    from sqlalchemy import text
-
     from dashboard.media import clips as media_clips
 
     others: list[str] = []
     make_thumbnail = media_clips._thumbnail
 
     def thumbnail_while_another_writes(path, offset_ms):
-        with db.engine.connect() as other:
-            if other.dialect.name == "sqlite":
-                other.connection.driver_connection.execute("PRAGMA busy_timeout=0")
-            else:
-                other.execute(text("SET lock_timeout = '1ms'"))
-            other.execute(Clip.__table__.insert().values(
-                id=uuid.uuid4(), title="Written meanwhile", description="",
-                media="https://cdn.example.com/x.mp4"))
-            other.commit()
-            others.append("written")
-            if other.dialect.name == "sqlite":
-                other.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+        write_without_waiting(db, "Written meanwhile")
+        others.append("written")
         return make_thumbnail(path, offset_ms)
 
     monkeypatch.setattr(media_clips, "_thumbnail", thumbnail_while_another_writes)

@@ -28,19 +28,7 @@ from dashboard.publishing.models import PublishRequest
 from dashboard.publishing.service import publish_clip
 from dashboard.schemas import AccountIn
 
-
-def _write_without_waiting(db, title: str) -> None:
-    """Add a clip through a connection of its own that never waits for a lock."""
-    with db.engine.connect() as other:
-        if other.dialect.name == "sqlite":
-            other.connection.driver_connection.execute("PRAGMA busy_timeout=0")
-        else:
-            other.execute(text("SET lock_timeout = '1ms'"))
-        other.execute(Clip.__table__.insert().values(
-            id=uuid.uuid4(), title=title, description="", media="https://cdn.example.com/x.mp4"))
-        other.commit()
-        if other.dialect.name == "sqlite":
-            other.connection.driver_connection.execute("PRAGMA busy_timeout=30000")
+from outage import refusal_of_a_write_without_waiting, write_without_waiting
 
 
 def test_a_read_in_progress_blocks_no_writer_and_can_write_afterwards(db, make_clip):
@@ -49,7 +37,7 @@ def test_a_read_in_progress_blocks_no_writer_and_can_write_afterwards(db, make_c
     # A page's read: its transaction stays open (as while a template renders).
     assert db.session.scalar(select(func.count()).select_from(Clip)) == 1
 
-    _write_without_waiting(db, "written meanwhile")
+    write_without_waiting(db, "written meanwhile")
 
     # The reader now writes: on SQLite its lock is taken afresh, not by upgrading the old read.
     make_clip(title="written by the reader")
@@ -64,11 +52,7 @@ def test_take_write_lock_holds_until_the_commit(db, make_clip):
     db.session.remove()
     take_write_lock(db.session)
     count = db.session.scalar(select(func.count()).select_from(Clip))
-    refused = None
-    try:
-        _write_without_waiting(db, "too early")
-    except Exception as exc:  # noqa: BLE001  (the driver's error, whatever its class)
-        refused = exc
+    refused = refusal_of_a_write_without_waiting(db, "too early")
     db.session.commit()
     if db.engine.dialect.name == "sqlite":
         assert refused is not None and "locked" in str(refused)
@@ -85,11 +69,7 @@ def test_a_clip_added_in_an_open_transaction_holds_up_no_other_clip(db):
 
     db.session.add(Clip(title="uploading", media="https://cdn.example.com/big.mp4"))
     db.session.flush()
-    refused = None
-    try:
-        _write_without_waiting(db, "added meanwhile")
-    except Exception as exc:  # noqa: BLE001  (the driver's error, whatever its class)
-        refused = exc
+    refused = refusal_of_a_write_without_waiting(db, "added meanwhile")
     db.session.commit()
     if db.engine.dialect.name == "sqlite":
         assert refused is not None and "locked" in str(refused)
@@ -105,7 +85,7 @@ def test_publishing_after_a_read_of_an_older_snapshot_succeeds(db, make_clip):
     clip_id = clip.id
     db.session.remove()
     db.session.get(Clip, clip_id)  # the read that starts the request's transaction
-    _write_without_waiting(db, "another request's write")
+    write_without_waiting(db, "another request's write")
 
     result = publish_clip(db, PublishRequest(clip_id=clip_id, platform="tiktok",
                                              metadata={"caption": "after a read"}))
@@ -255,7 +235,7 @@ def test_no_end_of_a_write_keeps_the_writer_lock(db, make_clip):
                    invalidated_mid_write):
         ending()
         assert not _writer_lock_held(db), ending.__name__
-        _write_without_waiting(db, f"after {ending.__name__}")
+        write_without_waiting(db, f"after {ending.__name__}")
         db.session.remove()
 
     titles = set(db.session.scalars(select(Clip.title)))
