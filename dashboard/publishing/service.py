@@ -393,7 +393,8 @@ class OutcomeChange:
         return self.values["next_attempt_at"] if self.values["status"] == PublishStatus.QUEUED.value else None
 
     def event_rows(self) -> list[dict[str, Any]]:
-        """The outcome's ledger event as a row for `record_event` (see `ledger.event_rows`)."""
+        """The outcome's ledger event as the row `record_event(session, rows)` writes (see
+        `ledger.event_rows`); built before the outcome's UPDATE takes SQLite's write lock."""
         return event_rows("clip", self.facts.clip_id, [(self.event_type, self.event)])
 
     def record_event(self, session, rows: list[dict[str, Any]] | None = None) -> None:
