@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 
+from .direct_sql import DirectStatement
 from .errors import NotFound
 from .models import Clip, LedgerEvent, SocialAccount, User, platform_name, utcnow
 from .pagination import DbSession, Page, keyset_page
@@ -163,7 +164,7 @@ def _event_times(count: int) -> list[datetime]:
 
 
 # Events are only ever inserted: a Core INSERT, with none of the ORM's unit of work per event.
-_INSERT_EVENT = insert(cast(Table, LedgerEvent.__table__))
+_INSERT_EVENT = DirectStatement(insert(cast(Table, LedgerEvent.__table__)))
 
 
 def record_event(
@@ -219,7 +220,7 @@ def insert_events(session: DbSession, rows: list[dict[str, Any]]) -> list[uuid.U
         row["created_at"] = created_at
     # On the session's connection, not through session.execute: that would first flush the
     # session's pending objects, and their later changes would cost an UPDATE each.
-    session.connection().execute(_INSERT_EVENT, rows)
+    _INSERT_EVENT.executemany(session.connection(), rows)
     return [row["id"] for row in rows]
 
 

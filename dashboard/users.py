@@ -14,6 +14,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .direct_sql import DirectStatement
 from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
 from .models import ROLES, ApiToken, Role, User, utcnow
@@ -198,27 +199,28 @@ _USERS = cast(Table, User.__table__)
 # Built once: every API request runs them, and building a statement costs about as much as
 # running it. Revoked tokens and deactivated users match no row: no cache to invalidate, so a
 # revocation holds in every process from the next request on.
-_ACTIVE_TOKEN = (
+_ACTIVE_TOKEN = DirectStatement(
     select(_TOKENS.c.id, _TOKENS.c.last_used_at, _USERS.c.id.label("user_id"), _USERS.c.role)
     .join_from(_TOKENS, _USERS, _USERS.c.id == _TOKENS.c.user_id)
     .where(_TOKENS.c.token_hash == bindparam("token_hash"), _TOKENS.c.revoked_at.is_(None),
            _USERS.c.active.is_(True))
 )
-_NOTE_TOKEN_USED = (update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id"))
-                    .values(last_used_at=bindparam("now")))
+_NOTE_TOKEN_USED = DirectStatement(update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id"))
+                                   .values(last_used_at=bindparam("now")))
 
 
 def user_for_token(db, plaintext: str) -> TokenUser | None:
     """The active user a bearer token belongs to, else None; notes when the token was used."""
     connection = db.session.connection()
-    row = connection.execute(_ACTIVE_TOKEN, {"token_hash": hash_token(plaintext)}).first()
+    row = _ACTIVE_TOKEN.first(connection, {"token_hash": hash_token(plaintext)})
     if row is None:
         return None
+    token_id, last_used_at, user_id, role = row
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        connection.execute(_NOTE_TOKEN_USED, {"token_id": row.id, "now": now})
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        _NOTE_TOKEN_USED.execute(connection, {"token_id": token_id, "now": now})
         db.session.commit()
-    return TokenUser(row.user_id, row.role)
+    return TokenUser(user_id, role)
 
 
 def list_users(db, search: str | None = None) -> list[User]:

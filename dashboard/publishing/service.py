@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
 
+from ..direct_sql import DirectStatement
 from ..errors import (
     AccountNotFound,
     ClipNotFound,
@@ -72,8 +73,8 @@ class QuotaExceeded(DomainError):
 
 
 _CLIPS = cast(Table, Clip.__table__)
-_TARGET_CLIP = select(*(_CLIPS.c[f.name] for f in fields(TargetClip))).where(
-    _CLIPS.c.id == bindparam("clip_id"))
+_TARGET_CLIP = DirectStatement(select(*(_CLIPS.c[f.name] for f in fields(TargetClip))).where(
+    _CLIPS.c.id == bindparam("clip_id")))
 
 
 def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | None,
@@ -86,7 +87,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
     an inactive account, an account that needs new credentials, or a broken platform rule.
     """
     # The clip's columns with one Core statement: no Clip is loaded into the session for it.
-    row = db.session.connection().execute(_TARGET_CLIP, {"clip_id": clip_id}).first()
+    row = _TARGET_CLIP.first(db.session.connection(), {"clip_id": clip_id})
     if row is None:
         raise ClipNotFound(clip_id)
     clip = TargetClip(*row)
@@ -161,7 +162,7 @@ def lock_account(db, account_id: uuid.UUID | None) -> SocialAccount | None:
 
 
 _LOGS = cast(Table, PublishLog.__table__)
-_INSERT_LOG = insert(_LOGS)
+_INSERT_LOG = DirectStatement(insert(_LOGS))
 # The log's mapped attributes, their columns and their Python-side defaults (None when a column
 # has none), and whether a column left out of an INSERT is NULL (no default of the database's);
 # counts_at is computed by the database.
@@ -196,7 +197,7 @@ def insert_log(session, log_row: PublishLog) -> None:
     make_transient_to_detached(log_row)
     session.add(log_row)
     try:
-        session.connection().execute(_INSERT_LOG, values)
+        _INSERT_LOG.execute(session.connection(), values)
     except BaseException:
         session.expunge(log_row)  # no such row: the session must not hold it as one
         raise

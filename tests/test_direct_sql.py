@@ -1,0 +1,112 @@
+"""DirectStatement (dashboard/direct_sql.py) runs a publish's statements on the driver's cursor:
+what it writes and reads must be what SQLAlchemy's Connection.execute would, on each database,
+and its errors must be SQLAlchemy's."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import bindparam, event, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.direct_sql import DirectStatement
+from dashboard.models import Clip, LedgerEvent, PublishLog, utcnow
+
+EVENTS = LedgerEvent.__table__
+CLIPS = Clip.__table__
+LOGS = PublishLog.__table__
+
+
+def _clip_select():
+    return select(CLIPS.c.id, CLIPS.c.title, CLIPS.c.duration_seconds, CLIPS.c.width,
+                  CLIPS.c.created_at, CLIPS.c.media_key).where(CLIPS.c.id == bindparam("clip_id"))
+
+
+def test_a_row_reads_as_connection_execute_returns_it(db, make_clip):
+    clip = make_clip(title="Été — launch", duration_seconds=12.5, width=1080)
+    connection = db.session.connection()
+    direct = DirectStatement(_clip_select()).first(connection, {"clip_id": clip.id})
+    expected = tuple(connection.execute(_clip_select(), {"clip_id": clip.id}).first())
+    assert direct == expected
+    assert direct[0] == clip.id and isinstance(direct[0], uuid.UUID)
+    assert direct[4].tzinfo is not None  # UTCDateTime's processor ran
+    assert DirectStatement(_clip_select()).first(connection, {"clip_id": uuid.uuid4()}) is None
+
+
+def test_an_insert_fills_the_python_side_defaults_it_is_not_given(db, make_clip):
+    clip = make_clip()
+    statement = DirectStatement(insert(EVENTS))
+    before = utcnow()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    statement.executemany(db.session.connection(), [
+        {"id": first, "event_type": "publish_started", "entity_type": "clip", "entity_id": clip.id,
+         "metadata": {"platform": "tiktok", "n": 1}},
+        {"id": second, "event_type": "publish_failed", "entity_type": "clip", "entity_id": clip.id,
+         "metadata": {"reason": None}},
+    ])
+    statement.execute(db.session.connection(), {"id": uuid.uuid4(), "event_type": "x",
+                                                "entity_type": "clip", "entity_id": clip.id})
+    db.session.commit()
+    rows = {row.id: row for row in db.session.execute(select(EVENTS)).all()}
+    assert rows[first].metadata == {"platform": "tiktok", "n": 1}
+    assert rows[second].metadata == {"reason": None}
+    assert before <= rows[first].created_at <= utcnow()  # the column's default=utcnow
+    assert [row.metadata for row in rows.values() if row.event_type == "x"] == [{}]  # default=dict
+
+
+def test_an_update_counts_its_rows_and_binds_its_constants(db, make_clip):
+    clip = make_clip()
+    log_id = uuid.uuid4()
+    db.session.execute(insert(LOGS).values(id=log_id, clip_id=clip.id, platform="tiktok",
+                                           status="pending", attempts=1))
+    db.session.commit()
+    written = db.session.execute(select(LOGS.c.updated_at).where(LOGS.c.id == log_id)).scalar_one()
+    statement = DirectStatement(
+        update(LOGS).where(LOGS.c.id == bindparam("log_id"),
+                           LOGS.c.status.in_([literal("pending"), literal("publishing")]))
+        .values(status=bindparam("new_status")))
+    connection = db.session.connection()
+    assert statement.execute(connection, {"log_id": log_id, "new_status": "published"}) == 1
+    assert statement.execute(connection, {"log_id": log_id, "new_status": "failed"}) == 0
+    db.session.commit()
+    status, updated_at = db.session.execute(
+        select(LOGS.c.status, LOGS.c.updated_at).where(LOGS.c.id == log_id)).one()
+    assert status == "published"
+    assert updated_at >= written - timedelta(seconds=1)  # the column's onupdate ran, as a flush's
+
+
+def test_a_driver_error_is_sqlalchemys_and_the_transaction_rolls_back(db, make_clip):
+    clip = make_clip()
+    statement = DirectStatement(insert(EVENTS))
+    row = {"id": uuid.uuid4(), "event_type": "x", "entity_type": "clip", "entity_id": clip.id,
+           "metadata": {}}
+    statement.execute(db.session.connection(), row)
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        statement.execute(db.session.connection(), row)
+    db.session.rollback()
+    again = {**row, "id": uuid.uuid4()}
+    statement.execute(db.session.connection(), again)  # the same driver connection, again usable
+    db.session.commit()
+    assert set(db.session.execute(select(EVENTS.c.id)).scalars()) == {row["id"], again["id"]}
+
+
+def test_cursor_listeners_see_each_statement(db, make_clip):
+    clip_id = make_clip().id
+    seen = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, executemany):
+        seen.append((statement.split()[0], executemany))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        DirectStatement(_clip_select()).first(db.session.connection(), {"clip_id": clip_id})
+        DirectStatement(insert(EVENTS)).executemany(db.session.connection(), [
+            {"id": uuid.uuid4(), "event_type": "x", "entity_type": "clip", "entity_id": clip_id}])
+        db.session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert seen == [("SELECT", False), ("INSERT", True)]
