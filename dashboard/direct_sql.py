@@ -11,7 +11,8 @@ transaction, with nothing of SQLAlchemy's per-execution machinery but what a res
   on SQLite, a UTC datetime as SQLite's text) and come out through the same result processors,
   so a row reads as `Connection.execute(...).first()` would return it;
 - `before_cursor_execute` and `after_cursor_execute` listeners see every statement (SQLite's
-  write lock is taken in one, extensions.py);
+  write lock is taken in one, extensions.py; Sentry's integration times them), with a small
+  stand-in for the execution context: its dialect, connection and cursor, no compiled statement;
 - a driver error goes through the connection's own handler: it is raised as SQLAlchemy's
   exception (OperationalError, IntegrityError, ...) and a connection that was lost is
   invalidated, as for any other statement.
@@ -104,14 +105,15 @@ class DirectStatement:
                 cursor = info[_CURSOR] = dbapi_connection.cursor()
             events = connection._has_events or connection.engine._has_events
             if events:
+                context = _ListenerContext(connection, cursor, many)
                 for listener in connection.dispatch.before_cursor_execute:
-                    sql, params = listener(connection, cursor, sql, params, None, many)
+                    sql, params = listener(connection, cursor, sql, params, context, many)
             if many:
                 cursor.executemany(sql, params)
             else:
                 cursor.execute(sql, params)
             if events:
-                connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, many)
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, params, context, many)
             # fetchall, not fetchone: a SQLite statement left unfinished keeps its read open.
             rows = cursor.fetchall() if fetch else None
             if fetch and compiled.results is None:
@@ -125,6 +127,20 @@ class DirectStatement:
             connection._handle_dbapi_exception(exc, sql, params, cursor, None)
             raise  # not reached: the handler always raises
         return rowcount, (rows[0] if rows else None)
+
+
+class _ListenerContext:
+    """What cursor-execute listeners get as the execution context of a direct statement: its
+    connection, dialect and cursor, and no compiled statement. Listeners may keep their own
+    attributes on it between the two events (Sentry's SQLAlchemy integration does)."""
+
+    compiled = None
+
+    def __init__(self, connection: Connection, cursor: Any, executemany: bool):
+        self.connection = self.root_connection = connection
+        self.dialect = connection.dialect
+        self.cursor = cursor
+        self.executemany = executemany
 
 
 def _compile(statement: ClauseElement, dialect: Dialect, column_keys: tuple[str, ...] | None) -> _Compiled:

@@ -97,11 +97,17 @@ def test_cursor_listeners_see_each_statement(db, make_clip):
     clip_id = make_clip().id
     seen = []
 
-    def note(_conn, _cursor, statement, _parameters, _context, executemany):
+    def note(_conn, _cursor, statement, _parameters, context, executemany):
         seen.append((statement.split()[0], executemany))
+        assert context.dialect is db.engine.dialect
+        context.listener_note = "kept"  # as Sentry's integration keeps its span there
+
+    def after(_conn, _cursor, _statement, _parameters, context, _executemany):
+        seen.append(context.listener_note)
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "after_cursor_execute", after)
     try:
         DirectStatement(_clip_select()).first(db.session.connection(), {"clip_id": clip_id})
         DirectStatement(insert(EVENTS)).executemany(db.session.connection(), [
@@ -109,4 +115,5 @@ def test_cursor_listeners_see_each_statement(db, make_clip):
         db.session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", note)
-    assert seen == [("SELECT", False), ("INSERT", True)]
+        event.remove(engine, "after_cursor_execute", after)
+    assert seen == [("SELECT", False), "kept", ("INSERT", True), "kept"]
