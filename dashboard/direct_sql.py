@@ -122,7 +122,9 @@ class DirectStatement:
                     for column_type, description in zip(compiled.result_types, cursor.description,
                                                         strict=True))
             rowcount = cursor.rowcount
-        except Exception as exc:  # noqa: BLE001  (the connection's handler raises it, wrapped)
+        except BaseException as exc:  # noqa: BLE001  (the connection's handler raises it)
+            # As for any statement: a driver error comes out wrapped, and an interruption (a
+            # worker's timeout, Ctrl-C) invalidates the connection it may have left mid-query.
             info.pop(_CURSOR, None)  # the handler closes it
             connection._handle_dbapi_exception(exc, sql, params, cursor, None)
             raise  # not reached: the handler always raises

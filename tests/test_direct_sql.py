@@ -117,3 +117,25 @@ def test_cursor_listeners_see_each_statement(db, make_clip):
         event.remove(engine, "before_cursor_execute", note)
         event.remove(engine, "after_cursor_execute", after)
     assert seen == [("SELECT", False), "kept", ("INSERT", True), "kept"]
+
+
+class _Interrupted(BaseException):
+    """What a worker's timeout or Ctrl-C raises in the middle of a statement."""
+
+
+def test_an_interruption_invalidates_the_connection_it_may_have_left_mid_query(db, make_clip):
+    clip_id = make_clip().id
+
+    def interrupt(*_args):
+        raise _Interrupted
+
+    connection = db.session.connection()
+    event.listen(db.engine, "before_cursor_execute", interrupt)
+    try:
+        with pytest.raises(_Interrupted):
+            DirectStatement(_clip_select()).first(connection, {"clip_id": clip_id})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", interrupt)
+    assert connection.invalidated  # as Connection.execute leaves it: never back in the pool as is
+    db.session.rollback()
+    assert DirectStatement(_clip_select()).first(db.session.connection(), {"clip_id": clip_id})[0] == clip_id
