@@ -62,7 +62,9 @@ class DirectStatement:
                          fetch=False)[0]
 
     def executemany(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
-        """Run it once per row (one driver call; rows of the same keys)."""
+        """Run it once per row (one driver call; rows of the same keys); nothing without rows."""
+        if not rows:
+            return
         compiled = self._for(connection.dialect, rows[0])
         self._run(connection, compiled, [_driver_params(compiled, row) for row in rows],
                   many=True, fetch=False)

@@ -5,7 +5,6 @@ and its errors must be SQLAlchemy's."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import bindparam, event, insert, literal, select, update
@@ -56,6 +55,12 @@ def test_an_insert_fills_the_python_side_defaults_it_is_not_given(db, make_clip)
     assert [row.metadata for row in rows.values() if row.event_type == "x"] == [{}]  # default=dict
 
 
+def test_many_of_no_rows_writes_nothing(db):
+    DirectStatement(insert(EVENTS)).executemany(db.session.connection(), [])
+    db.session.commit()
+    assert db.session.execute(select(EVENTS)).all() == []
+
+
 def test_an_update_counts_its_rows_and_binds_its_constants(db, make_clip):
     clip = make_clip()
     log_id = uuid.uuid4()
@@ -74,7 +79,7 @@ def test_an_update_counts_its_rows_and_binds_its_constants(db, make_clip):
     status, updated_at = db.session.execute(
         select(LOGS.c.status, LOGS.c.updated_at).where(LOGS.c.id == log_id)).one()
     assert status == "published"
-    assert updated_at >= written - timedelta(seconds=1)  # the column's onupdate ran, as a flush's
+    assert updated_at > written  # the column's onupdate ran, as a flush's
 
 
 def test_a_driver_error_is_sqlalchemys_and_the_transaction_rolls_back(db, make_clip):

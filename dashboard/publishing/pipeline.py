@@ -256,8 +256,8 @@ _FACTS = select(*(_LOGS.c[name] for name in (f.name for f in fields(service.Atte
 @functools.cache
 def _outcome_update(columns: tuple[str, ...], claimed: bool):
     # One statement per shape of outcome, built once: building it costs about what running it does.
-    # One bound value per status: an IN of one bound list is an "expanding" parameter, whose
-    # SQL SQLAlchemy rewrites at every execution (a sixth of the statement's preparation).
+    # One bound value per status, not an IN of one bound list: that is an "expanding" parameter,
+    # whose SQL is only known at execution, and a DirectStatement is compiled once.
     guard = [_LOGS.c.id == bindparam("log_id"), _LOGS.c.status.in_([literal(s) for s in IN_FLIGHT]),
              _LOGS.c.attempts == bindparam("started_attempts")]
     if claimed:
