@@ -18,7 +18,8 @@ transaction, with nothing of SQLAlchemy's per-execution machinery but what a res
   invalidated, as for any other statement.
 
 It uses SQLAlchemy's compiled-statement internals (`_bind_processors`, `_result_columns`,
-`_handle_dbapi_exception`), which is why SQLAlchemy is pinned (requirements.txt);
+`_handle_dbapi_exception`) and, in `connection_of`, the session's transaction's, which is why
+SQLAlchemy is pinned (requirements.txt);
 tests/test_direct_sql.py holds it to `Connection.execute`'s results on both databases.
 """
 
@@ -29,10 +30,34 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.session import SessionTransactionState
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _CURSOR = "direct_sql.cursor"
+
+
+def connection_of(session: Session | scoped_session) -> Connection:
+    """What `session.connection()` returns: the connection of the session's transaction, which
+    is begun if there is none. Once the transaction holds its connection, this reads it from the
+    transaction instead of going through `Session.connection`'s bind lookup and state checks,
+    which cost a publish as much as its token lookup (six calls).
+
+    Only a session's root transaction with its one connection is read this way; anything else
+    (no transaction yet, a savepoint, a transaction that failed or ended, several databases)
+    goes to `Session.connection`, which begins one or raises what it raises.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    transaction = real._transaction
+    if (transaction is not None and transaction._parent is None
+            and transaction._state is SessionTransactionState.ACTIVE):
+        connections = transaction._connections  # its engine and its connection, each to one entry
+        if len(connections) == 2:
+            connection = next(iter(connections.values()))[0]
+            if not connection.closed and not connection.invalidated:
+                return connection
+    return real.connection()
 
 
 @dataclass
@@ -66,6 +91,9 @@ class DirectStatement:
         if not rows:
             return
         compiled = self._for(connection.dialect, rows[0])
+        if len(rows) == 1:  # psycopg sends a batch in pipeline mode, which costs one row more
+            self._run(connection, compiled, _driver_params(compiled, rows[0]), many=False, fetch=False)
+            return
         self._run(connection, compiled, [_driver_params(compiled, row) for row in rows],
                   many=True, fetch=False)
 

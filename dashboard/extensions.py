@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import Pool
 
+from .direct_sql import connection_of
+
 # Named constraints so that Alembic can alter them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -317,6 +319,6 @@ def _sqlite_statement(conn, _cursor, statement, _parameters, context, _executema
 def take_write_lock(session) -> None:
     """Hold SQLite's write lock in the session's transaction from now until it ends, so that
     what is read next stays true until the commit (no-op on other databases: lock rows there)."""
-    conn = session.connection()
+    conn = connection_of(session)
     if conn.dialect.name == "sqlite":
         _sqlite_lock(conn)

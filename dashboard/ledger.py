@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 
-from .direct_sql import DirectStatement
+from .direct_sql import DirectStatement, connection_of
 from .errors import NotFound
 from .models import Clip, LedgerEvent, SocialAccount, User, platform_name, utcnow
 from .pagination import DbSession, Page, keyset_page
@@ -220,7 +220,7 @@ def insert_events(session: DbSession, rows: list[dict[str, Any]]) -> list[uuid.U
         row["created_at"] = created_at
     # On the session's connection, not through session.execute: that would first flush the
     # session's pending objects, and their later changes would cost an UPDATE each.
-    _INSERT_EVENT.executemany(session.connection(), rows)
+    _INSERT_EVENT.executemany(connection_of(session), rows)
     return [row["id"] for row in rows]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .direct_sql import DirectStatement
+from .direct_sql import DirectStatement, connection_of
 from .errors import Conflict, InvalidInput, NotFound
 from .ledger import record_event
 from .models import ROLES, ApiToken, Role, User, utcnow
@@ -211,7 +211,7 @@ _NOTE_TOKEN_USED = DirectStatement(update(_TOKENS).where(_TOKENS.c.id == bindpar
 
 def user_for_token(db, plaintext: str) -> TokenUser | None:
     """The active user a bearer token belongs to, else None; notes when the token was used."""
-    connection = db.session.connection()
+    connection = connection_of(db.session)
     row = _ACTIVE_TOKEN.first(connection, {"token_hash": hash_token(plaintext)})
     if row is None:
         return None

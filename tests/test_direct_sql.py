@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 from sqlalchemy import bindparam, event, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, PendingRollbackError
 
-from dashboard.direct_sql import DirectStatement
+from dashboard.direct_sql import DirectStatement, connection_of
 from dashboard.models import Clip, LedgerEvent, PublishLog, utcnow
 
 EVENTS = LedgerEvent.__table__
@@ -115,13 +115,17 @@ def test_cursor_listeners_see_each_statement(db, make_clip):
     event.listen(engine, "after_cursor_execute", after)
     try:
         DirectStatement(_clip_select()).first(db.session.connection(), {"clip_id": clip_id})
-        DirectStatement(insert(EVENTS)).executemany(db.session.connection(), [
+        statement = DirectStatement(insert(EVENTS))
+        statement.executemany(db.session.connection(), [
+            {"id": uuid.uuid4(), "event_type": "x", "entity_type": "clip", "entity_id": clip_id}
+            for _ in range(2)])
+        statement.executemany(db.session.connection(), [  # one row: one execution
             {"id": uuid.uuid4(), "event_type": "x", "entity_type": "clip", "entity_id": clip_id}])
         db.session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", note)
         event.remove(engine, "after_cursor_execute", after)
-    assert seen == [("SELECT", False), "kept", ("INSERT", True), "kept"]
+    assert seen == [("SELECT", False), "kept", ("INSERT", True), "kept", ("INSERT", False), "kept"]
 
 
 class _Interrupted(BaseException):
@@ -144,3 +148,34 @@ def test_an_interruption_invalidates_the_connection_it_may_have_left_mid_query(d
     assert connection.invalidated  # as Connection.execute leaves it: never back in the pool as is
     db.session.rollback()
     assert DirectStatement(_clip_select()).first(db.session.connection(), {"clip_id": clip_id})[0] == clip_id
+
+
+def test_connection_of_is_the_sessions_connection_in_every_state(db, make_clip):
+    clip_id = make_clip().id
+    session = db.session
+    first = connection_of(session)  # no transaction yet: one is begun, as Session.connection does
+    assert session().in_transaction() and first is session.connection()
+    assert connection_of(session) is first
+    session.commit()
+    second = connection_of(session)  # a new transaction, and the connection the session holds
+    assert second is session.connection()
+    with session.begin_nested():  # a savepoint: Session.connection answers
+        assert connection_of(session) is session.connection()
+    assert connection_of(session) is second
+    second.invalidate()  # lost: what Session.connection gives for it, connection_of gives
+    assert connection_of(session) is session.connection()
+    session.rollback()
+    assert DirectStatement(_clip_select()).first(connection_of(session), {"clip_id": clip_id})[0] == clip_id
+
+
+def test_connection_of_a_failed_transaction_refuses_as_the_session_does(db, make_clip):
+    clip_id = make_clip().id
+    db.session.expunge_all()
+    db.session.add(Clip(id=clip_id, title="a twin", media="https://cdn.example.com/b.mp4",
+                        duration_seconds=3.0))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    with pytest.raises(PendingRollbackError):
+        connection_of(db.session)
+    db.session.rollback()
+    assert connection_of(db.session) is db.session.connection()

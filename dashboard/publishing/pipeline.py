@@ -43,7 +43,7 @@ from sqlalchemy import Table, and_, bindparam, inspect, literal, or_, select, up
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
-from ..direct_sql import DirectStatement
+from ..direct_sql import DirectStatement, connection_of
 from ..ledger import event_rows, insert_events, record_event
 from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
@@ -274,7 +274,7 @@ def _write_outcome(session, change: service.OutcomeChange, token: datetime | Non
     params = {f"new_{name}": value for name, value in change.values.items()}
     params.update(new_step_started_at=None, log_id=change.facts.id,
                   started_attempts=change.facts.attempts, token=token)
-    return statement.execute(session.connection(), params) == 1
+    return statement.execute(connection_of(session), params) == 1
 
 
 def _keep_as_committed(session, change: service.OutcomeChange) -> None:

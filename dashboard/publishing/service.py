@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
 
-from ..direct_sql import DirectStatement
+from ..direct_sql import DirectStatement, connection_of
 from ..errors import (
     AccountNotFound,
     ClipNotFound,
@@ -87,7 +87,7 @@ def load_target(db, clip_id: uuid.UUID, platform: str, account_id: uuid.UUID | N
     an inactive account, an account that needs new credentials, or a broken platform rule.
     """
     # The clip's columns with one Core statement: no Clip is loaded into the session for it.
-    row = _TARGET_CLIP.first(db.session.connection(), {"clip_id": clip_id})
+    row = _TARGET_CLIP.first(connection_of(db.session), {"clip_id": clip_id})
     if row is None:
         raise ClipNotFound(clip_id)
     clip = TargetClip(*row)
@@ -197,7 +197,7 @@ def insert_log(session, log_row: PublishLog) -> None:
     make_transient_to_detached(log_row)
     session.add(log_row)
     try:
-        _INSERT_LOG.execute(session.connection(), values)
+        _INSERT_LOG.execute(connection_of(session), values)
     except BaseException:
         session.expunge(log_row)  # no such row: the session must not hold it as one
         raise
