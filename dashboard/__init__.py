@@ -48,7 +48,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .extensions import csrf, db, htmx, login_manager, migrate
 
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A server's connections are pooled (SQLite's are cheap and its pools take no size).
+        # A server's connections are pooled; SQLite's are cheap, and an in-memory database's
+        # pool takes no size.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             "pool_size": app.config["DATABASE_POOL_SIZE"],
             "max_overflow": app.config["DATABASE_MAX_OVERFLOW"],

@@ -111,6 +111,23 @@ def test_pooled_connections_are_checked_before_use_on_a_database_server_only(tmp
     assert load_config(tmp_path, PRODUCTION)["DATABASE_PING_IDLE_SECONDS"] == 60.0
 
 
+def test_a_database_servers_pool_keeps_ten_connections_and_may_open_twenty_more(tmp_path):
+    from dashboard.extensions import db
+
+    def pool_of(settings):
+        app = create_app({"TESTING": True, **settings})
+        with app.app_context():
+            return db.engine.pool
+
+    server = {"SQLALCHEMY_DATABASE_URI": "postgresql://dashboard@db.internal:5432/dashboard"}
+    pool = pool_of(server)
+    assert (pool.size(), pool._max_overflow) == (10, 20)  # SQLAlchemy's own are 5 and 10
+    pool = pool_of({**server, "DATABASE_POOL_SIZE": 3, "DATABASE_MAX_OVERFLOW": 0})
+    assert (pool.size(), pool._max_overflow) == (3, 0)
+    # SQLite's connections are cheap and an in-memory database's pool takes no size: not applied.
+    assert type(pool_of({"SQLALCHEMY_DATABASE_URI": "sqlite://"})).__name__ == "StaticPool"
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("SIMULATOR_FAILURE_RATE", "often"), ("SIMULATOR_SEED", "1.5"), ("INSTAGRAM_HASHTAGS_MAX", "many"),
     ("SENTRY_TRACES_SAMPLE_RATE", "1.5"), ("SENTRY_TRACES_SAMPLE_RATE", "-0.1"),
@@ -139,7 +156,7 @@ def test_an_unknown_dashboard_env_refuses_to_start(tmp_path):
     ("PROVIDER_HTTP_TIMEOUT", "inf"), ("MEDIA_UPLOAD_CHUNK_BYTES", "0"), ("MEDIA_ORPHAN_GRACE_SECONDS", "60"),
     ("WORKER_SHUTDOWN_TIMEOUT", "-1"), ("IDEMPOTENCY_KEY_TTL_SECONDS", "0"),
     ("WEB_SWEEP_INTERVAL_SECONDS", "-5"), ("QUEUE_WATCH_INTERVAL_SECONDS", "-1"),
-    ("DATABASE_PING_IDLE_SECONDS", "-1"),
+    ("DATABASE_PING_IDLE_SECONDS", "-1"), ("DATABASE_POOL_SIZE", "0"), ("DATABASE_MAX_OVERFLOW", "-1"),
 ])
 def test_out_of_range_numbers_refuse_to_start_naming_the_setting(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
