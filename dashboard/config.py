@@ -351,7 +351,7 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # at busy times (each closed again as it is returned: a new PostgreSQL connection costs
         # the server a process and the client a few milliseconds, and loses its prepared
         # statements). Ten covers a worker's publishes at full speed on two cores: with
-        # SQLAlchemy's default of five, one connection in thirty was made anew under load.
+        # SQLAlchemy's default of five, 16 clients made 19-46 new connections per 1,500 publishes.
         "DATABASE_POOL_SIZE": _int(env, "DATABASE_POOL_SIZE", 10),
         "DATABASE_MAX_OVERFLOW": _int(env, "DATABASE_MAX_OVERFLOW", 20),
         "CREDENTIALS_KEYS": credentials_keys,
