@@ -40,10 +40,11 @@ from typing import Any, cast
 import httpx
 from flask import current_app
 from sqlalchemy import Table, and_, bindparam, inspect, literal, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..credentials import CredentialError, get_account_credentials, missing_keys
-from ..direct_sql import DirectStatement, connection_of
+from ..direct_sql import DirectStatement
 from ..ledger import event_rows, insert_events, record_event
 from ..linking import ensure_fresh_token
 from ..media.sources import media_source_for
@@ -214,18 +215,25 @@ def finish(db, log_id: uuid.UUID, outcome: PlatformOutcome, *, may_retry: bool,
     With `token`, only while the runner still holds its step claim; False when it lost it. When
     the database cannot take it, the outcome is journalled and OutcomeNotRecorded raised
     (journal.py). `facts` are the log's as the attempt started (read from the log if not given).
+
+    The outcome is written in a transaction of its own on a Core connection, not in the
+    session's: the caller holds no transaction (an attempt is committed before its platform
+    call), and the session's begin and commit cost a publish more than its UPDATE does.
     """
     session = db.session
     with journal.written_or_kept(db, log_id, outcome, may_retry=may_retry):
-        if facts is None:
-            facts = service.AttemptFacts.of(session.connection().execute(_FACTS, {"log_id": log_id}).one())
-        change = service.outcome_change(facts, outcome, may_retry=may_retry)
-        # Built before the UPDATE: on SQLite it takes the write lock, held to the commit.
-        event = change.event_rows()
-        report = PublishReport.of(replace(facts, status=change.values["status"]))
-        if _write_outcome(session, change, token):
-            change.record_event(session, event)
-            session.commit()
+        with db.engine.connect() as connection:  # rolled back as it closes unless committed
+            if facts is None:
+                facts = service.AttemptFacts.of(connection.execute(_FACTS, {"log_id": log_id}).one())
+            change = service.outcome_change(facts, outcome, may_retry=may_retry)
+            # Built before the UPDATE: on SQLite it takes the write lock, held to the commit.
+            event = change.event_rows()
+            report = PublishReport.of(replace(facts, status=change.values["status"]))
+            written = _write_outcome(connection, change, token)
+            if written:
+                change.record_event(connection, event)
+                connection.commit()
+        if written:
             _keep_as_committed(session, change)
             retry_at = change.retry_at
             report.report()
@@ -266,7 +274,7 @@ def _outcome_update(columns: tuple[str, ...], claimed: bool):
         {name: bindparam(f"new_{name}", type_=_LOGS.c[name].type) for name in columns}))
 
 
-def _write_outcome(session, change: service.OutcomeChange, token: datetime | None) -> bool:
+def _write_outcome(connection: Connection, change: service.OutcomeChange, token: datetime | None) -> bool:
     """Write the outcome on its log with one conditional UPDATE; False (nothing written) unless
     the log is still the attempt that was started, in flight, and claimed with `token` if given:
     an outcome is recorded once, only on the attempt it answers."""
@@ -274,12 +282,14 @@ def _write_outcome(session, change: service.OutcomeChange, token: datetime | Non
     params = {f"new_{name}": value for name, value in change.values.items()}
     params.update(new_step_started_at=None, log_id=change.facts.id,
                   started_attempts=change.facts.attempts, token=token)
-    return statement.execute(connection_of(session), params) == 1
+    return statement.execute(connection, params) == 1
 
 
 def _keep_as_committed(session, change: service.OutcomeChange) -> None:
     """After the commit of `_write_outcome`'s UPDATE: the session's copy of the log, if it holds
-    one unexpired (publish_now's), as a flush would have left it."""
+    one unexpired (publish_now's), as a flush would have left it; its copy of an account the
+    outcome marked as needing credentials is read again when next used."""
+    service.forget_kept_account(session, change)
     kept = session.identity_map.get(session.identity_key(PublishLog, change.facts.id))
     if kept is None or inspect(kept).expired:
         return

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, bindparam, insert, inspect, select
+from sqlalchemy import Table, bindparam, insert, inspect, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -400,18 +401,36 @@ class OutcomeChange:
 
     def record_event(self, session, rows: list[dict[str, Any]] | None = None) -> None:
         """The outcome's ledger event (`rows`, if built beforehand by `event_rows`), and the
-        account's need for credentials if the platform refused its token (the caller commits,
-        with the log's new values)."""
+        account's need for credentials if the platform refused its token, in the transaction of
+        `session` (a session, or the connection `pipeline.finish` writes on; the caller
+        commits, with the log's new values)."""
         insert_events(session, self.event_rows() if rows is None else rows)
-        if self.credentials_refused is not None and self.facts.social_account_id is not None:
-            account = session.get(SocialAccount, self.facts.social_account_id)
-            if account is not None and not account.needs_credentials:
-                account.needs_credentials = True
-                account.needs_credentials_reason = self.credentials_refused
-                record_event(session, "account_needs_credentials", "account", account.id, {
-                    "platform": account.platform, "error": self.credentials_refused,
-                    "publish_log_id": self.facts.id,
-                })
+        account_id = self.facts.social_account_id
+        if self.credentials_refused is None or account_id is None:
+            return
+        marked = connection_of(session).execute(
+            update(_ACCOUNTS).where(_ACCOUNTS.c.id == account_id, _ACCOUNTS.c.needs_credentials.is_(False))
+            .values(needs_credentials=True, needs_credentials_reason=self.credentials_refused)).rowcount
+        if marked:  # not already marked (nor deleted meanwhile)
+            record_event(session, "account_needs_credentials", "account", account_id, {
+                "platform": self.facts.platform, "error": self.credentials_refused,
+                "publish_log_id": self.facts.id,
+            })
+        if not isinstance(session, Connection):
+            forget_kept_account(session, self)
+
+
+def forget_kept_account(session, change: OutcomeChange) -> None:
+    """Have the session read again its copy of the account `change` marked as needing
+    credentials, if it holds one: the mark was written with a Core UPDATE."""
+    if change.credentials_refused is None or change.facts.social_account_id is None:
+        return
+    kept = session.identity_map.get(session.identity_key(SocialAccount, change.facts.social_account_id))
+    if kept is not None:
+        session.expire(kept)
+
+
+_ACCOUNTS = cast(Table, SocialAccount.__table__)
 
 
 def outcome_change(facts: AttemptFacts, outcome: PlatformOutcome, *, may_retry: bool) -> OutcomeChange:
