@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import Table, bindparam, insert, inspect, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -416,18 +415,17 @@ class OutcomeChange:
                 "platform": self.facts.platform, "error": self.credentials_refused,
                 "publish_log_id": self.facts.id,
             })
-        if not isinstance(session, Connection):
-            forget_kept_account(session, self)
 
 
 def forget_kept_account(session, change: OutcomeChange) -> None:
-    """Have the session read again its copy of the account `change` marked as needing
-    credentials, if it holds one: the mark was written with a Core UPDATE."""
+    """Have the session read again the two columns `record_event` may have written with a Core
+    UPDATE on its copy of the account, if it holds one; the rest of the copy, and whatever it
+    has not flushed yet, stays as it is."""
     if change.credentials_refused is None or change.facts.social_account_id is None:
         return
     kept = session.identity_map.get(session.identity_key(SocialAccount, change.facts.social_account_id))
     if kept is not None:
-        session.expire(kept)
+        session.expire(kept, ["needs_credentials", "needs_credentials_reason"])
 
 
 _ACCOUNTS = cast(Table, SocialAccount.__table__)
@@ -487,6 +485,7 @@ def record_outcome(db, log_row: PublishLog, outcome: PlatformOutcome, *, may_ret
     for name, value in change.values.items():
         setattr(log_row, name, value)
     change.record_event(db.session)
+    forget_kept_account(db.session, change)
 
 
 def record_late_answer(session, log_row: PublishLog, outcome: PlatformOutcome) -> None:

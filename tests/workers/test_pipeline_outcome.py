@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.models import PublishLog, PublishStatus, utcnow
-from dashboard.publishing import pipeline
+from dashboard.ledger import events_for
+from dashboard.models import PublishLog, PublishStatus, SocialAccount, utcnow
+from dashboard.publishing import pipeline, service
 from dashboard.publishing.outcome import PlatformOutcome
 from dashboard.publishing.service import AttemptFacts
 
@@ -73,3 +74,30 @@ def test_an_answer_to_an_earlier_attempt_is_not_written_on_the_next_one(db, in_f
     row = log(db, in_flight)
     assert (row.status, row.attempts, row.error_message) == ("pending", 2, None)
     assert event_types(in_flight.id) == ["publish_late_answer"]
+
+
+def test_a_refused_token_marks_the_account_and_keeps_what_the_session_has_not_flushed(db, make_clip,
+                                                                                   make_account):
+    account_id = make_account("tiktok").id
+    now = utcnow()
+    log_row = PublishLog(clip_id=make_clip().id, platform="tiktok", social_account_id=account_id,
+                         status=PublishStatus.PUBLISHING.value, provider="tiktok", requested_at=now,
+                         started_at=now, attempts=1)
+    db.session.add(log_row)
+    db.session.commit()
+    db.session.refresh(log_row)  # loaded now, so that nothing below flushes the session
+    log_id = log_row.id
+    account = db.session.get(SocialAccount, account_id)
+    account.display_name = "Renamed in this transaction"
+
+    refused = PlatformOutcome(False, error_message="access token expired", error_kind="permanent",
+                              auth_error=True)
+    service.record_outcome(db, log_row, refused, may_retry=False)
+    assert (account.needs_credentials, account.needs_credentials_reason) == (True, "access token expired")
+    db.session.commit()
+
+    db.session.remove()
+    stored = db.session.get(SocialAccount, account_id)
+    assert (stored.display_name, stored.needs_credentials) == ("Renamed in this transaction", True)
+    assert event_types(log_id) == ["publish_failed"]
+    assert [e.event_type for e in events_for(db.session, "account", account_id)] == ["account_needs_credentials"]
