@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -501,10 +502,13 @@ class PublishLog(TimestampMixin, Model):
 
 class PublishDayCount(Model):
     """Finished publish attempts (success, failed) per UTC day of request and platform: what the
-    home page's 7-day chart sums, so that it reads 7 rows per platform whatever the volume.
+    home page's 7-day chart sums, so that it reads a bounded number of rows whatever the volume.
 
     Kept by triggers on publish_logs (below; the migration creates the same), so every way a log
-    is written or its status changes, bulk UPDATEs included, moves its count with it.
+    is written or its status changes, bulk UPDATEs included, moves its count with it. On
+    PostgreSQL each count is split in `PUBLISH_DAY_COUNT_SHARDS` rows, one per group of
+    connections (`shard`, the connection's backend pid modulo that); a shard's figure can be
+    negative, only their sum means anything. SQLite writes one at a time and keeps shard 0.
     """
 
     __tablename__ = "publish_day_counts"
@@ -512,10 +516,17 @@ class PublishDayCount(Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     platform: Mapped[str] = mapped_column(String(20), primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("0"))
     logs: Mapped[int] = mapped_column(default=0)
 
 
 DAY_COUNTED_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.FAILED.value)
+# Every outcome of one platform on one day moves the same count. Held from the outcome's UPDATE
+# to its COMMIT, one row made PostgreSQL's outcomes wait for each other: under 64 clients most of
+# them stood in "Lock: transactionid" behind that row while the first one's COMMIT waited for
+# its WAL flush, and the connections held meanwhile overflowed the pool. A connection runs one
+# transaction at a time, so two outcomes only meet on a row when their connections share a shard.
+PUBLISH_DAY_COUNT_SHARDS = 16
 _DAY = "', '".join(DAY_COUNTED_STATUSES)
 # One statement per trigger (SQLite) / the function and trigger (PostgreSQL); migrations reuse them.
 PUBLISH_DAY_COUNT_TRIGGERS = {
@@ -523,39 +534,42 @@ PUBLISH_DAY_COUNT_TRIGGERS = {
         f"""CREATE TRIGGER IF NOT EXISTS publish_day_counts_insert AFTER INSERT ON publish_logs
         WHEN NEW.status IN ('{_DAY}')
         BEGIN
-          INSERT INTO publish_day_counts (day, platform, status, logs)
-          VALUES (date(NEW.requested_at), NEW.platform, NEW.status, 1)
-          ON CONFLICT (day, platform, status) DO UPDATE SET logs = logs + 1;
+          INSERT INTO publish_day_counts (day, platform, status, shard, logs)
+          VALUES (date(NEW.requested_at), NEW.platform, NEW.status, 0, 1)
+          ON CONFLICT (day, platform, status, shard) DO UPDATE SET logs = logs + 1;
         END""",
         f"""CREATE TRIGGER IF NOT EXISTS publish_day_counts_update AFTER UPDATE OF status ON publish_logs
         WHEN OLD.status IN ('{_DAY}') OR NEW.status IN ('{_DAY}')
         BEGIN
           UPDATE publish_day_counts SET logs = logs - 1
           WHERE OLD.status IN ('{_DAY}') AND day = date(OLD.requested_at)
-            AND platform = OLD.platform AND status = OLD.status;
-          INSERT INTO publish_day_counts (day, platform, status, logs)
-          SELECT date(NEW.requested_at), NEW.platform, NEW.status, 1 WHERE NEW.status IN ('{_DAY}')
-          ON CONFLICT (day, platform, status) DO UPDATE SET logs = logs + 1;
+            AND platform = OLD.platform AND status = OLD.status AND shard = 0;
+          INSERT INTO publish_day_counts (day, platform, status, shard, logs)
+          SELECT date(NEW.requested_at), NEW.platform, NEW.status, 0, 1 WHERE NEW.status IN ('{_DAY}')
+          ON CONFLICT (day, platform, status, shard) DO UPDATE SET logs = logs + 1;
         END""",
         f"""CREATE TRIGGER IF NOT EXISTS publish_day_counts_delete AFTER DELETE ON publish_logs
         WHEN OLD.status IN ('{_DAY}')
         BEGIN
           UPDATE publish_day_counts SET logs = logs - 1
-          WHERE day = date(OLD.requested_at) AND platform = OLD.platform AND status = OLD.status;
+          WHERE day = date(OLD.requested_at) AND platform = OLD.platform AND status = OLD.status
+            AND shard = 0;
         END""",
     ],
     "postgresql": [
         f"""CREATE OR REPLACE FUNCTION publish_day_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          this_shard smallint := mod(pg_backend_pid(), {PUBLISH_DAY_COUNT_SHARDS});
         BEGIN
           IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status IN ('{_DAY}') THEN
-            UPDATE publish_day_counts SET logs = logs - 1
-            WHERE day = (OLD.requested_at AT TIME ZONE 'UTC')::date AND platform = OLD.platform
-              AND status = OLD.status;
+            INSERT INTO publish_day_counts (day, platform, status, shard, logs)
+            VALUES ((OLD.requested_at AT TIME ZONE 'UTC')::date, OLD.platform, OLD.status, this_shard, -1)
+            ON CONFLICT (day, platform, status, shard) DO UPDATE SET logs = publish_day_counts.logs - 1;
           END IF;
           IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.status IN ('{_DAY}') THEN
-            INSERT INTO publish_day_counts (day, platform, status, logs)
-            VALUES ((NEW.requested_at AT TIME ZONE 'UTC')::date, NEW.platform, NEW.status, 1)
-            ON CONFLICT (day, platform, status) DO UPDATE SET logs = publish_day_counts.logs + 1;
+            INSERT INTO publish_day_counts (day, platform, status, shard, logs)
+            VALUES ((NEW.requested_at AT TIME ZONE 'UTC')::date, NEW.platform, NEW.status, this_shard, 1)
+            ON CONFLICT (day, platform, status, shard) DO UPDATE SET logs = publish_day_counts.logs + 1;
           END IF;
           RETURN NULL;
         END $$""",

@@ -167,3 +167,33 @@ def test_short_search_migration_finds_the_clips_made_before_it(migrated_app):
 
     assert [clip.title for clip in list_clips(db, "SH").items] == ["Made before"]
     assert list_clips(db, "zq").items == []
+
+
+def test_day_count_shards_migration_keeps_the_counts_both_ways(migrated_app):
+    from dashboard import stats
+    from dashboard.models import Clip, PublishLog, utcnow
+
+    def tiktok():
+        rate = {r.platform: r for r in stats.success_rates(db)}["tiktok"]
+        return rate.succeeded, rate.failed
+
+    def add_log(status):
+        clip = Clip(title="Counted", media="https://cdn.example.com/a.mp4")
+        db.session.add(clip)
+        db.session.flush()
+        db.session.add(PublishLog(clip_id=clip.id, platform="tiktok", status=status, provider="simulator",
+                                  requested_at=utcnow()))
+        db.session.commit()
+
+    flask_migrate.downgrade(revision="f6a8b0c2d4e6")
+    add_log("success")
+    add_log("failed")
+    flask_migrate.upgrade()
+    assert tiktok() == (1, 1)
+
+    add_log("success")  # counted by the new triggers, in this connection's shard
+    assert tiktok() == (2, 1)
+    db.session.remove()
+    flask_migrate.downgrade(revision="f6a8b0c2d4e6")
+    add_log("failed")  # and by the old ones again
+    assert tiktok() == (2, 2)

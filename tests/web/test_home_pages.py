@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard import stats
-from dashboard.models import LedgerEvent, PublishLog, utcnow
+from dashboard.models import PUBLISH_DAY_COUNT_SHARDS, LedgerEvent, PublishLog, utcnow
 
 from conftest import ROLES
 
@@ -132,6 +133,34 @@ def test_the_7_day_rates_follow_every_change_to_a_log(db, make_log):
     db.session.execute(delete(PublishLog).where(PublishLog.id == pending.id))
     db.session.commit()
     assert tiktok() == (2, 0)
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith(("postgresql", "postgres:")),
+                    reason="SQLite writes one transaction at a time (this runs in the PostgreSQL pass)")
+def test_outcomes_on_two_connections_do_not_wait_for_each_other_on_their_day_count(db, make_log):
+    """Two publishes of one platform finishing at once each move today's count; the second
+    does not wait for the first one's COMMIT (on one counter row it stood in its lock)."""
+    from sqlalchemy import text, update
+
+    first_id, second_id = (make_log(status="pending", platform="tiktok").id for _ in range(2))
+    db.session.remove()
+    shard_of = text(f"SELECT mod(pg_backend_pid(), {PUBLISH_DAY_COUNT_SHARDS})")
+    first = db.engine.connect()
+    others = [db.engine.connect() for _ in range(PUBLISH_DAY_COUNT_SHARDS + 1)]
+    try:
+        # Of 17 connections, one at least shares no shard with `first`.
+        second = next(c for c in others if c.scalar(shard_of) != first.scalar(shard_of))
+        first.execute(update(PublishLog).where(PublishLog.id == first_id).values(status="success"))
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        second.execute(update(PublishLog).where(PublishLog.id == second_id).values(status="success"))
+        second.commit()
+        first.commit()
+    finally:
+        for connection in [first, *others]:
+            connection.close()
+
+    rate = {r.platform: r for r in stats.success_rates(db)}["tiktok"]
+    assert (rate.succeeded, rate.failed) == (2, 0)
 
 
 def test_the_clip_count_follows_every_insert_and_delete(db, make_clip):
