@@ -350,10 +350,13 @@ def load_config(instance_path: str | Path, env: dict[str, str] | None = None) ->
         # Connections a process keeps open to a database server, and how many more it may open
         # at busy times (each closed again as it is returned: a new PostgreSQL connection costs
         # the server a process and the client a few milliseconds, and loses its prepared
-        # statements). Ten covers a worker's publishes at full speed on two cores: with
-        # SQLAlchemy's default of five, 16 clients made 19-46 new connections per 1,500 publishes.
-        "DATABASE_POOL_SIZE": _int(env, "DATABASE_POOL_SIZE", 10),
-        "DATABASE_MAX_OVERFLOW": _int(env, "DATABASE_MAX_OVERFLOW", 20),
+        # statements). Each of a gunicorn worker's 64 threads may hold one, and while threads wait
+        # for the GIL they hold theirs longer: with a pool of ten, 64 clients publishing at the
+        # simulator's 0.1-0.3 s made PostgreSQL start 30 processes a second (0.6 of the 2 cores,
+        # 0.37 of P2's bound); with thirty, one in five seconds (0.60). Two workers then hold up
+        # to 80, under PostgreSQL's default max_connections of 100.
+        "DATABASE_POOL_SIZE": _int(env, "DATABASE_POOL_SIZE", 30),
+        "DATABASE_MAX_OVERFLOW": _int(env, "DATABASE_MAX_OVERFLOW", 10),
         "CREDENTIALS_KEYS": credentials_keys,
         "SIMULATOR_MIN_DELAY": _float(env, "SIMULATOR_MIN_DELAY", 0.1),
         "SIMULATOR_MAX_DELAY": _float(env, "SIMULATOR_MAX_DELAY", 0.3),

@@ -111,7 +111,7 @@ def test_pooled_connections_are_checked_before_use_on_a_database_server_only(tmp
     assert load_config(tmp_path, PRODUCTION)["DATABASE_PING_IDLE_SECONDS"] == 60.0
 
 
-def test_a_database_servers_pool_keeps_ten_connections_and_may_open_twenty_more(tmp_path):
+def test_a_database_servers_pool_keeps_thirty_connections_and_may_open_ten_more(tmp_path):
     from dashboard.extensions import db
 
     def pool_of(settings):
@@ -121,7 +121,7 @@ def test_a_database_servers_pool_keeps_ten_connections_and_may_open_twenty_more(
 
     server = {"SQLALCHEMY_DATABASE_URI": "postgresql://dashboard@db.internal:5432/dashboard"}
     pool = pool_of(server)
-    assert (pool.size(), pool._max_overflow) == (10, 20)  # SQLAlchemy's own are 5 and 10
+    assert (pool.size(), pool._max_overflow) == (30, 10)  # SQLAlchemy's own are 5 and 10
     pool = pool_of({**server, "DATABASE_POOL_SIZE": 3, "DATABASE_MAX_OVERFLOW": 0})
     assert (pool.size(), pool._max_overflow) == (3, 0)
     # SQLite's connections are cheap and an in-memory database's pool takes no size: not applied.
