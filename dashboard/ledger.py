@@ -212,12 +212,17 @@ def event_rows(
     return rows
 
 
+def stamp(rows: list[dict[str, Any]]) -> None:
+    """Time-stamp rows of `event_rows` now, in order, as they are about to be written (not as
+    they were built: the ledger lists by time)."""
+    for row, created_at in zip(rows, _event_times(len(rows)), strict=True):
+        row["created_at"] = created_at
+
+
 def insert_events(session: DbSession, rows: list[dict[str, Any]]) -> list[uuid.UUID]:
     """Write rows of `event_rows` (each once), in this order, time-stamped now, with one
     statement in the session's current transaction (the caller commits); their ids."""
-    # Stamped as they are written, not as they were built: the ledger lists by time.
-    for row, created_at in zip(rows, _event_times(len(rows)), strict=True):
-        row["created_at"] = created_at
+    stamp(rows)
     # On the session's connection, not through session.execute: that would first flush the
     # session's pending objects, and their later changes would cost an UPDATE each.
     _INSERT_EVENT.executemany(connection_of(session), rows)
