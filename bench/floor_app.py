@@ -1,9 +1,10 @@
 """The floor of the publish path: a minimal Flask + SQLAlchemy app doing the project's writes.
 
 `POST /publish` with the project's JSON body writes what one immediate publish writes, in the
-same two transactions the design asks for (no transaction held across the platform call): a
-pending publish log with its `publish_started` and provider events, committed; then the log's
-outcome and its `publish_successful` event, committed. No token, no validation beyond reading
+same two writes the design asks for (no transaction held across the platform call): a pending
+publish log with its `publish_started` and provider events, committed; then the log's outcome
+and its `publish_successful` event, committed together (on PostgreSQL, as the project does, one
+statement: the event inserted from the UPDATE's RETURNING). No token, no validation beyond reading
 the JSON, no templates, no quota, no idempotency: what is left is HTTP + Flask + SQLAlchemy +
 the database on this machine. `bench floor` serves it with the project's gunicorn.conf.py
 beside the project itself and reports the project's requests/s as a ratio of this one's.
@@ -33,6 +34,8 @@ from sqlalchemy import (
     Uuid,
     create_engine,
     event,
+    literal,
+    select,
 )
 
 metadata = MetaData()
@@ -61,6 +64,7 @@ def _url() -> str:
 
 
 engine = create_engine(_url())
+autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # the same pool
 
 
 @event.listens_for(engine, "connect")
@@ -106,11 +110,21 @@ def publish():
                                                           "publish_log_id": str(log_id)}),
         ])
     external_id = uuid.uuid4().hex
-    with engine.begin() as conn:
-        conn.execute(publish_logs.update().where(publish_logs.c.id == log_id).values(
-            status="success", external_post_id=external_id, published_at=_now(), updated_at=_now()))
-        conn.execute(ledger_events.insert(), [_event("publish_successful", clip_id, {
-            "platform": platform, "external_post_id": external_id, "publish_log_id": str(log_id)})])
+    outcome = publish_logs.update().where(publish_logs.c.id == log_id).values(
+        status="success", external_post_id=external_id, published_at=_now(), updated_at=_now())
+    done = _event("publish_successful", clip_id, {
+        "platform": platform, "external_post_id": external_id, "publish_log_id": str(log_id)})
+    if engine.dialect.name == "postgresql":
+        # As the project writes it there: the event from the UPDATE's RETURNING, one statement.
+        written = outcome.returning(publish_logs.c.id).cte("written")
+        with autocommit_engine.connect() as conn:
+            conn.execute(ledger_events.insert().from_select(list(done), select(
+                *(literal(value, ledger_events.c[name].type) for name, value in done.items())
+            ).select_from(written)))
+    else:
+        with engine.begin() as conn:
+            conn.execute(outcome)
+            conn.execute(ledger_events.insert(), [done])
     return jsonify(success=True, external_post_id=external_id, platform=platform, clip_id=str(clip_id))
 
 
