@@ -522,10 +522,11 @@ class PublishDayCount(Model):
 
 DAY_COUNTED_STATUSES = (PublishStatus.SUCCESS.value, PublishStatus.FAILED.value)
 # Every outcome of one platform on one day moves the same count. Held from the outcome's UPDATE
-# to its COMMIT, one row made PostgreSQL's outcomes wait for each other: under 64 clients most of
-# them stood in "Lock: transactionid" behind that row while the first one's COMMIT waited for
-# its WAL flush, and the connections held meanwhile overflowed the pool. A connection runs one
-# transaction at a time, so two outcomes only meet on a row when their connections share a shard.
+# to its COMMIT, one row made PostgreSQL's outcomes wait for each other: under 64 clients 4-19 of
+# them stood in "Lock: transactionid" behind that row while its holder's thread waited for the
+# GIL and a core to send its COMMIT, and the connections held meanwhile overflowed the pool. A
+# connection runs one transaction at a time, so two outcomes only meet on a row when their
+# connections share a shard.
 PUBLISH_DAY_COUNT_SHARDS = 16
 _DAY = "', '".join(DAY_COUNTED_STATUSES)
 # One statement per trigger (SQLite) / the function and trigger (PostgreSQL); migrations reuse them.
