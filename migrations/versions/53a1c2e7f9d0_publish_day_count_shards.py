@@ -25,42 +25,25 @@ _SQLITE_TRIGGERS = ("insert", "update", "delete")
 
 
 def upgrade():
-    if op.get_bind().dialect.name == "sqlite":
-        _drop_sqlite_triggers()
-        _rebuild(sharded=True)
-    else:
-        # No log changes status between the new key and the new function.
-        op.execute("LOCK TABLE publish_logs IN SHARE ROW EXCLUSIVE MODE")
-        op.add_column('publish_day_counts',
-                      sa.Column('shard', sa.SmallInteger(), server_default=sa.text('0'), nullable=False))
-        op.drop_constraint('pk_publish_day_counts', 'publish_day_counts', type_='primary')
-        op.create_primary_key('pk_publish_day_counts', 'publish_day_counts',
-                              ['day', 'platform', 'status', 'shard'])
-    for statement in PUBLISH_DAY_COUNT_TRIGGERS[op.get_bind().dialect.name]:
-        op.execute(statement)
+    _rebuild(sharded=True, triggers=PUBLISH_DAY_COUNT_TRIGGERS)
 
 
 def downgrade():
-    dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
-        _drop_sqlite_triggers()
-    else:
-        op.execute("LOCK TABLE publish_logs IN SHARE ROW EXCLUSIVE MODE")
-    _rebuild(sharded=False)
     # The triggers as they were before: those of the revision that made them.
-    for statement in context.script.get_revision('c5d8f1e2a4b6').module.TRIGGERS[dialect]:
-        op.execute(statement)
+    _rebuild(sharded=False, triggers=context.script.get_revision('c5d8f1e2a4b6').module.TRIGGERS)
 
 
-def _drop_sqlite_triggers():
-    for name in _SQLITE_TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS publish_day_counts_{name}")
-
-
-def _rebuild(*, sharded: bool):
-    """publish_day_counts made again with or without `shard`, each count's shards added up."""
+def _rebuild(*, sharded: bool, triggers: dict[str, list[str]]):
+    """publish_day_counts made again with or without `shard`, each count's shards added up,
+    and kept from then on by `triggers` (statements per dialect)."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":  # its triggers name the table they write; PostgreSQL's function looks it up
+        for name in _SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS publish_day_counts_{name}")
+    else:  # no log changes status until the new table and its triggers are in place
+        op.execute("LOCK TABLE publish_logs IN SHARE ROW EXCLUSIVE MODE")
     op.rename_table('publish_day_counts', 'publish_day_counts_old')
-    if op.get_bind().dialect.name != "sqlite":  # a primary key's name is its index's, one per schema
+    if dialect != "sqlite":  # a primary key's name is its index's, one per schema
         op.execute("ALTER TABLE publish_day_counts_old RENAME CONSTRAINT pk_publish_day_counts "
                    "TO pk_publish_day_counts_old")
     key = ['day', 'platform', 'status'] + (['shard'] if sharded else [])
@@ -76,3 +59,5 @@ def _rebuild(*, sharded: bool):
                "SELECT day, platform, status, sum(logs) FROM publish_day_counts_old "
                "GROUP BY day, platform, status")
     op.drop_table('publish_day_counts_old')
+    for statement in triggers[dialect]:
+        op.execute(statement)

@@ -148,7 +148,7 @@ def test_outcomes_on_two_connections_do_not_wait_for_each_other_on_their_day_cou
     first = db.engine.connect()
     others = [db.engine.connect() for _ in range(PUBLISH_DAY_COUNT_SHARDS + 1)]
     try:
-        # Of 17 connections, one at least shares no shard with `first`.
+        # PostgreSQL hands out backend pids in turn: of 17 connections, some are in other shards.
         second = next(c for c in others if c.scalar(shard_of) != first.scalar(shard_of))
         first.execute(update(PublishLog).where(PublishLog.id == first_id).values(status="success"))
         second.execute(text("SET LOCAL lock_timeout = '2s'"))
