@@ -807,8 +807,10 @@ def test_a_large_file_uploads_with_flat_memory(fake, make_client, make_job, cloc
         assert fake.post_for(run.state["publish_id"]).received == size
         return peak
 
-    small = upload_peak(70 * MIB)   # 2 chunks
-    large = upload_peak(200 * MIB)  # 3 chunks, the last 81 MB
+    # The least of three: the fake server reads in this process too, so a run on a busy machine
+    # can catch a block or two more of either side in flight at its peak.
+    small = min(upload_peak(70 * MIB) for _ in range(3))   # 2 chunks
+    large = min(upload_peak(200 * MIB) for _ in range(3))  # 3 chunks, the last 81 MB
     assert large < 16 * MIB, f"peak {large / MIB:.1f} MiB while uploading 200 MiB"
     assert large < small + 2 * MIB, f"{small / MIB:.1f} MiB for 70 MiB, {large / MIB:.1f} for 200"
 
